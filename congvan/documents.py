@@ -1,0 +1,70 @@
+"""The dispatch as a document: its template context, draft or issued, and where it is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from congvan.config import LoadedCampaign
+from congvan.errors import ConfigError, Problem
+from congvan.register import Allocation
+from congvan.render import load_template
+from congvan.vndate import draft_date, long_date
+
+# A draft leaves the number for the Văn thư to write in: "Số:       /UBND-KSTTHC".
+DRAFT_NUMBER_GAP = "      "
+
+
+def dispatch_context(lc: LoadedCampaign, *, allocation: Allocation | None = None,
+                     planned: dt.date | None = None) -> dict[str, Any]:
+    """What cong_van.docx needs. Without an allocation the letter is a draft."""
+    camp, auth = lc.campaign, lc.authority
+    if allocation is None:
+        when = camp.date or planned or dt.date.today()
+        so, ky_hieu, ngay_thang = DRAFT_NUMBER_GAP, lc.symbol, draft_date(when)
+    else:
+        so, ky_hieu, ngay_thang = allocation.number_text, allocation.symbol, long_date(allocation.issued_on)
+    context: dict[str, Any] = dict(camp.fields)
+    context.update(
+        co_quan=auth.name,
+        co_quan_chu_quan=auth.parent or "",
+        co_quan_ban_hanh=list(auth.header),
+        so=so,
+        ky_hieu=ky_hieu,
+        trich_yeu="\n".join(camp.summary),
+        tieu_de=camp.subject,
+        dia_danh=auth.place,
+        ngay_thang=ngay_thang,
+        kinh_gui=list(lc.kinh_gui),
+        noi_dung=list(camp.body),
+        noi_nhan=list(camp.noi_nhan),
+        luu=camp.luu,
+        tham_quyen=list(lc.signer.lines),
+        nguoi_ky=lc.signer.name,
+    )
+    return context
+
+
+def template_path(templates_dir: Path, lc: LoadedCampaign) -> Path:
+    name = lc.campaign.template
+    if "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".docx"):
+        raise ConfigError([Problem(str(lc.path), "template",
+                                   f"{name!r} must be a .docx file name inside the templates folder")])
+    return templates_dir / name
+
+
+def dispatch_filename(lc: LoadedCampaign, allocation: Allocation | None) -> str:
+    if allocation is None:
+        return f"{lc.name}_du-thao.docx"
+    safe_symbol = re.sub(r"[^A-Za-z0-9-]", "_", allocation.symbol)
+    return f"{lc.name}_{allocation.number_text}-{safe_symbol}_{allocation.year}.docx"
+
+
+def render_dispatch(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path,
+                    allocation: Allocation | None = None, planned: dt.date | None = None) -> Path:
+    """Render the campaign's dispatch (a draft unless an allocation from the register is given)."""
+    template = load_template(template_path(templates_dir, lc))
+    context = dispatch_context(lc, allocation=allocation, planned=planned)
+    return template.render_to(context, out_dir / dispatch_filename(lc, allocation))

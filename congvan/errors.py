@@ -1,0 +1,78 @@
+"""Every error congvan raises on purpose.
+
+Catch ``CongVanError`` at the edges (the CLI, flows); its message is written for the person
+running the tool, in one line, and names the file, row or field at fault.
+
+    CongVanError
+    ├── ConfigError            YAML missing, malformed, or rejected by validation (carries every Problem)
+    ├── SourceDataError        a roster or response export cannot be read
+    ├── TemplateError          a .docx template is missing, malformed or will not render
+    │   └── MissingFieldError  the context lacks fields the template uses
+    ├── StoreError             the database is unreachable or refuses an operation
+    │   └── NotIssuedError     a document has no number in the register yet
+    └── DeliveryError          the mail server refused or was unreachable
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class CongVanError(Exception):
+    """Base class; the message is written for the person running the tool."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the configuration: where it is, and what is wrong."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}" if self.field else self.file
+        return f"{where}: {self.message}"
+
+
+class ConfigError(CongVanError):
+    """The configuration is missing or invalid. ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        first = str(self.problems[0]) if self.problems else "invalid configuration"
+        more = len(self.problems) - 1
+        super().__init__(first if more <= 0 else f"{first} (and {more} more problem(s))")
+
+
+class SourceDataError(CongVanError):
+    """A roster or response export cannot be read."""
+
+
+class TemplateError(CongVanError):
+    def __init__(self, message: str, *, template: Path) -> None:
+        super().__init__(f"{template}: {message}")
+        self.template = template
+
+
+class MissingFieldError(TemplateError):
+    def __init__(self, *, template: Path, fields: Sequence[str]) -> None:
+        self.fields = tuple(sorted(fields))
+        super().__init__(f"the template needs field(s) the config lacks: {', '.join(self.fields)}",
+                         template=template)
+
+
+class StoreError(CongVanError):
+    """The database is unreachable or refused an operation."""
+
+
+class NotIssuedError(StoreError):
+    """The register holds no number for this document yet."""
+
+
+class DeliveryError(CongVanError):
+    def __init__(self, message: str, *, recipient: str) -> None:
+        super().__init__(f"could not send to {recipient}: {message}")
+        self.recipient = recipient

@@ -1,0 +1,162 @@
+"""The outgoing register (sổ văn bản đi): a number for every issued document.
+
+Numbers run per register and per year of the issue date: they start at 1 on 1 January, are unique,
+never skipped and never reused (DESIGN §3). A document key (campaign/step/unit) makes allocation
+idempotent: allocating a key again returns the number it already has, so a rerun after a crash
+reuses its numbers instead of leaving holes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from congvan.errors import NotIssuedError, StoreError
+from congvan.store.db import transaction
+from congvan.store.models import Document, RegisterCounter
+
+
+def format_number(n: int) -> str:
+    """The number as written on the letter: two digits at least (Decree 30), so 5 -> "05", 123 -> "123"."""
+    if n < 1:
+        raise ValueError(f"register numbers start at 1, got {n}")
+    return f"{n:02d}"
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A document's place in the register. ``created`` is False when the key already had it."""
+
+    number: int
+    year: int
+    register: str
+    symbol: str
+    issued_on: date
+    key: str
+    document_id: int
+    created: bool
+
+    @property
+    def number_text(self) -> str:
+        """``"05"``: the number as printed after "Số:"."""
+        return format_number(self.number)
+
+    @property
+    def so_ky_hieu(self) -> str:
+        """Số và ký hiệu: ``"05/UBND-KSTTHC"``."""
+        return f"{self.number_text}/{self.symbol}"
+
+
+def allocate(
+    engine: Engine,
+    *,
+    key: str,
+    register: str,
+    symbol: str,
+    issued_on: date,
+    campaign: str,
+    kind: str,
+    unit: str | None = None,
+    level: int = 0,
+) -> Allocation:
+    """Give document ``key`` the next number of ``register`` for the year of ``issued_on``.
+
+    Idempotent per key: if the key is already in the register, its allocation is returned
+    unchanged (``created=False``), whatever the other arguments say; but a key numbered in a
+    different register raises ``StoreError``. Safe when several processes allocate at once.
+    """
+    for name, value in (("key", key), ("register", register), ("symbol", symbol)):
+        if not value.strip():
+            raise ValueError(f"{name} must not be empty")
+    try:
+        with transaction(engine) as session:
+            return _allocate(session, key=key, register=register, symbol=symbol, issued_on=issued_on,
+                             campaign=campaign, kind=kind, unit=unit, level=level)
+    except sa_exc.IntegrityError as exc:
+        # Backstop: another transaction committed the same key under a different counter (another
+        # register or year), so the counter lock did not order the two. Its allocation stands.
+        existing = lookup(engine, key)
+        if existing is None:
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "constraint violated"
+            raise StoreError(f"cannot record document {key!r} in register {register!r} "
+                             f"{issued_on.year}: {reason}") from exc
+        _check_same_register(existing, register)
+        return existing
+
+
+def lookup(engine: Engine, key: str) -> Allocation | None:
+    """The allocation of document ``key``, or None if it has no number yet."""
+    with transaction(engine) as session:
+        document = session.scalars(sa.select(Document).where(Document.key == key)).one_or_none()
+        return None if document is None else _allocation(document, created=False)
+
+
+def issued(engine: Engine, key: str) -> Allocation:
+    """The allocation of document ``key``; ``NotIssuedError`` if it has none."""
+    allocation = lookup(engine, key)
+    if allocation is None:
+        raise NotIssuedError(f"document {key!r} has not been issued yet: no number in the register")
+    return allocation
+
+
+def _allocate(
+    session: Session,
+    *,
+    key: str,
+    register: str,
+    symbol: str,
+    issued_on: date,
+    campaign: str,
+    kind: str,
+    unit: str | None,
+    level: int,
+) -> Allocation:
+    year = issued_on.year
+    _ensure_counter(session, register, year)
+    # Lock the counter first, then look for the key: a concurrent allocation of the same key
+    # in this register and year has committed by the time we hold the lock, so we see it.
+    counter = session.scalars(
+        sa.select(RegisterCounter)
+        .where(RegisterCounter.register == register, RegisterCounter.year == year)
+        .with_for_update()
+    ).one()
+    existing = session.scalars(sa.select(Document).where(Document.key == key)).one_or_none()
+    if existing is not None:
+        allocation = _allocation(existing, created=False)
+        _check_same_register(allocation, register)
+        return allocation
+    counter.last_number += 1
+    document = Document(key=key, campaign=campaign, kind=kind, unit=unit, level=level, register=register,
+                        year=year, number=counter.last_number, symbol=symbol, issued_on=issued_on)
+    session.add(document)
+    session.flush()
+    return _allocation(document, created=True)
+
+
+def _ensure_counter(session: Session, register: str, year: int) -> None:
+    values = {"register": register, "year": year, "last_number": 0}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(postgresql.insert(RegisterCounter).values(values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.execute(sqlite.insert(RegisterCounter).values(values).on_conflict_do_nothing())
+    else:
+        raise StoreError(f"the register needs SQLite or PostgreSQL, not {dialect}")
+
+
+def _check_same_register(allocation: Allocation, register: str) -> None:
+    if allocation.register != register:
+        raise StoreError(f"document {allocation.key!r} is already numbered {allocation.so_ky_hieu} "
+                         f"in register {allocation.register!r}; it cannot also be numbered in {register!r}")
+
+
+def _allocation(document: Document, *, created: bool) -> Allocation:
+    return Allocation(number=document.number, year=document.year, register=document.register,
+                      symbol=document.symbol, issued_on=document.issued_on, key=document.key,
+                      document_id=document.id, created=created)

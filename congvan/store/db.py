@@ -1,0 +1,132 @@
+"""Engines and transactions: the only module where database-driver errors are translated.
+
+SQLite (the default, one file) and PostgreSQL (psycopg 3) are supported. On SQLite every
+transaction starts with ``BEGIN IMMEDIATE``, so writers queue on the busy timeout instead of
+failing half-way with "database is locked"; on PostgreSQL, callers lock rows with
+``SELECT ... FOR UPDATE`` (rendered as nothing on SQLite, where it is not needed).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from congvan.errors import StoreError
+from congvan.store.models import Base
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+POSTGRES_CONNECT_TIMEOUT_S = 10
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+# Serialises concurrent init_db() calls on PostgreSQL (an arbitrary, fixed advisory-lock key).
+_INIT_LOCK_KEY = 0x636F6E67  # "cong"
+
+
+def masked_url(url: str | URL) -> str:
+    """The URL with any password replaced by ``***``, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "<unparseable database URL>"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL. Cheap and uncached: the caller holds it.
+
+    A bare ``postgresql://`` (or ``postgres://``) URL uses psycopg 3. For a SQLite file, the
+    parent directory is created if missing.
+    """
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise StoreError("the database URL is not valid (expected e.g. sqlite:///outputs/congvan.db "
+                         "or postgresql://user@host/dbname)") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise StoreError(f"unsupported database {masked_url(parsed)}: use SQLite or PostgreSQL")
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(parsed)
+        return sa.create_engine(parsed, pool_pre_ping=True,
+                                connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S})
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"cannot use the database {masked_url(parsed)}: {exc}") from exc
+
+
+def init_db(engine: Engine) -> None:
+    """Create the tables that do not exist yet. Idempotent, also when run concurrently."""
+    with _translated(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK_KEY)))
+        Base.metadata.create_all(conn)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error.
+
+    An unreachable database or a refused operation becomes ``StoreError``; constraint
+    violations (``sqlalchemy.exc.IntegrityError``) pass through for the caller to resolve.
+    """
+    with _translated(engine), Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+@contextmanager
+def _translated(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    except sa_exc.OperationalError as exc:
+        raise _store_error(engine.url, exc) from exc
+
+
+def _store_error(url: URL, exc: sa_exc.OperationalError) -> StoreError:
+    lines = str(exc.orig).strip().splitlines()
+    reason = lines[0].strip() if lines else type(exc.orig).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    if exc.statement is None:  # raised while connecting, before any statement ran
+        return StoreError(f"cannot connect to the database {masked_url(url)}: {reason}")
+    return StoreError(f"the database {masked_url(url)} refused the operation: {reason}")
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory for the database {masked_url(url)}: "
+                             f"{exc.strerror or exc}") from exc
+    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
+    # The documented pysqlite recipe: stop the driver from issuing BEGIN itself (it would
+    # issue a deferred one, and only before DML); _sqlite_on_begin issues ours instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

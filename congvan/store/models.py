@@ -1,0 +1,75 @@
+"""The tables (DESIGN §3), as SQLAlchemy 2.0 typed models.
+
+One ``Base`` owns the metadata. Constraint names come from the naming convention, so they are
+the same on SQLite and PostgreSQL and stay stable for migrations. Enums are stored by value
+("sent", not "SENT"); a new model only declares ``Mapped[SomeEnum]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Annotated, Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+
+def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
+    return [str(member.value) for member in enum_class]
+
+
+# Reusable column types.
+created_now = Annotated[dt.datetime, mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())]
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        enum.Enum: sa.Enum(enum.Enum, native_enum=False, values_callable=_enum_values),
+    }
+
+
+class RegisterCounter(Base):
+    """The last number given in one register (sổ văn bản đi) for one year."""
+
+    __tablename__ = "register_counters"
+
+    register: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class Document(Base):
+    """One issued letter: its number in the register, and what was produced for it.
+
+    ``key`` names the document within the whole database (campaign/step/unit, e.g.
+    ``par-index-2022/dispatch/ALL``); allocating the same key again reuses the number.
+    """
+
+    __tablename__ = "documents"
+    __table_args__ = (sa.UniqueConstraint("register", "year", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    campaign: Mapped[str] = mapped_column(sa.String(128), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    unit: Mapped[str | None] = mapped_column(sa.String(128))
+    level: Mapped[int] = mapped_column(default=0, server_default="0")
+    register: Mapped[str] = mapped_column(sa.String(64))
+    year: Mapped[int]
+    number: Mapped[int]
+    symbol: Mapped[str] = mapped_column(sa.String(64))
+    issued_on: Mapped[dt.date]
+    docx_path: Mapped[str | None]
+    pdf_path: Mapped[str | None]
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[created_now]

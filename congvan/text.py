@@ -1,0 +1,38 @@
+"""Vietnamese text as data to protect: NFC, XML-safe, header-safe."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+# Characters XML 1.0 forbids (tab, LF and CR are allowed). docxtpl's recovering parser silently
+# drops them, and they can truncate a document, so they are removed before rendering.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Anything that would end or fold a mail header line.
+_HEADER_BREAKS = re.compile("[\r\n\x0b\x0c\x85\u2028\u2029]")
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def clean(text: str) -> str:
+    """NFC-normalise and strip characters XML cannot hold."""
+    return _XML_INVALID.sub("", nfc(text))
+
+
+def has_header_break(text: str) -> bool:
+    return _HEADER_BREAKS.search(text) is not None
+
+
+def sanitize(value: Any) -> Any:
+    """Clean every string in a rendering context, recursively (lists, tuples, mappings)."""
+    if isinstance(value, str) and not hasattr(value, "__html__"):
+        return clean(value)
+    if isinstance(value, Mapping):
+        return {k: sanitize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [sanitize(v) for v in value]
+    return value

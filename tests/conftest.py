@@ -1,0 +1,73 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``CONGVAN_TEST_POSTGRES_URL`` (default: the local ``congvan_test`` database).
+If it cannot be reached, its tests are skipped, or fail when ``CI=true``. Each PostgreSQL test gets
+a schema of its own (through ``search_path`` in the URL, so other processes given the URL see it
+too), dropped afterwards: tests never see each other's rows, and concurrent test runs do not clash.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from congvan.store import init_db, make_engine, masked_url
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres:postgres@localhost:5432/congvan_test"
+
+
+def _postgres_url() -> str:
+    return os.environ.get("CONGVAN_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Engine]:
+    """An engine on the test PostgreSQL database (public schema), or skip/fail if unreachable."""
+    url = _postgres_url()
+    engine = sa.create_engine(make_url(url).set(drivername="postgresql+psycopg"),
+                              connect_args={"connect_timeout": 5}, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = f"PostgreSQL at {masked_url(url)} is unreachable ({str(exc.orig).splitlines()[0]})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}; CI=true requires it (set CONGVAN_TEST_POSTGRES_URL)", pytrace=False)
+        pytest.skip(f"{reason}; set CONGVAN_TEST_POSTGRES_URL to run these tests")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database (no tables yet): a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'congvan.db'}"
+        return
+    server: Engine = request.getfixturevalue("postgres_server")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with server.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(_postgres_url()).set(drivername="postgresql+psycopg")
+    url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with server.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on ``db_url`` with the tables created."""
+    engine = make_engine(db_url)
+    init_db(engine)
+    yield engine
+    engine.dispose()
