@@ -68,3 +68,8 @@ def render_dispatch(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path,
     template = load_template(template_path(templates_dir, lc))
     context = dispatch_context(lc, allocation=allocation, planned=planned)
     return template.render_to(context, out_dir / dispatch_filename(lc, allocation))
+
+
+def dispatch_key(campaign: str) -> str:
+    """The register's document key of a campaign's dispatch: a rerun reuses its number."""
+    return f"{campaign}/dispatch"

@@ -11,6 +11,7 @@ import threading
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,8 @@ def test_registers_have_separate_sequences(engine: Engine) -> None:
     numbers = [(register, _allocate(engine, f"k{i}", register=register).number)
                for i, register in enumerate(["UBND-DI", "VP-DI", "UBND-DI", "VP-DI", "VP-DI", "UBND-DI"])]
 
-    assert numbers == [("UBND-DI", 1), ("VP-DI", 1), ("UBND-DI", 2), ("VP-DI", 2), ("VP-DI", 3), ("UBND-DI", 3)]
+    assert numbers == [("UBND-DI", 1), ("VP-DI", 1), ("UBND-DI", 2),
+                       ("VP-DI", 2), ("VP-DI", 3), ("UBND-DI", 3)]
 
 
 def test_numbering_restarts_on_1_january(engine: Engine) -> None:
@@ -190,8 +192,9 @@ def test_concurrent_processes_get_unique_numbers_without_gaps(engine: Engine, db
     with transaction(engine) as session:
         assert session.scalar(sa.select(RegisterCounter.last_number)) == expected
     slowest = max(seconds for _, _, seconds, _ in reports)
-    print(f"\n{engine.dialect.name}: {PROCESSES} processes x {KEYS_PER_PROCESS + len(SHARED_KEYS)} allocations: "
-          f"{slowest:.2f} s allocating (slowest process), {elapsed:.2f} s with process start-up")
+    per_process = KEYS_PER_PROCESS + len(SHARED_KEYS)
+    print(f"\n{engine.dialect.name}: {PROCESSES} processes x {per_process} allocations: {slowest:.2f} s "
+          f"allocating (slowest process), {elapsed:.2f} s with process start-up")
 
 
 def test_same_key_committed_meanwhile_in_another_year_keeps_its_number(engine: Engine) -> None:
@@ -233,7 +236,7 @@ def _blocked_by(engine: Engine, pid: int | None) -> int:
         return conn.scalar(query, {"pid": pid}) or 0
 
 
-def _wait_until(condition: Any, timeout: float = 30.0) -> None:
+def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -276,7 +279,9 @@ def test_bare_postgresql_url_uses_psycopg() -> None:
 @pytest.mark.parametrize("url", ["postgresql+psycopg://u:s3cret@127.0.0.1:1/x", "postgresql://u:s3cret@127.0.0.1:1/x"])
 def test_unreachable_database_is_one_line_without_the_password(url: str) -> None:
     engine = make_engine(url)
-    for action in (lambda: init_db(engine), lambda: lookup(engine, "k"), lambda: _allocate(engine, "k")):
+    actions: list[Callable[[], object]] = [lambda: init_db(engine), lambda: lookup(engine, "k"),
+                                           lambda: _allocate(engine, "k")]
+    for action in actions:
         with pytest.raises(StoreError) as info:
             action()
         message = str(info.value)

@@ -1,0 +1,132 @@
+"""The command line: one library call per command; user errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from congvan import register
+from congvan.config import list_campaigns, load_campaign
+from congvan.documents import dispatch_key, render_dispatch
+from congvan.errors import CongVanError, ConfigError
+from congvan.settings import Settings, load_settings
+from congvan.store.db import init_db, make_engine
+from congvan.validation import validate_campaign
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Issue Vietnamese official dispatches (công văn) and follow them up.")
+
+
+def _error(message: str) -> None:
+    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """A CongVanError is the user's to fix: one line on stderr, exit 2, no traceback."""
+    try:
+        yield
+    except CongVanError as exc:
+        _error(str(exc))
+        raise typer.Exit(code=2) from None
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+AsOf = Annotated[str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")]
+
+
+@app.command()
+def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file stem under "
+                                                                 "config/campaigns/); all if omitted.")] = None,
+             ) -> None:
+    """Check config, template and addresses; report every problem found.
+
+    Example: congvan validate par-index-2022
+    """
+    settings = load_settings()
+    names = [campaign] if campaign else list_campaigns(settings.config_dir)
+    if not names:
+        _error(f"no campaigns in {settings.config_dir / 'campaigns'}")
+        raise typer.Exit(code=2)
+    failed = False
+    for name in names:
+        try:
+            result = validate_campaign(settings.config_dir, settings.templates_dir, name)
+        except ConfigError as exc:
+            failed = True
+            for problem in exc.problems:
+                typer.secho(f"Error: {problem}", err=True, fg=typer.colors.RED)
+            continue
+        except CongVanError as exc:
+            failed = True
+            _error(str(exc))
+            continue
+        typer.echo(result.summary())
+    if failed:
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def render(campaign: Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")],
+           draft: Annotated[bool, typer.Option("--draft/--issued", help="A draft leaves the number and day "
+                                               "blank; --issued re-renders the issued letter.")] = True,
+           out: Annotated[Path | None, typer.Option("--out", help="Folder to write to "
+                                                    "(default: $CONGVAN_OUTPUT_DIR/documents).")] = None,
+           as_of: AsOf = None) -> None:
+    """Render the dispatch without numbering or sending it; print the path.
+
+    Example: congvan render par-index-2022 --draft --out outputs/draft
+    """
+    settings = load_settings()
+    with user_errors():
+        print(_render(settings, campaign, draft=draft, out=out, as_of=_date(as_of)))
+
+
+def _render(settings: Settings, campaign: str, *, draft: bool, out: Path | None,
+            as_of: dt.date | None) -> Path:
+    lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
+    allocation = None
+    if not draft:
+        engine = make_engine(settings.database_url)
+        init_db(engine)
+        allocation = register.issued(engine, dispatch_key(lc.name))
+    return render_dispatch(lc, templates_dir=settings.templates_dir,
+                           out_dir=out or settings.output_dir / "documents",
+                           allocation=allocation, planned=as_of)
+
+
+@app.command()
+def demo() -> None:
+    """The main job on the embedded defaults: validate the sample campaign and render its dispatch.
+
+    Example: congvan demo
+    """
+    settings = load_settings()
+    with user_errors():
+        checked = validate_campaign(settings.config_dir, settings.templates_dir, "par-index-2022")
+        typer.echo(checked.summary())
+        path = _render(settings, "par-index-2022", draft=True, out=settings.output_dir / "demo", as_of=None)
+        lc = load_campaign(settings.config_dir, "par-index-2022")
+    typer.echo(f"Draft dispatch: {path}")
+    typer.echo(f"  {lc.campaign.subject}")
+    typer.echo("Open it in Word or LibreOffice, or check the layout with: "
+               f"soffice --headless --convert-to pdf --outdir {path.parent} {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="congvan")
+

@@ -1,0 +1,174 @@
+"""Helpers shared by the tests: a private copy of the sample project, YAML edits, and reading a
+rendered .docx back (text blocks and effective formatting resolved through styles)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docx
+import yaml
+from docx.document import Document
+from docx.oxml.ns import qn
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = Path(__file__).with_name("data") / "cong-van-dieu-tra-xa-hoi-hoc-par-index-2022.txt"
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """config/ and templates/ copied under tmp_path, so a test may break them freely."""
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "config", root / "config")
+    shutil.copytree(ROOT / "templates", root / "templates")
+    return root
+
+
+def edit_yaml(path: Path, change: Callable[[Any], None]) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+# --- reading a .docx back --------------------------------------------------------------------------
+
+
+def iter_blocks(document: Document) -> Iterator[Paragraph | Table]:
+    body = document.element.body
+    for child in body.iterchildren():
+        if child.tag == qn("w:p"):
+            yield Paragraph(child, document)
+        elif child.tag == qn("w:tbl"):
+            yield Table(child, document)
+
+
+def all_paragraphs(document: Document) -> list[Paragraph]:
+    """Every paragraph in reading order, table cells left to right, row by row."""
+    out: list[Paragraph] = []
+    for block in iter_blocks(document):
+        if isinstance(block, Paragraph):
+            out.append(block)
+        else:
+            for row in block.rows:
+                for cell in row.cells:
+                    out.extend(cell.paragraphs)
+    return out
+
+
+def open_docx(path: Path) -> Document:
+    return docx.Document(str(path))
+
+
+@dataclass(frozen=True)
+class Fmt:
+    """Effective formatting of a paragraph's text (runs → paragraph style chain → docDefaults)."""
+
+    size: float | None
+    bold: bool
+    italic: bool
+    caps: bool
+    fonts: dict[str, str]
+    align: str | None
+    first_line: int | None
+    left: int | None
+    before: int
+    after: int
+    line: int | None
+    line_rule: str | None
+
+
+def _style_chain(document: Document, style_id: str | None) -> list[Any]:
+    chain = []
+    styles = document.styles.element
+    while style_id:
+        st = styles.find(f"{qn('w:style')}[@{qn('w:styleId')}='{style_id}']")
+        if st is None:
+            break
+        chain.append(st)
+        based = st.find(qn("w:basedOn"))
+        style_id = based.get(qn("w:val")) if based is not None else None
+    return chain
+
+
+def _default_style_id(document: Document) -> str | None:
+    for st in document.styles.element.findall(qn("w:style")):
+        if st.get(qn("w:type")) == "paragraph" and st.get(qn("w:default")) in ("1", "true"):
+            return str(st.get(qn("w:styleId")))
+    return None
+
+
+def _toggle(el: Any) -> bool | None:
+    if el is None:
+        return None
+    val = el.get(qn("w:val"))
+    return val not in ("0", "false", "off")
+
+
+def effective(paragraph: Paragraph, run_index: int = 0, document: Document | None = None) -> Fmt:
+    document = document or paragraph.part.document
+    ppr = paragraph._p.pPr
+    style_id = None
+    if ppr is not None and ppr.find(qn("w:pStyle")) is not None:
+        style_id = ppr.find(qn("w:pStyle")).get(qn("w:val"))
+    chain = _style_chain(document, style_id or _default_style_id(document))
+    runs = paragraph._p.findall(f".//{qn('w:r')}")
+    run = runs[run_index] if runs else None
+    defaults = document.styles.element.find(qn("w:docDefaults"))
+    rpr_sources = ([run.find(qn("w:rPr"))] if run is not None else []) + \
+        [s.find(qn("w:rPr")) for s in chain] + \
+        [defaults.find(f"{qn('w:rPrDefault')}/{qn('w:rPr')}") if defaults is not None else None]
+    ppr_sources = [ppr] + [s.find(qn("w:pPr")) for s in chain] + \
+        [defaults.find(f"{qn('w:pPrDefault')}/{qn('w:pPr')}") if defaults is not None else None]
+
+    def rfirst(tag: str) -> Any:
+        for src in rpr_sources:
+            if src is not None and src.find(qn(tag)) is not None:
+                return src.find(qn(tag))
+        return None
+
+    def pattr(tag: str, attr: str) -> str | None:
+        for src in ppr_sources:
+            if src is not None:
+                el = src.find(qn(tag))
+                if el is not None and el.get(qn(attr)) is not None:
+                    return str(el.get(qn(attr)))
+        return None
+
+    fonts: dict[str, str] = {}
+    for slot in ("ascii", "hAnsi", "eastAsia", "cs"):
+        for src in rpr_sources:
+            rf = src.find(qn("w:rFonts")) if src is not None else None
+            if rf is not None and (rf.get(qn(f"w:{slot}")) or rf.get(qn(f"w:{slot}Theme"))):
+                fonts[slot] = rf.get(qn(f"w:{slot}")) or f"theme:{rf.get(qn(f'w:{slot}Theme'))}"
+                break
+    sz = rfirst("w:sz")
+
+    def as_int(v: str | None) -> int | None:
+        return int(v) if v is not None else None
+
+    return Fmt(
+        size=int(sz.get(qn("w:val"))) / 2 if sz is not None else None,
+        bold=bool(_toggle(rfirst("w:b"))),
+        italic=bool(_toggle(rfirst("w:i"))),
+        caps=bool(_toggle(rfirst("w:caps"))),
+        fonts=fonts,
+        align=pattr("w:jc", "w:val"),
+        first_line=as_int(pattr("w:ind", "w:firstLine")),
+        left=as_int(pattr("w:ind", "w:left")),
+        before=as_int(pattr("w:spacing", "w:before")) or 0,
+        after=as_int(pattr("w:spacing", "w:after")) or 0,
+        line=as_int(pattr("w:spacing", "w:line")),
+        line_rule=pattr("w:spacing", "w:lineRule"),
+    )
+
+
+def xml_of(path: Path, part: str) -> Any:
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return etree.fromstring(z.read(part))
