@@ -14,7 +14,7 @@ import typer
 from congvan import register
 from congvan.config import list_campaigns, load_campaign
 from congvan.documents import dispatch_key, render_dispatch
-from congvan.errors import CongVanError, ConfigError
+from congvan.errors import ConfigError, CongVanError
 from congvan.settings import Settings, load_settings
 from congvan.store.db import init_db, make_engine
 from congvan.validation import validate_campaign

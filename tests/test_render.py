@@ -11,8 +11,20 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from docx.table import Table
+from docx.text.paragraph import Paragraph
 from docxtpl import DocxTemplate
-from support import ROOT, SEED, all_paragraphs, edit_yaml, effective, iter_blocks, open_docx, project_copy, xml_of
+from support import (
+    ROOT,
+    SEED,
+    all_paragraphs,
+    edit_yaml,
+    effective,
+    iter_blocks,
+    open_docx,
+    project_copy,
+    xml_of,
+)
 
 from congvan.config import load_campaign
 from congvan.documents import dispatch_context, render_dispatch
@@ -21,8 +33,6 @@ from congvan.register import Allocation
 from congvan.render import compile_template, environment, load_template
 from congvan.text import sanitize
 from congvan.validation import validate_campaign
-from docx.table import Table
-from docx.text.paragraph import Paragraph
 
 CONFIG, TEMPLATES = ROOT / "config", ROOT / "templates"
 
@@ -348,7 +358,7 @@ def test_template_cannot_reach_python_internals(tmp_path: Path) -> None:
     custom = _template_with(tmp_path, "Nơi nhận:", "{{ nguoi_ky.__class__.__mro__ }}")
     compiled = compile_template(custom)
     lc = load_campaign(CONFIG, "par-index-2022")
-    with pytest.raises(TemplateError, match="unsafe|not allowed"):
+    with pytest.raises(TemplateError, match=r"unsafe|not allowed"):
         compiled.render_bytes(dispatch_context(lc))
 
 
@@ -362,7 +372,7 @@ def test_broken_tag_is_a_template_error_naming_the_file(tmp_path: Path) -> None:
 def test_not_a_docx_is_a_template_error(tmp_path: Path) -> None:
     fake = tmp_path / "fake.docx"
     fake.write_text("not a zip", encoding="utf-8")
-    with pytest.raises(TemplateError, match="not a .docx"):
+    with pytest.raises(TemplateError, match=r"not a \.docx"):
         load_template(fake)
     with pytest.raises(TemplateError, match="not found"):
         load_template(tmp_path / "missing.docx")
