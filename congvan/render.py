@@ -78,6 +78,7 @@ class CompiledTemplate:
     path: Path
     parts: tuple[_Part, ...]
     fields: frozenset[str]  # top-level names the template uses
+    static_zip: bytes  # the parts without tags, compressed once; each render appends the rest
 
     def missing(self, context: Mapping[str, Any]) -> set[str]:
         return set(self.fields) - set(context)
@@ -88,15 +89,12 @@ class CompiledTemplate:
             raise MissingFieldError(template=self.path, fields=sorted(missing))
         ctx = sanitize(dict(context))
         cleaner = _docxtpl_cleaner()
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        buf = io.BytesIO(self.static_zip)
+        buf.seek(0, io.SEEK_END)
+        with zipfile.ZipFile(buf, "a", zipfile.ZIP_DEFLATED) as out:
             for part in self.parts:
-                if part.template is None:
-                    assert part.data is not None
-                    out.writestr(part.info, part.data)
-                    continue
-                xml = self._render_part(part, ctx, cleaner)
-                out.writestr(part.info, xml)
+                if part.template is not None:
+                    out.writestr(part.info, self._render_part(part, ctx, cleaner))
         return buf.getvalue()
 
     def _render_part(self, part: _Part, ctx: Mapping[str, Any], cleaner: DocxTemplate) -> bytes:
@@ -177,7 +175,13 @@ def compile_template(path: Path) -> CompiledTemplate:
                 raise TemplateError(f"{info.filename}: {exc.message} near {text.strip()[:80]!r}",
                                     template=path) from exc
             parts.append(_Part(info, None, template, is_word))
-    return CompiledTemplate(path=path, parts=tuple(parts), fields=frozenset(fields))
+    static = io.BytesIO()
+    with zipfile.ZipFile(static, "w", zipfile.ZIP_DEFLATED) as out:
+        for part in parts:
+            if part.data is not None:
+                out.writestr(part.info, part.data)
+    return CompiledTemplate(path=path, parts=tuple(parts), fields=frozenset(fields),
+                            static_zip=static.getvalue())
 
 
 _CACHE: dict[tuple[str, int, int], CompiledTemplate] = {}

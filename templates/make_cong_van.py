@@ -173,6 +173,18 @@ def page_number_header(doc: Document, st: ParagraphStyle) -> None:
     p._p.append(field)
 
 
+def drop_legacy_parts(doc: Document) -> None:
+    """python-docx's default package carries a thumbnail of *its* blank page (file managers would show
+    it as the preview) and Word 2010's stylesWithEffects.xml (438 kB nobody reads); drop both."""
+    for rid, rel in list(doc.part.rels.items()):
+        if rel.reltype.endswith("/stylesWithEffects"):
+            doc.part.drop_rel(rid)
+    package_rels = doc.part.package.rels
+    for rid, rel in list(package_rels.items()):
+        if rel.reltype.endswith("/thumbnail"):
+            package_rels.pop(rid)
+
+
 def build() -> None:
     doc = Document()
     set_doc_defaults(doc)
@@ -266,6 +278,7 @@ def build() -> None:
     tail = doc.add_paragraph(style=s_nn_item)
     tail.paragraph_format.space_before = Pt(0)
 
+    drop_legacy_parts(doc)
     props = doc.core_properties
     props.title = "{{ tieu_de }}"
     props.subject = "{{ tieu_de }}"

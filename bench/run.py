@@ -1,0 +1,43 @@
+"""`make bench`: congvan against the naive way, measured in the same run; writes outputs/bench.json.
+
+Each entry: {"name", "ours_per_s", "baseline_per_s", "ratio"} (ratio = ours / baseline).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_render import bench_render  # noqa: E402
+
+OUT = Path("outputs") / "bench.json"
+
+
+def record(entries: list[dict[str, object]]) -> None:
+    """Merge by name into outputs/bench.json, so each benchmark updates only its own lines."""
+    existing: list[dict[str, object]] = []
+    if OUT.exists():
+        try:
+            existing = json.loads(OUT.read_text(encoding="utf-8"))
+        except ValueError:
+            existing = []
+    names = {e["name"] for e in entries}
+    merged = [e for e in existing if e.get("name") not in names] + entries
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(merged, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    entries = [bench_render()]
+    record(entries)
+    for e in entries:
+        print(f"{e['name']}: ours {e['ours_per_s']:.1f}/s, baseline {e['baseline_per_s']:.1f}/s, "
+              f"ratio {e['ratio']:.2f}x")
+    print(f"written {OUT}")
+
+
+if __name__ == "__main__":
+    main()
