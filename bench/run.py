@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_render import bench_render  # noqa: E402
+from bench_render import bench_render
 
 OUT = Path("outputs") / "bench.json"
 
