@@ -216,6 +216,9 @@ def build() -> None:
     s_kg_item = style(doc, "CV Kính gửi dòng", size=14, left=KINH_GUI_AT + KINH_GUI_COLON, keep_next=True)
     s_body = style(doc, "CV Nội dung", size=14, align=WD_ALIGN_PARAGRAPH.JUSTIFY, before=6,
                    first_line=Mm(12.7))
+    s_body_last = style(doc, "CV Nội dung cuối", size=14, align=WD_ALIGN_PARAGRAPH.JUSTIFY, before=6,
+                        first_line=Mm(12.7), keep_next=True)
+    s_body_last.base_style = s_body
     s_nn = style(doc, "CV Nơi nhận", size=12, bold=True, italic=True, before=6, keep_next=True)
     s_nn_item = style(doc, "CV Nơi nhận dòng", size=11)
     s_sign = style(doc, "CV Thẩm quyền ký", size=14, bold=True, align=center, keep_next=True)
@@ -254,14 +257,18 @@ def build() -> None:
     para(doc, "{%p endfor %}", s_tag)
     para(doc, "{%p endif %}", s_tag)
 
-    para(doc, "{%p for doan in noi_dung %}", s_tag)
+    # The last paragraph keeps with the signature table, so the signature never stands alone on a page.
+    para(doc, "{%p for doan in noi_dung[:-1] %}", s_tag)
     para(doc, "{{ doan }}", s_body)
     para(doc, "{%p endfor %}", s_tag)
+    para(doc, "{{ noi_dung[-1] }}", s_body_last)
 
     # Nơi nhận | signature, on one row so "Nơi nhận:" is level with the authority line.
     sign = doc.add_table(rows=1, cols=2)
     borderless(sign, (SIGN_LEFT, SIGN_RIGHT))
     left, right = sign.cell(0, 0), sign.cell(0, 1)
+    trpr = sign.rows[0]._tr.get_or_add_trPr()
+    trpr.append(OxmlElement("w:cantSplit"))  # the signature block stays on one page
     para(left, "Nơi nhận:", s_nn, first=True)
     para(left, "{%p for noi in noi_nhan %}", s_tag)
     para(left, "- {{ noi }};", s_nn_item)

@@ -376,3 +376,15 @@ def test_not_a_docx_is_a_template_error(tmp_path: Path) -> None:
         load_template(fake)
     with pytest.raises(TemplateError, match="not found"):
         load_template(tmp_path / "missing.docx")
+
+
+def test_signature_never_stands_alone_on_a_page(sample_draft: Path) -> None:
+    """The last body paragraph keeps with the signature table, whose row cannot split."""
+    document = open_docx(sample_draft)
+    blocks = list(iter_blocks(document))
+    sign = blocks.index(document.tables[1])
+    last_body = blocks[sign - 1]
+    assert isinstance(last_body, Paragraph) and last_body.text.endswith("./.")
+    assert last_body.paragraph_format.keep_with_next or last_body.style.paragraph_format.keep_with_next
+    ns = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+    assert document.tables[1].rows[0]._tr.find(f"{ns}trPr/{ns}cantSplit") is not None
