@@ -382,7 +382,7 @@ def test_signature_never_stands_alone_on_a_page(sample_draft: Path) -> None:
     """The last body paragraph keeps with the signature table, whose row cannot split."""
     document = open_docx(sample_draft)
     blocks = list(iter_blocks(document))
-    sign = blocks.index(document.tables[1])
+    sign = next(i for i, b in enumerate(blocks) if isinstance(b, Table) and b._tbl is document.tables[1]._tbl)
     last_body = blocks[sign - 1]
     assert isinstance(last_body, Paragraph) and last_body.text.endswith("./.")
     assert last_body.paragraph_format.keep_with_next or last_body.style.paragraph_format.keep_with_next
