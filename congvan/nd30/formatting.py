@@ -1,0 +1,486 @@
+"""Effective formatting of a .docx, read from its XML.
+
+Run properties are resolved the way Word layers them: ``w:docDefaults`` → the paragraph's style
+chain (``w:basedOn``, the default paragraph style when none is named) → the run's character style
+chain → the run's own ``w:rPr``. Paragraph properties: ``w:pPrDefault`` → paragraph style chain →
+the paragraph's own ``w:pPr``. ``w:spacing`` and ``w:ind`` merge attribute by attribute.
+
+Simplifications (documented, not hidden): toggle properties (b, i, caps) take the last explicit
+value instead of XOR-ing across style levels, and table styles are not applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docx
+from lxml import etree
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+A_NS = "http://schemas.openxmlformats.org/drawingml/2006/main"
+R_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+NS = {"w": W_NS, "a": A_NS, "r": R_NS}
+
+_Element = etree._Element
+
+
+def w(tag: str) -> str:
+    """Clark name of a WordprocessingML tag or attribute: ``w("sz")`` → ``{…/main}sz``."""
+    return f"{{{W_NS}}}{tag}"
+
+
+_FALSE = {"0", "false", "off", "none"}
+
+
+@dataclass(frozen=True)
+class RunFormat:
+    """One text run with its effective formatting. Sizes in points."""
+
+    text: str
+    size: float | None
+    bold: bool
+    italic: bool
+    caps: bool
+    underline: bool
+    font_ascii: str | None
+    font_hansi: str | None
+    font_cs: str | None
+    font_east_asia: str | None
+    color: str | None
+    highlight: str | None
+    shading: str | None
+
+    @property
+    def display(self) -> str:
+        """The text as printed (``w:caps`` shows it in capitals)."""
+        return self.text.upper() if self.caps else self.text
+
+    @property
+    def fonts(self) -> tuple[str, ...]:
+        return tuple(f for f in (self.font_ascii, self.font_hansi, self.font_cs, self.font_east_asia) if f)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a paragraph sits: the body (table is None) or a cell of the n-th top-level table."""
+
+    part: str = "body"
+    table: int | None = None
+    row: int = 0
+    col: int = 0
+
+
+@dataclass(frozen=True)
+class ParaFormat:
+    """One paragraph with its effective paragraph properties. Lengths in twips."""
+
+    index: int
+    location: Location
+    style_id: str | None
+    align: str | None
+    left: int
+    first_line: int  # negative for a hanging indent
+    before: int
+    after: int
+    line: int | None
+    line_rule: str
+    contextual: bool
+    runs: tuple[RunFormat, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(r.text for r in self.runs)
+
+    @property
+    def display(self) -> str:
+        return "".join(r.display for r in self.runs)
+
+    @property
+    def flat(self) -> str:
+        """Printed text with line breaks and repeated spaces collapsed to one space, stripped."""
+        return " ".join(self.display.split())
+
+    @property
+    def inked(self) -> tuple[RunFormat, ...]:
+        """Runs that print something other than white space."""
+        return tuple(r for r in self.runs if r.text.strip())
+
+    @property
+    def sizes(self) -> frozenset[float | None]:
+        return frozenset(r.size for r in self.inked)
+
+    @property
+    def size(self) -> float | None:
+        """The size if every inked run has the same one, else None."""
+        sizes = self.sizes
+        return next(iter(sizes)) if len(sizes) == 1 else None
+
+    @property
+    def all_bold(self) -> bool:
+        return bool(self.inked) and all(r.bold for r in self.inked)
+
+    @property
+    def any_bold(self) -> bool:
+        return any(r.bold for r in self.inked)
+
+    @property
+    def all_italic(self) -> bool:
+        return bool(self.inked) and all(r.italic for r in self.inked)
+
+    @property
+    def any_italic(self) -> bool:
+        return any(r.italic for r in self.inked)
+
+    @property
+    def any_underline(self) -> bool:
+        return any(r.underline for r in self.inked)
+
+    @property
+    def centred(self) -> bool:
+        return self.align == "center"
+
+    @property
+    def left_aligned(self) -> bool:
+        return self.align in (None, "left", "start")
+
+
+@dataclass(frozen=True)
+class HeaderPart:
+    """A header part referenced from a section, by type ("default", "first", "even")."""
+
+    kind: str
+    paragraphs: tuple[ParaFormat, ...]
+    has_page_field: bool
+
+
+@dataclass(frozen=True)
+class SectionInfo:
+    """Page setup of one section. Lengths in twips; None when the attribute is absent."""
+
+    page_width: int | None
+    page_height: int | None
+    orient: str | None
+    top: int | None
+    bottom: int | None
+    left: int | None
+    right: int | None
+    gutter: int | None
+    title_page: bool
+    page_start: int | None
+    page_format: str | None
+    headers: tuple[HeaderPart, ...] = ()
+
+    def header(self, kind: str) -> HeaderPart | None:
+        return next((h for h in self.headers if h.kind == kind), None)
+
+
+@dataclass(frozen=True)
+class DocumentModel:
+    paragraphs: tuple[ParaFormat, ...]
+    sections: tuple[SectionInfo, ...]
+    tables: int = 0
+    header_paragraphs: tuple[ParaFormat, ...] = field(default=())
+
+
+# --- style resolution ------------------------------------------------------------------------------
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def _on(el: _Element | None) -> bool | None:
+    """A toggle element: None when absent, else its boolean value (no w:val means on)."""
+    if el is None:
+        return None
+    val = el.get(w("val"))
+    return val is None or val.lower() not in _FALSE
+
+
+class _Styles:
+    def __init__(self, styles_root: _Element | None, theme_root: _Element | None) -> None:
+        self.by_id: dict[str, _Element] = {}
+        self.default_para: str | None = None
+        self.default_char: str | None = None
+        self.rpr_default: _Element | None = None
+        self.ppr_default: _Element | None = None
+        self.theme_fonts: dict[str, str] = {}
+        if styles_root is not None:
+            for st in styles_root.iterfind("w:style", NS):
+                sid = st.get(w("styleId"))
+                if sid is None:
+                    continue
+                self.by_id[sid] = st
+                if st.get(w("default")) in ("1", "true", "on"):
+                    if st.get(w("type")) == "paragraph":
+                        self.default_para = sid
+                    elif st.get(w("type")) == "character":
+                        self.default_char = sid
+            self.rpr_default = styles_root.find("w:docDefaults/w:rPrDefault/w:rPr", NS)
+            self.ppr_default = styles_root.find("w:docDefaults/w:pPrDefault/w:pPr", NS)
+        if theme_root is not None:
+            for kind in ("major", "minor"):
+                for script, names in (("latin", ("HAnsi", "Ascii")), ("ea", ("EastAsia",)), ("cs", ("Bidi",))):
+                    el = theme_root.find(f".//a:fontScheme/a:{kind}Font/a:{script}", NS)
+                    face = el.get("typeface") if el is not None else None
+                    if face:
+                        for name in names:
+                            self.theme_fonts[f"{kind}{name}"] = face
+
+    def chain(self, style_id: str | None) -> list[_Element]:
+        """The style and its ancestors, base first."""
+        out: list[_Element] = []
+        seen: set[str] = set()
+        while style_id and style_id in self.by_id and style_id not in seen:
+            seen.add(style_id)
+            st = self.by_id[style_id]
+            out.append(st)
+            based = st.find("w:basedOn", NS)
+            style_id = based.get(w("val")) if based is not None else None
+        return list(reversed(out))
+
+
+def _merge_rpr(acc: dict[str, Any], rpr: _Element | None, theme: dict[str, str]) -> None:
+    if rpr is None:
+        return
+    fonts = rpr.find("w:rFonts", NS)
+    if fonts is not None:
+        for slot, attr, key in (("ascii", "ascii", "font_ascii"), ("hAnsi", "hAnsi", "font_hansi"),
+                                ("cs", "cs", "font_cs"), ("eastAsia", "eastAsia", "font_east_asia")):
+            theme_attr = {"ascii": "asciiTheme", "hAnsi": "hAnsiTheme", "cs": "cstheme",
+                          "eastAsia": "eastAsiaTheme"}[slot]
+            if fonts.get(w(theme_attr)) is not None:
+                acc[key] = theme.get(fonts.get(w(theme_attr), ""), fonts.get(w(theme_attr)))
+            elif fonts.get(w(attr)) is not None:
+                acc[key] = fonts.get(w(attr))
+    sz = rpr.find("w:sz", NS)
+    if sz is not None and _int(sz.get(w("val"))) is not None:
+        acc["size"] = (_int(sz.get(w("val"))) or 0) / 2
+    for tag, key in (("b", "bold"), ("i", "italic"), ("caps", "caps")):
+        val = _on(rpr.find(f"w:{tag}", NS))
+        if val is not None:
+            acc[key] = val
+    u = rpr.find("w:u", NS)
+    if u is not None:
+        acc["underline"] = (u.get(w("val")) or "single") != "none"
+    color = rpr.find("w:color", NS)
+    if color is not None:
+        acc["color"] = color.get(w("val"))
+    hl = rpr.find("w:highlight", NS)
+    if hl is not None:
+        acc["highlight"] = hl.get(w("val"))
+    shd = rpr.find("w:shd", NS)
+    if shd is not None:
+        acc["shading"] = shd.get(w("fill"))
+
+
+def _merge_ppr(acc: dict[str, Any], ppr: _Element | None) -> None:
+    if ppr is None:
+        return
+    jc = ppr.find("w:jc", NS)
+    if jc is not None:
+        acc["align"] = jc.get(w("val"))
+    sp = ppr.find("w:spacing", NS)
+    if sp is not None:
+        for attr, key in (("before", "before"), ("after", "after"), ("line", "line")):
+            val = _int(sp.get(w(attr)))
+            if val is not None:
+                acc[key] = val
+        if sp.get(w("lineRule")) is not None:
+            acc["line_rule"] = sp.get(w("lineRule"))
+    ind = ppr.find("w:ind", NS)
+    if ind is not None:
+        for attr in ("left", "start"):
+            val = _int(ind.get(w(attr)))
+            if val is not None:
+                acc["left"] = val
+        first = _int(ind.get(w("firstLine")))
+        hanging = _int(ind.get(w("hanging")))
+        if hanging is not None:
+            acc["first_line"] = -hanging
+        elif first is not None:
+            acc["first_line"] = first
+    ctx = _on(ppr.find("w:contextualSpacing", NS))
+    if ctx is not None:
+        acc["contextual"] = ctx
+
+
+_RUN_DEFAULTS: dict[str, Any] = {
+    "size": 10.0, "bold": False, "italic": False, "caps": False, "underline": False,
+    "font_ascii": None, "font_hansi": None, "font_cs": None, "font_east_asia": None,
+    "color": None, "highlight": None, "shading": None,
+}
+
+
+class _Resolver:
+    def __init__(self, styles: _Styles) -> None:
+        self.styles = styles
+
+    def paragraph(self, p: _Element, index: int, location: Location) -> ParaFormat:
+        st = self.styles
+        ppr = p.find("w:pPr", NS)
+        pstyle_el = ppr.find("w:pStyle", NS) if ppr is not None else None
+        style_id = pstyle_el.get(w("val")) if pstyle_el is not None else st.default_para
+        chain = st.chain(style_id)
+
+        pacc: dict[str, Any] = {"align": None, "left": 0, "first_line": 0, "before": 0, "after": 0,
+                                "line": None, "line_rule": "auto", "contextual": False}
+        _merge_ppr(pacc, st.ppr_default)
+        for s in chain:
+            _merge_ppr(pacc, s.find("w:pPr", NS))
+        _merge_ppr(pacc, ppr)
+
+        base: dict[str, Any] = dict(_RUN_DEFAULTS)
+        _merge_rpr(base, st.rpr_default, st.theme_fonts)
+        for s in chain:
+            _merge_rpr(base, s.find("w:rPr", NS), st.theme_fonts)
+
+        runs = tuple(self._run(r, base) for r in _runs_of(p))
+        return ParaFormat(index=index, location=location, style_id=style_id, runs=runs,
+                          align=pacc["align"], left=pacc["left"], first_line=pacc["first_line"],
+                          before=pacc["before"], after=pacc["after"], line=pacc["line"],
+                          line_rule=pacc["line_rule"], contextual=pacc["contextual"])
+
+    def _run(self, r: _Element, base: dict[str, Any]) -> RunFormat:
+        acc = dict(base)
+        rpr = r.find("w:rPr", NS)
+        rstyle = rpr.find("w:rStyle", NS) if rpr is not None else None
+        char_style = rstyle.get(w("val")) if rstyle is not None else self.styles.default_char
+        for s in self.styles.chain(char_style):
+            _merge_rpr(acc, s.find("w:rPr", NS), self.styles.theme_fonts)
+        _merge_rpr(acc, rpr, self.styles.theme_fonts)
+        return RunFormat(text=_run_text(r), size=acc["size"], bold=acc["bold"], italic=acc["italic"],
+                         caps=acc["caps"], underline=acc["underline"], font_ascii=acc["font_ascii"],
+                         font_hansi=acc["font_hansi"], font_cs=acc["font_cs"],
+                         font_east_asia=acc["font_east_asia"], color=acc["color"],
+                         highlight=acc["highlight"], shading=acc["shading"])
+
+
+def _runs_of(p: _Element) -> Iterator[_Element]:
+    """Runs of a paragraph, including those inside hyperlinks, fields, smart tags and insertions."""
+    for r in p.iter(w("r")):
+        parent = r.getparent()
+        # skip runs of nested paragraphs (text boxes) and deleted text
+        if parent is not None and parent.tag == w("del"):
+            continue
+        owner = r.getparent()
+        while owner is not None and owner.tag != w("p"):
+            owner = owner.getparent()
+        if owner is p:
+            yield r
+
+
+def _run_text(r: _Element) -> str:
+    parts: list[str] = []
+    for child in r:
+        if child.tag == w("t"):
+            parts.append(child.text or "")
+        elif child.tag == w("tab"):
+            parts.append("\t")
+        elif child.tag in (w("br"), w("cr")):
+            parts.append("\n")
+        elif child.tag == w("noBreakHyphen"):
+            parts.append("-")
+    return "".join(parts)
+
+
+def _cell_paragraphs(tc: _Element) -> Iterator[_Element]:
+    """Paragraphs of a cell, including those of nested tables, in order."""
+    for child in tc:
+        if child.tag == w("p"):
+            yield child
+        elif child.tag == w("tbl"):
+            for tr in child.iterfind("w:tr", NS):
+                for inner in tr.iterfind("w:tc", NS):
+                    yield from _cell_paragraphs(inner)
+
+
+def _block_paragraphs(container: _Element, resolver: _Resolver, part: str,
+                      start: int = 0) -> tuple[list[ParaFormat], int]:
+    out: list[ParaFormat] = []
+    tables = 0
+    for child in container:
+        if child.tag == w("p"):
+            out.append(resolver.paragraph(child, start + len(out), Location(part=part)))
+        elif child.tag == w("tbl"):
+            for ri, tr in enumerate(child.iterfind("w:tr", NS)):
+                for ci, tc in enumerate(tr.iterfind("w:tc", NS)):
+                    for p in _cell_paragraphs(tc):
+                        loc = Location(part=part, table=tables, row=ri, col=ci)
+                        out.append(resolver.paragraph(p, start + len(out), loc))
+            tables += 1
+        elif child.tag == w("sdt"):
+            content = child.find("w:sdtContent", NS)
+            if content is not None:
+                inner, n = _block_paragraphs(content, resolver, part, start + len(out))
+                out.extend(inner)
+                tables += n
+    return out, tables
+
+
+def has_page_field(root: _Element) -> bool:
+    """Whether a part contains a PAGE field (simple or complex), not NUMPAGES/SECTIONPAGES."""
+    instrs = [el.get(w("instr"), "") for el in root.iter(w("fldSimple"))]
+    instrs += [el.text or "" for el in root.iter(w("instrText"))]
+    return any(i.split() and i.split()[0].upper() == "PAGE" for i in instrs)
+
+
+def _section(sect: _Element, part: Any, resolver: _Resolver) -> SectionInfo:
+    pg_sz = sect.find("w:pgSz", NS)
+    pg_mar = sect.find("w:pgMar", NS)
+    num = sect.find("w:pgNumType", NS)
+
+    def attr(el: _Element | None, name: str) -> int | None:
+        return _int(el.get(w(name))) if el is not None else None
+
+    headers: list[HeaderPart] = []
+    for ref in sect.iterfind("w:headerReference", NS):
+        rid = ref.get(f"{{{R_NS}}}id")
+        if rid is None or rid not in part.rels:
+            continue
+        hdr_part = part.rels[rid].target_part
+        root = etree.fromstring(hdr_part.blob) if not hasattr(hdr_part, "element") else hdr_part.element
+        paras, _ = _block_paragraphs(root, resolver, part="header")
+        headers.append(HeaderPart(kind=ref.get(w("type"), "default"), paragraphs=tuple(paras),
+                                  has_page_field=has_page_field(root)))
+    return SectionInfo(
+        page_width=attr(pg_sz, "w"), page_height=attr(pg_sz, "h"),
+        orient=pg_sz.get(w("orient")) if pg_sz is not None else None,
+        top=attr(pg_mar, "top"), bottom=attr(pg_mar, "bottom"), left=attr(pg_mar, "left"),
+        right=attr(pg_mar, "right"), gutter=attr(pg_mar, "gutter"),
+        title_page=bool(_on(sect.find("w:titlePg", NS))),
+        page_start=attr(num, "start"),
+        page_format=num.get(w("fmt")) if num is not None else None,
+        headers=tuple(headers),
+    )
+
+
+def read_document(path: Path) -> DocumentModel:
+    """Open a .docx and resolve the effective formatting of every paragraph and section."""
+    document = docx.Document(str(path))
+    part = document.part
+    styles_root: _Element | None = None
+    theme_root: _Element | None = None
+    for rel in part.rels.values():
+        if rel.is_external:
+            continue
+        if rel.reltype.endswith("/styles"):
+            styles_root = rel.target_part.element
+        elif rel.reltype.endswith("/theme"):
+            theme_root = etree.fromstring(rel.target_part.blob)
+    resolver = _Resolver(_Styles(styles_root, theme_root))
+    body: _Element = document.element.body
+    paragraphs, tables = _block_paragraphs(body, resolver, part="body")
+    sects = list(body.iter(w("sectPr")))
+    sections = tuple(_section(s, part, resolver) for s in sects)
+    header_paras = tuple(p for s in sections for h in s.headers for p in h.paragraphs)
+    return DocumentModel(paragraphs=tuple(paragraphs), sections=sections, tables=tables,
+                         header_paragraphs=header_paras)

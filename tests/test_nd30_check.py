@@ -1,0 +1,92 @@
+"""The Decree-30 checker: the shipped template renders clean, and each broken copy trips its rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import docx
+import pytest
+from docx.enum.style import WD_STYLE_TYPE
+from docx.shared import Pt
+from fixtures_nd30 import BREAKS, broken_copy
+
+from congvan.config import load_campaign
+from congvan.documents import render_dispatch
+from congvan.nd30 import Violation, check, format_violation, read_document
+from congvan.register import Allocation
+
+ROOT = Path(__file__).resolve().parent.parent
+ISSUED = Allocation(number=5, year=2023, register="UBND", symbol="UBND-KSTTHC",
+                    issued_on=dt.date(2023, 2, 7), key="k", document_id=1, created=True)
+
+
+@pytest.fixture(scope="module")
+def good_docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    lc = load_campaign(ROOT / "config", "par-index-2022")
+    out = tmp_path_factory.mktemp("nd30")
+    return {
+        "draft": render_dispatch(lc, templates_dir=ROOT / "templates", out_dir=out),
+        "issued": render_dispatch(lc, templates_dir=ROOT / "templates", out_dir=out, allocation=ISSUED),
+    }
+
+
+@pytest.mark.parametrize("kind", ["draft", "issued"])
+def test_rendered_dispatch_is_clean(good_docs: dict[str, Path], kind: str) -> None:
+    assert [format_violation(v) for v in check(good_docs[kind])] == []
+
+
+@pytest.mark.parametrize("kind", ["draft", "issued"])
+@pytest.mark.parametrize("name", sorted(BREAKS))
+def test_each_break_trips_its_rule(good_docs: dict[str, Path], tmp_path: Path, name: str, kind: str) -> None:
+    broken = broken_copy(good_docs[kind], name, tmp_path)
+    violations = check(broken)
+    assert {v.rule for v in violations} == BREAKS[name].rules, [format_violation(v) for v in violations]
+
+
+def test_month_03_message(good_docs: dict[str, Path], tmp_path: Path) -> None:
+    broken = broken_copy(good_docs["issued"], "month_03", tmp_path)
+    assert [format_violation(v) for v in check(broken)] == [
+        "H11: 'Đắk Lắk, ngày 07 tháng 03 năm 2023': expected month without leading zero (tháng 3)"
+    ]
+
+
+def test_format_violation_is_one_line() -> None:
+    v = Violation("H11", "Đắk Lắk, ngày 05 tháng 03 năm 2023", "month without leading zero (tháng 3)")
+    line = format_violation(v)
+    assert line == "H11: 'Đắk Lắk, ngày 05 tháng 03 năm 2023': expected month without leading zero (tháng 3)"
+    assert re.fullmatch(r"[A-Z]\d+: '.*': expected .+", line)
+
+
+def test_long_text_is_shortened(good_docs: dict[str, Path], tmp_path: Path) -> None:
+    broken = broken_copy(good_docs["issued"], "body_left_aligned", tmp_path)
+    (v,) = check(broken)
+    assert len(v.text) <= 60 and v.text.endswith("…")
+    assert "\n" not in format_violation(v)
+
+
+def test_effective_formatting_follows_styles_caps_and_theme(tmp_path: Path) -> None:
+    """docDefaults (theme font; python-docx's minor font is Cambria) → default paragraph style →
+    basedOn chain → character style → run; w:caps shows as capitals; cells are located."""
+    document = docx.Document()
+    base = document.styles.add_style("Base", WD_STYLE_TYPE.PARAGRAPH)
+    base.font.size, base.font.bold = Pt(13), True
+    child = document.styles.add_style("Child", WD_STYLE_TYPE.PARAGRAPH)
+    child.base_style, child.font.italic = base, True
+    caps = document.styles.add_style("Caps", WD_STYLE_TYPE.CHARACTER)
+    caps.font.all_caps = True
+    styled = document.add_paragraph(style=child)
+    styled.add_run("kính gửi", style=caps)
+    styled.add_run(" thường").bold = False
+    document.add_paragraph("plain")
+    document.add_table(rows=1, cols=2).cell(0, 1).paragraphs[0].add_run("in a cell")
+    path = tmp_path / "styles.docx"
+    document.save(str(path))
+
+    first, plain, _empty_cell, cell = read_document(path).paragraphs
+    caps_run, direct = first.runs
+    assert (caps_run.size, caps_run.bold, caps_run.italic, caps_run.display) == (13, True, True, "KÍNH GỬI")
+    assert (direct.size, direct.bold, direct.italic, direct.caps) == (13, False, True, False)
+    assert (plain.style_id, plain.size, plain.inked[0].font_ascii) == ("Normal", 11, "Cambria")  # minor theme font
+    assert (cell.location.table, cell.location.row, cell.location.col, cell.text) == (0, 0, 1, "in a cell")
