@@ -76,11 +76,12 @@ def test_vietnamese_letter_is_stored_byte_exact_with_its_envelope(tmp_path: Path
     assert "\n.dòng bắt đầu" in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(reason="CPython email folding drops a space between RFC 2047 encoded words", strict=False)
-def test_stdlib_folding_keeps_the_vietnamese_subject() -> None:
+def test_unfolded_policy_keeps_the_vietnamese_subject() -> None:
+    """The letters these tests send keep their subject whole; the stdlib's default folding may not
+    (CPython 3.11.7 lost the space in "học – Sở" at a fold), which the mail module must keep in mind."""
     msg = EmailMessage()
     msg["Subject"] = SUBJECT
-    parsed = BytesParser(policy=policy.default).parsebytes(msg.as_bytes(policy=policy.SMTP))
+    parsed = BytesParser(policy=policy.default).parsebytes(msg.as_bytes(policy=LETTER_POLICY))
     assert parsed["Subject"] == SUBJECT
 
 
