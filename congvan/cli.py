@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from congvan import register
 from congvan.config import list_campaigns, load_campaign
@@ -19,7 +20,9 @@ from congvan.settings import Settings, load_settings
 from congvan.store.db import init_db, make_engine
 from congvan.validation import validate_campaign
 
+# rich_markup_mode=None: plain Click output, so a usage error is an "Error: ..." line too, not a box.
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  rich_markup_mode=None,
                   help="Issue Vietnamese official dispatches (công văn) and follow them up.")
 
 
@@ -29,21 +32,35 @@ def _error(message: str) -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """A CongVanError is the user's to fix: one line on stderr, exit 2, no traceback."""
+    """A CongVanError or a bad option value is the user's to fix: one line on stderr, exit 2, no traceback."""
     try:
         yield
     except CongVanError as exc:
         _error(str(exc))
         raise typer.Exit(code=2) from None
+    except typer.BadParameter as exc:
+        _error(exc.format_message())
+        raise typer.Exit(code=2) from None
 
 
-def _date(value: str | None) -> dt.date | None:
+def _settings() -> Settings:
+    """The settings from the environment; a bad CONGVAN_* value is a user error, one line each."""
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "CONGVAN_" + "_".join(str(p) for p in err["loc"]).upper()
+            _error(f"{name}: {err['msg']}")
+        raise typer.Exit(code=2) from None
+
+
+def _date(value: str | None, option: str = "--as-of") -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=f"'{option}'") from None
 
 
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")]
@@ -57,7 +74,7 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
 
     Example: congvan validate par-index-2022
     """
-    settings = load_settings()
+    settings = _settings()
     names = [campaign] if campaign else list_campaigns(settings.config_dir)
     if not names:
         _error(f"no campaigns in {settings.config_dir / 'campaigns'}")
@@ -91,9 +108,10 @@ def render(campaign: Annotated[str, typer.Argument(help="Campaign (file stem und
 
     Example: congvan render par-index-2022 --draft --out outputs/draft
     """
-    settings = load_settings()
+    settings = _settings()
     with user_errors():
-        print(_render(settings, campaign, draft=draft, out=out, as_of=_date(as_of)))
+        path = _render(settings, campaign, draft=draft, out=out, as_of=_date(as_of))
+    typer.echo(path)  # only the path on stdout, so it can be piped
 
 
 def _render(settings: Settings, campaign: str, *, draft: bool, out: Path | None,
@@ -115,7 +133,7 @@ def demo() -> None:
 
     Example: congvan demo
     """
-    settings = load_settings()
+    settings = _settings()
     with user_errors():
         checked = validate_campaign(settings.config_dir, settings.templates_dir, "par-index-2022")
         typer.echo(checked.summary())

@@ -7,14 +7,24 @@ field, so a coordinator fixes a campaign in one pass instead of one error per ru
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from congvan.errors import ConfigError, Problem
 from congvan.text import clean, has_header_break
@@ -91,6 +101,8 @@ HeaderText = Annotated[str, BeforeValidator(_text), AfterValidator(_non_empty), 
 Address = Annotated[str, BeforeValidator(_text), AfterValidator(check_address)]
 Code = Annotated[str, BeforeValidator(_text), AfterValidator(_code)]
 ListItem = Annotated[str, BeforeValidator(_strip_list_marks), AfterValidator(_non_empty)]
+# A reference to a key defined elsewhere (a group, an authority, a signer, a unit code).
+Ref = Annotated[str, BeforeValidator(_text), AfterValidator(_non_empty)]
 
 
 class _Model(BaseModel):
@@ -136,7 +148,7 @@ class Head(_Model):
 class Unit(_Model):
     code: Code
     name: HeaderText
-    group: str
+    group: Ref
     email: Address
     head: Head
 
@@ -152,14 +164,24 @@ class UnitsFile(_Model):
 class RecipientRef(_Model):
     """One "Kính gửi" entry: a unit, a group of units, or a named body (with an optional address)."""
 
-    unit: str | None = None
-    group: str | None = None
+    unit: Ref | None = None
+    group: Ref | None = None
     name: HeaderText | None = None
     email: Address | None = None
 
     def kind(self) -> str:
         given = [k for k in ("unit", "group", "name") if getattr(self, k) is not None]
         return given[0] if len(given) == 1 else ""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RecipientRef:
+        given = [k for k in ("unit", "group", "name") if getattr(self, k) is not None]
+        if len(given) != 1:
+            got = f"got {' and '.join(given)}" if given else "got none"
+            raise ValueError(f"give exactly one of unit, group or name ({got})")
+        if self.email is not None and self.name is None:
+            raise ValueError("email is only for a named body (name:); a unit's address is in units.yaml")
+        return self
 
 
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -171,8 +193,8 @@ def _summary_lines(value: Any) -> Any:
 
 class Campaign(_Model):
     title: Text
-    authority: str
-    signer: str
+    authority: Ref
+    signer: Ref
     template: str = "cong_van.docx"
     drafting_unit: Code | None = None
     date: dt.date | None = None
@@ -194,23 +216,51 @@ M = TypeVar("M", bound=BaseModel)
 
 # --- loading -------------------------------------------------------------------------------------
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML keeps the last of two equal keys without a word; a lost unit must be an error."""
 
 
 def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
+    seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:  # "<<: *anchor": its keys may be overridden on purpose
+            continue
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+        if first is not None:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
+                None, None, f"duplicate key {key!r} (first at line {first}); one of them would be lost",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
 
 
+def _timestamp_or_text(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> Any:
+    """'2023-02-30' looks like a date but is none: keep the text, so validation names its field."""
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1}" if mark else ""
+    message = f"{exc.problem or exc}".strip()
+    ctx = exc.context_mark
+    if exc.context and ctx is not None and (mark is None or ctx.line != mark.line):
+        message += f" ({exc.context} started at line {ctx.line + 1})"
+    return where, message
 
 
 def _read_yaml(path: Path, shown: str, problems: list[Problem]) -> Any:
@@ -225,9 +275,7 @@ def _read_yaml(path: Path, shown: str, problems: list[Problem]) -> Any:
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}" if mark else ""
-        problems.append(Problem(shown, where, f"{exc.problem or exc}".strip()))
+        problems.append(Problem(shown, *_yaml_problem(exc)))
         return None
     except yaml.YAMLError as exc:
         problems.append(Problem(shown, "", str(exc)))
@@ -245,6 +293,53 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _unwrap(tp: Any) -> Any:
+    """The type inside Annotated[...] and X | None."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The field names the model accepts at ``loc`` (the location of an unknown field)."""
+    tp: Any = model
+    for part in loc[:-1]:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            info = tp.model_fields.get(part) if isinstance(part, str) else None
+            if info is None:
+                return []
+            tp = info.annotation
+        elif get_origin(tp) in (list, dict):
+            tp = get_args(tp)[-1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+
+
+def _message(model: type[BaseModel], err: Any) -> str:
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden" and loc:
+        allowed = _fields_at(model, loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        if close:
+            return f"unknown field {loc[-1]!r} (did you mean {close[0]!r}?)"
+        return f"unknown field {loc[-1]!r} (allowed: {', '.join(allowed)})" if allowed else \
+            f"unknown field {loc[-1]!r}"
+    if err["type"] == "missing":
+        return "required field is missing"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
 def _parse(model: type[M], data: Any, shown: str, problems: list[Problem]) -> M | None:
     if data is None:
         return None
@@ -252,8 +347,7 @@ def _parse(model: type[M], data: Any, shown: str, problems: list[Problem]) -> M 
         return model.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(Problem(shown, _loc(tuple(err["loc"])), msg))
+            problems.append(Problem(shown, _loc(tuple(err["loc"])), _message(model, err)))
         return None
 
 
@@ -308,87 +402,64 @@ def list_campaigns(config_dir: Path) -> list[str]:
 
 
 def load_campaign(config_dir: Path, name: str) -> LoadedCampaign:
-    """Load and cross-check a campaign; raise ConfigError listing every problem found."""
+    """Load and cross-check a campaign; raise ConfigError listing every problem found.
+
+    References between the files (authority, signer, groups, units) are checked on what the files
+    say even when a file has other problems, so one run reports them all.
+    """
     problems: list[Problem] = []
     path = campaign_path(config_dir, name)
     shown_auth = str(config_dir / "authorities.yaml")
     shown_units = str(config_dir / "units.yaml")
     shown_camp = str(path)
 
-    auths = _parse(AuthoritiesFile, _read_yaml(config_dir / "authorities.yaml", shown_auth, problems),
-                   shown_auth, problems)
-    units_file = _parse(UnitsFile, _read_yaml(config_dir / "units.yaml", shown_units, problems),
-                        shown_units, problems)
-    camp = _parse(Campaign, _read_yaml(path, shown_camp, problems), shown_camp, problems)
+    auth_data = _read_yaml(config_dir / "authorities.yaml", shown_auth, problems)
+    units_data = _read_yaml(config_dir / "units.yaml", shown_units, problems)
+    if not path.exists():
+        known = ", ".join(list_campaigns(config_dir)) or "none"
+        problems.append(Problem(shown_camp, "", f"file not found: no campaign {name!r} (known: {known})"))
+        camp_data = None
+    else:
+        camp_data = _read_yaml(path, shown_camp, problems)
 
-    if units_file is not None:
-        problems.extend(_check_units(units_file, shown_units))
-    if camp is None:
+    auths = _parse(AuthoritiesFile, auth_data, shown_auth, problems)
+    units_file = _parse(UnitsFile, units_data, shown_units, problems)
+    camp = _parse(Campaign, camp_data, shown_camp, problems)
+
+    roster = _Roster.read(units_data)
+    problems.extend(roster.problems(shown_units))
+    if camp_data is not None:
+        problems.extend(_check_references(camp_data, auth_data, roster, shown_camp, shown_units))
+
+    if problems:
         raise ConfigError(problems)
-
-    authority = signer = None
-    if auths is not None:
-        authority = auths.authorities.get(camp.authority)
-        if authority is None:
-            known = ", ".join(sorted(auths.authorities))
-            problems.append(Problem(shown_camp, "authority",
-                                    f"unknown authority {camp.authority!r} (known: {known})"))
-        else:
-            signer = authority.signers.get(camp.signer)
-            if signer is None:
-                known = ", ".join(sorted(authority.signers))
-                problems.append(Problem(shown_camp, "signer",
-                                        f"unknown signer {camp.signer!r} of {camp.authority} (known: {known})"))
+    assert auths is not None and units_file is not None and camp is not None
+    authority = auths.authorities[camp.authority]
+    signer = authority.signers[camp.signer]
 
     kinh_gui: list[str] = []
     addressees: list[Addressee] = []
     extra: list[RecipientRef] = []
-    if units_file is not None:
-        by_code = {u.code.upper(): u for u in units_file.units}
-        taken: set[str] = set()
-        for i, ref in enumerate(camp.kinh_gui):
-            field = f"kinh_gui[{i}]"
-            kind = ref.kind()
-            if not kind:
-                problems.append(Problem(shown_camp, field, "give exactly one of unit, group or name"))
-            elif kind == "unit":
-                unit = by_code.get(str(ref.unit).upper())
-                if unit is None:
-                    problems.append(Problem(shown_camp, f"{field}.unit", f"unknown unit {ref.unit!r}"))
-                    continue
-                kinh_gui.append(unit.name)
-                if unit.code not in taken:
-                    taken.add(unit.code)
-                    addressees.append(Addressee(unit, via=unit.name))
-            elif kind == "group":
-                group = units_file.groups.get(str(ref.group))
-                if group is None:
-                    known = ", ".join(sorted(units_file.groups))
-                    problems.append(Problem(shown_camp, f"{field}.group",
-                                            f"unknown group {ref.group!r} (known: {known})"))
-                    continue
-                members = [u for u in units_file.units if u.group == ref.group]
-                if not members:
-                    problems.append(Problem(shown_camp, f"{field}.group",
-                                            f"group {ref.group!r} has no units in {shown_units}"))
-                kinh_gui.append(group.label)
-                for unit in members:
-                    if unit.code not in taken:
-                        taken.add(unit.code)
-                        addressees.append(Addressee(unit, via=group.label))
-            else:
-                kinh_gui.append(str(ref.name))
-                if ref.email:
-                    extra.append(ref)
+    by_code = {u.code.upper(): u for u in units_file.units}
+    taken: set[str] = set()
+    for ref in camp.kinh_gui:
+        if ref.unit is not None:
+            members = [by_code[ref.unit.upper()]]
+            via = members[0].name
+        elif ref.group is not None:
+            members = [u for u in units_file.units if u.group == ref.group]
+            via = units_file.groups[ref.group].label
+        else:
+            kinh_gui.append(str(ref.name))
+            if ref.email:
+                extra.append(ref)
+            continue
+        kinh_gui.append(via)
+        for unit in members:
+            if unit.code.upper() not in taken:
+                taken.add(unit.code.upper())
+                addressees.append(Addressee(unit, via=via))
 
-    for key in camp.fields:
-        if not _FIELD_NAME.match(key):
-            problems.append(Problem(shown_camp, f"fields.{key}",
-                                    "field names are lowercase ASCII letters, digits and '_'"))
-
-    if problems:
-        raise ConfigError(problems)
-    assert authority is not None and signer is not None and units_file is not None
     return LoadedCampaign(
         name=name, path=path, campaign=camp, authority_key=camp.authority, authority=authority,
         signer=signer, units=tuple(units_file.units), groups=dict(units_file.groups),
@@ -396,17 +467,99 @@ def load_campaign(config_dir: Path, name: str) -> LoadedCampaign:
     )
 
 
-def _check_units(units_file: UnitsFile, shown: str) -> list[Problem]:
+# --- cross-checks, on the data as read (so a file with other problems is still checked) ----------
+
+
+def _key(value: Any) -> str | None:
+    return _text(value) if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class _Roster:
+    """What units.yaml says about groups and unit codes, read leniently. None: unreadable."""
+
+    groups: frozenset[str] | None
+    units: tuple[tuple[int, str | None, str | None], ...] | None  # (index, code, group)
+
+    @classmethod
+    def read(cls, data: Any) -> _Roster:
+        if not isinstance(data, dict):
+            return cls(None, None)
+        raw_groups, raw_units = data.get("groups", {}), data.get("units")
+        groups = frozenset(k for k in raw_groups if isinstance(k, str)) if isinstance(raw_groups, dict) else None
+        units = None
+        if isinstance(raw_units, list):
+            units = tuple((i, _key(u.get("code")), _key(u.get("group")))
+                          for i, u in enumerate(raw_units) if isinstance(u, dict))
+        return cls(groups, units)
+
+    def codes(self) -> set[str] | None:
+        return None if self.units is None else {code.upper() for _, code, _ in self.units if code}
+
+    def members(self, group: str) -> int:
+        return sum(1 for _, _, g in self.units or () if g == group)
+
+    def problems(self, shown: str) -> list[Problem]:
+        problems: list[Problem] = []
+        if self.units is None:
+            return problems
+        first_seen: dict[str, int] = {}
+        for i, code, group in self.units:
+            if code:
+                key = code.upper()
+                if key in first_seen:
+                    problems.append(Problem(shown, f"units[{i}].code",
+                                            f"duplicate unit code {code!r} (also units[{first_seen[key]}]; "
+                                            "codes are compared ignoring case)"))
+                else:
+                    first_seen[key] = i
+            if group and self.groups is not None and group not in self.groups:
+                problems.append(Problem(shown, f"units[{i}].group",
+                                        f"unknown group {group!r} (known: {_known(self.groups)})"))
+        for group in sorted(self.groups or ()):
+            if not self.members(group):
+                problems.append(Problem(shown, f"groups.{group}", "no unit belongs to this group"))
+        return problems
+
+
+def _known(keys: Any) -> str:
+    return ", ".join(sorted(keys)) or "none"
+
+
+def _check_references(camp: dict[str, Any], auths: Any, roster: _Roster, shown: str,
+                      shown_units: str) -> list[Problem]:
     problems: list[Problem] = []
-    first_seen: dict[str, int] = {}
-    for i, unit in enumerate(units_file.units):
-        key = unit.code.upper()
-        if key in first_seen:
-            problems.append(Problem(shown, f"units[{i}].code",
-                                    f"duplicate unit code {unit.code!r} (also units[{first_seen[key]}])"))
+    authority, signer = _key(camp.get("authority")), _key(camp.get("signer"))
+    all_auths = auths.get("authorities") if isinstance(auths, dict) else None
+    if authority and isinstance(all_auths, dict):
+        if authority not in all_auths:
+            problems.append(Problem(shown, "authority",
+                                    f"unknown authority {authority!r} (known: {_known(all_auths)})"))
         else:
-            first_seen[key] = i
-        if unit.group not in units_file.groups:
-            known = ", ".join(sorted(units_file.groups))
-            problems.append(Problem(shown, f"units[{i}].group", f"unknown group {unit.group!r} (known: {known})"))
+            signers = all_auths[authority].get("signers") if isinstance(all_auths[authority], dict) else None
+            if signer and isinstance(signers, dict) and signer not in signers:
+                problems.append(Problem(shown, "signer", f"unknown signer {signer!r} of {authority} "
+                                                         f"(known: {_known(signers)})"))
+
+    refs = camp.get("kinh_gui")
+    codes = roster.codes()
+    for i, ref in enumerate(refs if isinstance(refs, list) else []):
+        if not isinstance(ref, dict):
+            continue
+        unit, group = _key(ref.get("unit")), _key(ref.get("group"))
+        if unit and codes is not None and unit.upper() not in codes:
+            problems.append(Problem(shown, f"kinh_gui[{i}].unit", f"unknown unit {unit!r} (not in {shown_units})"))
+        if group and roster.groups is not None:
+            if group not in roster.groups:
+                problems.append(Problem(shown, f"kinh_gui[{i}].group",
+                                        f"unknown group {group!r} (known: {_known(roster.groups)})"))
+            elif roster.units is not None and not roster.members(group):
+                problems.append(Problem(shown, f"kinh_gui[{i}].group",
+                                        f"group {group!r} has no units in {shown_units}"))
+
+    fields = camp.get("fields")
+    for key in fields if isinstance(fields, dict) else ():
+        if not isinstance(key, str) or not _FIELD_NAME.match(key):
+            problems.append(Problem(shown, f"fields.{key}",
+                                    "field names are lowercase ASCII letters, digits and '_'"))
     return problems

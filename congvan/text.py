@@ -10,8 +10,9 @@ from typing import Any
 # Characters XML 1.0 forbids (tab, LF and CR are allowed). docxtpl's recovering parser silently
 # drops them, and they can truncate a document, so they are removed before rendering.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-# Anything that would end or fold a mail header line.
-_HEADER_BREAKS = re.compile("[\r\n\x0b\x0c\x85\u2028\u2029]")
+# Anything that would end or fold a mail header line: every line boundary of str.splitlines(),
+# which parts of the email package use (so \x1c-\x1e count too).
+_HEADER_BREAKS = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def nfc(text: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from congvan.config import LoadedCampaign, load_campaign
@@ -27,6 +27,13 @@ class Validated:
 def validate_campaign(config_dir: Path, templates_dir: Path, name: str) -> Validated:
     """Load the campaign and check its template against it; ConfigError lists every problem."""
     lc = load_campaign(config_dir, name)
+    # Values congvan computes itself win over 'fields:'; a field of the same name would be ignored.
+    bare = replace(lc, campaign=lc.campaign.model_copy(update={"fields": {}}))
+    reserved = sorted(set(lc.campaign.fields) & set(dispatch_context(bare)))
+    if reserved:
+        raise ConfigError([Problem(str(lc.path), f"fields.{key}",
+                                   f"{key!r} is set by congvan itself; a value here would be ignored "
+                                   "(rename the field here and in the template)") for key in reserved])
     path = template_path(templates_dir, lc)
     try:
         template = load_template(path)

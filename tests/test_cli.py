@@ -1,0 +1,298 @@
+"""The command line as a user runs it: a real process on a private copy of the project.
+
+User errors are "Error: ..." lines on stderr with exit code 2 and never a traceback; results go to
+stdout alone, so they can be piped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import edit_yaml, project_copy
+from typer.testing import CliRunner
+
+from congvan.cli import app
+from congvan.documents import dispatch_key
+from congvan.register import allocate
+from congvan.store import init_db, make_engine
+
+CAMPAIGN = "par-index-2022"
+COMMANDS = ("validate", "render", "demo")
+
+
+class Project:
+    """A copy of config/ and templates/ with its own output folder, and a way to run congvan in it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.root = project_copy(tmp_path)
+        self.out = tmp_path / "outputs"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONGVAN_")}
+        self.env["CONGVAN_OUTPUT_DIR"] = str(self.out)
+        self.env["PYTHONIOENCODING"] = "utf-8"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    def edit(self, file: str, change: Callable[[Any], None]) -> None:
+        edit_yaml(self.config / file, change)
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "congvan", *args], cwd=self.root,
+                              env={**self.env, **env}, capture_output=True, text=True,
+                              encoding="utf-8", timeout=120, check=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """stderr as lines, checking that it holds nothing but "Error: " lines and no traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines, "expected an error on stderr"
+    assert all(line.startswith("Error: ") for line in lines), result.stderr
+    return lines
+
+
+# --- validate ------------------------------------------------------------------------------------------
+
+
+def test_validate_ok_prints_one_summary_line(project: Project) -> None:
+    result = project.run("validate", CAMPAIGN)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{CAMPAIGN}: OK: 36 units")
+    assert "Phạm Ngọc Nghị" in lines[0]
+
+
+def test_validate_without_argument_checks_every_campaign(project: Project) -> None:
+    shutil.copy(project.config / "campaigns" / f"{CAMPAIGN}.yaml", project.config / "campaigns" / "ban-sao.yaml")
+    edit_yaml(project.config / "campaigns" / "ban-sao.yaml", lambda d: d.update(signer="khong-co"))
+    result = project.run("validate")
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [line for line in result.stdout.splitlines() if ": OK: " in line]
+    assert len(result.stdout.splitlines()) == 1 and result.stdout.startswith(f"{CAMPAIGN}: OK")
+    (line,) = error_lines(result)
+    assert "ban-sao.yaml: signer: unknown signer 'khong-co'" in line
+
+
+def test_validate_reports_every_problem_one_per_line(project: Project) -> None:
+    project.edit("units.yaml", lambda d: d["units"][2].update(email="vanthu.snv@daklak"))
+    project.edit(f"campaigns/{CAMPAIGN}.yaml", lambda d: (
+        d.update(signer="giam-doc"), d["summary"].__setitem__(1, "phục vụ\r\nBcc: x@evil.example")))
+    result = project.run("validate", CAMPAIGN)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = error_lines(result)
+    assert len(lines) == 3, result.stderr
+    assert any("units.yaml: units[2].email:" in line for line in lines)
+    assert any(f"{CAMPAIGN}.yaml: signer: unknown signer 'giam-doc'" in line for line in lines)
+    assert any(f"{CAMPAIGN}.yaml: summary[1]: contains a line break" in line for line in lines)
+
+
+def test_validate_reports_a_yaml_error_with_its_line(project: Project) -> None:
+    path = project.config / "units.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "  - code: [SNV\n", encoding="utf-8")
+    result = project.run("validate", CAMPAIGN)
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert "units.yaml: line " in line
+
+
+def test_validate_with_no_campaigns(project: Project) -> None:
+    (project.config / "campaigns" / f"{CAMPAIGN}.yaml").unlink()
+    result = project.run("validate")
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert "no campaigns" in line
+
+
+# --- render --------------------------------------------------------------------------------------------
+
+
+def test_render_draft_prints_only_the_path(project: Project, tmp_path: Path) -> None:
+    out = tmp_path / "nhap"
+    result = project.run("render", CAMPAIGN, "--draft", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    path = Path(result.stdout.removesuffix("\n"))
+    assert result.stdout == f"{path}\n"  # one line, nothing else: `congvan render ... | xargs open` works
+    assert path.is_file() and path.suffix == ".docx"
+    assert path.resolve().parent == out.resolve()
+    with zipfile.ZipFile(path) as z:
+        xml = z.read("word/document.xml").decode("utf-8")
+    assert "Kính gửi" in xml and "{{" not in xml
+
+
+def test_render_defaults_to_the_output_dir(project: Project) -> None:
+    result = project.run("render", CAMPAIGN)
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path.is_file()
+    assert path.resolve().parent == (project.out / "documents").resolve()
+
+
+def test_render_unknown_campaign_is_one_line(project: Project) -> None:
+    result = project.run("render", "par-index-2099", "--draft")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = error_lines(result)
+    assert "par-index-2099" in line and "file not found" in line and CAMPAIGN in line
+
+
+@pytest.mark.parametrize("name", ["../par-index-2022", "campaigns/../x", ".."])
+def test_render_rejects_path_traversal(project: Project, name: str) -> None:
+    result = project.run("render", name)
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert "not a campaign name" in line
+
+
+def test_render_issued_before_a_number_is_allocated(project: Project) -> None:
+    result = project.run("render", CAMPAIGN, "--issued")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = error_lines(result)
+    assert "not been issued" in line
+
+
+def test_render_issued_after_allocation_carries_the_number(project: Project) -> None:
+    engine = make_engine(f"sqlite:///{project.out / 'congvan.db'}")
+    init_db(engine)
+    allocate(engine, key=dispatch_key(CAMPAIGN), register="UBND", symbol="UBND-KSTTHC",
+             issued_on=dt.date(2023, 2, 10), campaign=CAMPAIGN, kind="dispatch")
+    engine.dispose()
+    result = project.run("render", CAMPAIGN, "--issued")
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path.name == f"{CAMPAIGN}_01-UBND-KSTTHC_2023.docx"
+    with zipfile.ZipFile(path) as z:
+        xml = z.read("word/document.xml").decode("utf-8")
+    assert "ngày 10 tháng 02 năm 2023" in xml
+
+
+@pytest.mark.parametrize("as_of", ["2023-13-01", "10/02/2023", "hôm nay"])
+def test_render_bad_as_of(project: Project, as_of: str) -> None:
+    result = project.run("render", CAMPAIGN, "--as-of", as_of)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = error_lines(result)
+    assert "--as-of" in line and as_of in line
+
+
+def test_render_with_a_config_problem_is_one_line(project: Project) -> None:
+    project.edit(f"campaigns/{CAMPAIGN}.yaml", lambda d: d.update(signer="x", luu="KSTTHC"))
+    result = project.run("render", CAMPAIGN)
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert "(and 1 more problem(s))" in line
+
+
+def test_missing_argument_is_a_usage_error_without_traceback(project: Project) -> None:
+    result = project.run("render")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Error: Missing argument" in result.stderr
+
+
+def test_bad_setting_in_the_environment(project: Project) -> None:
+    result = project.run("validate", CAMPAIGN, CONGVAN_SMTP_PORT="hai-lăm")
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert line.startswith("Error: CONGVAN_SMTP_PORT:")
+
+
+def test_bad_database_url(project: Project) -> None:
+    result = project.run("render", CAMPAIGN, "--issued", CONGVAN_DATABASE_URL="mysql://x@localhost/db")
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert "database" in line
+
+
+# --- demo and help --------------------------------------------------------------------------------------
+
+
+def test_demo_renders_the_sample(project: Project) -> None:
+    result = project.run("demo")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{CAMPAIGN}: OK: 36 units")
+    line = next(x for x in result.stdout.splitlines() if x.startswith("Draft dispatch: "))
+    path = Path(line.removeprefix("Draft dispatch: "))
+    assert path.is_file() and path.resolve().parent == (project.out / "demo").resolve()
+
+
+def test_help_lists_the_commands(project: Project) -> None:
+    result = project.run("--help")
+    assert result.returncode == 0
+    assert result.stderr == ""
+    for command in COMMANDS:
+        assert re.search(rf"^\W*{command}\s+\w", result.stdout, re.MULTILINE), result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_has_an_example(project: Project, command: str) -> None:
+    result = project.run(command, "--help")
+    assert result.returncode == 0
+    assert f"Example: congvan {command}" in result.stdout
+
+
+def test_every_registered_command_has_a_docstring_with_an_example() -> None:
+    names = []
+    for info in app.registered_commands:
+        assert info.callback is not None
+        name = info.name or info.callback.__name__
+        names.append(name)
+        doc = info.callback.__doc__ or ""
+        assert doc.strip(), f"{name} has no help text"
+        assert f"Example: congvan {name}" in doc, name
+    assert sorted(names) == sorted(COMMANDS)
+
+
+def test_the_installed_console_script(project: Project) -> None:
+    script = Path(sys.executable).with_name("congvan")
+    if not script.exists():
+        pytest.skip("the console script is not installed next to this interpreter")
+    result = subprocess.run([str(script), "validate", CAMPAIGN], cwd=project.root, env=project.env,
+                            capture_output=True, text=True, encoding="utf-8", timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+
+
+# --- in process, fast ---------------------------------------------------------------------------------------
+
+
+def _runner_env(project: Project) -> dict[str, str | None]:
+    return {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),
+            "CONGVAN_OUTPUT_DIR": str(project.out), "CONGVAN_DATABASE_URL": None}
+
+
+def test_cli_runner_validate_ok(project: Project) -> None:
+    result = CliRunner().invoke(app, ["validate", CAMPAIGN], env=_runner_env(project))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1 and ": OK: 36 units" in result.stdout
+    assert result.stderr == ""
+
+
+def test_cli_runner_unknown_group(project: Project) -> None:
+    project.edit(f"campaigns/{CAMPAIGN}.yaml", lambda d: d["kinh_gui"].append({"group": "so-nganh"}))
+    result = CliRunner().invoke(app, ["validate", CAMPAIGN], env=_runner_env(project))
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines() == [
+        f"Error: {project.config / 'campaigns' / (CAMPAIGN + '.yaml')}: kinh_gui[3].group: unknown group "
+        "'so-nganh' (known: dan-cu, so-ban-nganh, ubnd-huyen)"]
