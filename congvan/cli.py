@@ -12,10 +12,11 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from congvan import register
+from congvan import nd30, register
 from congvan.config import list_campaigns, load_campaign
 from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import ConfigError, CongVanError
+from congvan.mailcatcher import MailCatcher, default_mailbox, serve_forever
 from congvan.settings import Settings, load_settings
 from congvan.store.db import init_db, make_engine
 from congvan.validation import validate_campaign
@@ -143,6 +144,43 @@ def demo() -> None:
     typer.echo(f"  {lc.campaign.subject}")
     typer.echo("Open it in Word or LibreOffice, or check the layout with: "
                f"soffice --headless --convert-to pdf --outdir {path.parent} {path}")
+
+
+@app.command()
+def check(files: Annotated[list[Path], typer.Argument(help="The .docx files to check.")]) -> None:
+    """The Decree-30 checker: one line per violation with its rule id; exit 1 if any.
+
+    Example: congvan check outputs/demo/par-index-2022_du-thao.docx
+    """
+    found = 0
+    with user_errors():
+        for path in files:
+            violations = nd30.check(path)
+            found += len(violations)
+            for v in violations:
+                typer.echo(f"{path}: {nd30.format_violation(v)}")
+            if not violations:
+                typer.echo(f"{path}: OK", err=True)
+    if found:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 to listen on.")] = 1025,
+                ) -> None:
+    """A local SMTP server that stores every message it accepts in outputs/mailbox/ as .eml.
+
+    Example: congvan mailcatcher --port 1025
+    """
+    settings = _settings()
+    mailbox = default_mailbox(settings)
+
+    def ready(catcher: MailCatcher) -> None:
+        typer.echo(f"Mail catcher on {catcher.host}:{catcher.port}, storing messages in {mailbox} "
+                   "(Ctrl-C to stop)", err=True)
+
+    with user_errors():
+        serve_forever(mailbox, "127.0.0.1", port, on_ready=ready)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ running the tool, in one line, and names the file, row or field at fault.
     ├── SourceDataError        a roster or response export cannot be read
     ├── TemplateError          a .docx template is missing, malformed or will not render
     │   └── MissingFieldError  the context lacks fields the template uses
+    ├── DocumentError          a .docx to check cannot be read
     ├── StoreError             the database is unreachable or refuses an operation
     │   └── NotIssuedError     a document has no number in the register yet
     └── DeliveryError          the mail server refused or was unreachable
@@ -62,6 +63,10 @@ class MissingFieldError(TemplateError):
         self.fields = tuple(sorted(fields))
         super().__init__(f"the template needs field(s) the config lacks: {', '.join(self.fields)}",
                          template=template)
+
+
+class DocumentError(CongVanError):
+    """A .docx to check or send cannot be read."""
 
 
 class StoreError(CongVanError):

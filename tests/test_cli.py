@@ -7,6 +7,8 @@ stdout alone, so they can be piped.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import os
 import re
 import shutil
@@ -296,3 +298,74 @@ def test_cli_runner_unknown_group(project: Project) -> None:
     assert result.stderr.splitlines() == [
         f"Error: {project.config / 'campaigns' / (CAMPAIGN + '.yaml')}: kinh_gui[3].group: unknown group "
         "'so-nganh' (known: dan-cu, so-ban-nganh, ubnd-huyen)"]
+
+
+# --- check and mailcatcher -----------------------------------------------------------------------------
+
+
+def test_check_passes_a_rendered_draft_and_flags_a_broken_copy(project: Project, tmp_path: Path) -> None:
+    from fixtures_nd30 import broken_copy
+
+    rendered = project.run("render", "par-index-2022", "--out", str(tmp_path / "docs"))
+    good = Path(rendered.stdout.strip())
+    ok = project.run("check", str(good))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout == ""
+    (tmp_path / "bad").mkdir()
+    bad = broken_copy(good, "left_margin_20mm", tmp_path / "bad")
+    flagged = project.run("check", str(good), str(bad))
+    assert flagged.returncode == 1
+    lines = flagged.stdout.splitlines()
+    assert lines and all(line.startswith(f"{bad}: ") for line in lines)
+    assert any(": P3: " in line for line in lines)
+    assert "Traceback" not in flagged.stderr
+
+
+def test_check_of_a_missing_or_non_docx_file_is_one_line(project: Project, tmp_path: Path) -> None:
+    missing = project.run("check", str(tmp_path / "nope.docx"))
+    assert missing.returncode == 2
+    assert error_lines(missing) == [f"Error: {tmp_path / 'nope.docx'}: file not found"]
+    text = tmp_path / "text.docx"
+    text.write_text("không phải docx", encoding="utf-8")
+    result = project.run("check", str(text))
+    assert result.returncode == 2
+    assert len(error_lines(result)) == 1
+
+
+def test_mailcatcher_command_stores_what_it_receives(project: Project) -> None:
+    import signal
+    import smtplib
+    import socket
+    import time
+    from email.message import EmailMessage
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "congvan", "mailcatcher", "--port", str(port)], cwd=project.root,
+                            env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            encoding="utf-8")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                smtp = smtplib.SMTP("127.0.0.1", port, timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "mail catcher did not start"
+                time.sleep(0.2)
+        msg = EmailMessage()
+        msg["From"], msg["To"] = "vanthu.ubnd@daklak.example", "vanthu.kpac@daklak.example"
+        msg["Subject"] = "V/v Krông Pắc & Ea H'leo"
+        msg.set_content("Kính gửi: UBND huyện Krông Pắc.")
+        with smtp:
+            smtp.send_message(msg)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and f":{port}" in err
+    stored = sorted((project.out / "mailbox").glob("*.eml"))
+    assert len(stored) == 1
+    parsed = email.message_from_bytes(stored[0].read_bytes(), policy=email.policy.default)
+    assert parsed["Subject"] == "V/v Krông Pắc & Ea H'leo"

@@ -10,10 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from docx.opc.exceptions import OpcError
+from lxml import etree
+
+from congvan.errors import DocumentError
 from congvan.nd30.formatting import DocumentModel, ParaFormat, SectionInfo, read_document
 
 TNR = "Times New Roman"
@@ -514,4 +519,10 @@ def check_model(model: DocumentModel) -> list[Violation]:
 
 def check(path: Path) -> list[Violation]:
     """Every Decree-30 violation found in a công văn .docx, in document-area order."""
-    return check_model(read_document(path))
+    if not path.is_file():
+        raise DocumentError(f"{path}: file not found")
+    try:
+        model = read_document(path)
+    except (OpcError, zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
+        raise DocumentError(f"{path}: not a readable .docx ({type(exc).__name__})") from exc
+    return check_model(model)
