@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from congvan import nd30, register
-from congvan.config import list_campaigns, load_campaign
+from congvan.config import list_campaigns
 from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import ConfigError, CongVanError
 from congvan.mailcatcher import MailCatcher, default_mailbox, serve_forever
@@ -138,8 +138,8 @@ def demo() -> None:
     with user_errors():
         checked = validate_campaign(settings.config_dir, settings.templates_dir, "par-index-2022")
         typer.echo(checked.summary())
-        path = _render(settings, "par-index-2022", draft=True, out=settings.output_dir / "demo", as_of=None)
-        lc = load_campaign(settings.config_dir, "par-index-2022")
+        lc = checked.campaign
+        path = render_dispatch(lc, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "demo")
     typer.echo(f"Draft dispatch: {path}")
     typer.echo(f"  {lc.campaign.subject}")
     typer.echo("Open it in Word or LibreOffice, or check the layout with: "
