@@ -9,6 +9,8 @@ running the tool, in one line, and names the file, row or field at fault.
     ├── TemplateError          a .docx template is missing, malformed or will not render
     │   └── MissingFieldError  the context lacks fields the template uses
     ├── DocumentError          a .docx to check cannot be read
+    │   ├── LayoutError        a generated letter breaks Decree 30: it must not be sent
+    │   └── PdfError           LibreOffice is missing, failed, or produced a PDF that fails verification
     ├── StoreError             the database is unreachable or refuses an operation
     │   └── NotIssuedError     a document has no number in the register yet
     └── DeliveryError          the mail server refused or was unreachable
@@ -67,6 +69,14 @@ class MissingFieldError(TemplateError):
 
 class DocumentError(CongVanError):
     """A .docx to check or send cannot be read."""
+
+
+class LayoutError(DocumentError):
+    """A generated letter violates Decree 30 and must not be sent."""
+
+
+class PdfError(DocumentError):
+    """The PDF could not be produced, or what LibreOffice produced fails verification."""
 
 
 class StoreError(CongVanError):
