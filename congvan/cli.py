@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
 from congvan import nd30, register
 from congvan.config import list_campaigns
+from congvan.dispatch import preflight, sender
 from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import ConfigError, CongVanError
+from congvan.mail import SmtpConfig
 from congvan.mailcatcher import MailCatcher, default_mailbox, serve_forever
 from congvan.settings import Settings, load_settings
 from congvan.store.db import init_db, make_engine
@@ -126,6 +130,92 @@ def _render(settings: Settings, campaign: str, *, draft: bool, out: Path | None,
     return render_dispatch(lc, templates_dir=settings.templates_dir,
                            out_dir=out or settings.output_dir / "documents",
                            allocation=allocation, planned=as_of)
+
+
+@app.command()
+def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")],
+             as_of: AsOf = None,
+             dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and plan; send nothing, "
+                                                   "allocate no number.")] = False,
+             as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout "
+                                                   "(logs stay on stderr).")] = False) -> None:
+    """Number, render, check and mail the dispatch to every recipient, exactly once.
+
+    A rerun sends only what is missing. Exit 0 when every delivery is sent, 1 when some failed or
+    are still pending (rerun later), 2 on a user error.
+
+    Example: congvan dispatch par-index-2022 --as-of 2023-02-10
+    """
+    settings = _settings()
+    with user_errors():
+        day = _date(as_of)
+        lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
+        if not dry_run:
+            # Before Prefect starts and before a number is taken: a bad login or an unreachable
+            # database is one line now, and nothing has been sent.
+            init_db(make_engine(settings.database_url))
+            preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address)
+    result = _run_flow("dispatch", progress=not as_json, campaign=campaign, as_of=day, dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps({k: result[k] for k in ("document", "deliveries")}, ensure_ascii=False, indent=2))
+    else:
+        _print_dispatch(result)
+    unsent = [d for d in result["deliveries"] if d["status"] not in ("sent", "planned")]
+    if unsent:
+        raise typer.Exit(code=1)
+
+
+def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]:
+    """Run a flow in this process; a run that ends Failed is a user error (one line, exit 2)."""
+    # Prefect's INFO lines would bury the progress bar and the table; its warnings and errors still show.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows import dispatch as dispatch_flow
+
+    flows = {"dispatch": dispatch_flow.dispatch}
+    bar: Any = None
+
+    def show(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = typer.progressbar(length=total, label="Sending", file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    if progress:
+        dispatch_flow.progress_listener = show
+    try:
+        state = flows[name](return_state=True, **parameters)
+    finally:
+        dispatch_flow.progress_listener = None
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if not state.is_completed():
+        _error(state.message or f"the {name} run ended {state.type.value.lower()}")
+        raise typer.Exit(code=2)
+    result = state.result()
+    assert isinstance(result, dict)
+    return result
+
+
+def _print_dispatch(result: dict[str, Any]) -> None:
+    doc = result["document"]
+    if result["dry_run"]:
+        typer.echo(f"Dry run: nothing sent, no number allocated. Draft: {doc['path']}")
+    else:
+        typer.echo(f"Công văn số {doc['number']}/{doc['symbol']} issued {doc['issued_on']}: {doc['path']}")
+    rows = result["details"]
+    width = max([len(d["unit"] or "-") for d in rows] + [4])
+    for d in rows:
+        reason = f"  {d['error']}" if d["error"] and d["status"] != "sent" else ""
+        typer.echo(f"  {(d['unit'] or '-'):<{width}}  {d['status']:<16}  {d['address']:<40}{reason}")
+    counts = {s: sum(1 for d in rows if d["status"] == s) for s in
+              ("planned", "sent", "failed_permanent", "failed_temporary", "pending")}
+    if result["dry_run"]:
+        typer.echo(f"{counts['planned']} deliveries planned")
+    else:
+        typer.echo(f"Sent {counts['sent']}, failed {counts['failed_permanent']}, "
+                   f"pending {counts['failed_temporary'] + counts['pending']} (a rerun retries the pending)")
 
 
 @app.command()

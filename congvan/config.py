@@ -13,7 +13,7 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -184,6 +184,13 @@ class RecipientRef(_Model):
         return self
 
 
+class NamedAddress(_Model):
+    """Someone outside units.yaml who gets a copy: a name for the To line and an address."""
+
+    name: HeaderText
+    email: Address
+
+
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -204,6 +211,9 @@ class Campaign(_Model):
     noi_nhan: list[ListItem] = Field(default_factory=list)
     luu: Annotated[str, BeforeValidator(_strip_luu), AfterValidator(_starts_with_vt)]
     fields: dict[str, Text] = Field(default_factory=dict)
+    copies: list[NamedAddress] = Field(default_factory=list)  # mailed a copy, not named in "Kính gửi"
+    pdf: bool = True  # produce the PDF (the electronic original) with LibreOffice
+    attach: list[Literal["pdf", "docx"]] = Field(default=["pdf", "docx"], min_length=1)
 
     @property
     def subject(self) -> str:

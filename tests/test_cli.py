@@ -29,7 +29,7 @@ from congvan.register import allocate
 from congvan.store import init_db, make_engine
 
 CAMPAIGN = "par-index-2022"
-COMMANDS = ("validate", "render", "check", "mailcatcher", "demo")
+COMMANDS = ("validate", "render", "check", "dispatch", "mailcatcher", "demo")
 
 
 class Project:

@@ -73,3 +73,39 @@ class Document(Base):
     pdf_path: Mapped[str | None]
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[created_now]
+
+
+class DeliveryStatus(enum.Enum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED_TEMPORARY = "failed_temporary"  # retried later in the run, and by a rerun
+    FAILED_PERMANENT = "failed_permanent"  # the server said no (5xx): reported, not retried
+
+    @property
+    def retryable(self) -> bool:
+        return self in (DeliveryStatus.PENDING, DeliveryStatus.FAILED_TEMPORARY)
+
+
+class Delivery(Base):
+    """One copy of one document to one address (DESIGN §3).
+
+    The row and its Message-ID exist before the SMTP transaction and the status turns ``sent`` only
+    after the server's 250, so a rerun sends exactly what is not sent, under the same Message-ID.
+    Addresses that share a message (To head, Cc mailbox) share its Message-ID.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (sa.UniqueConstraint("document_id", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id"), index=True)
+    address: Mapped[str] = mapped_column(sa.String(320))  # lower-cased: one delivery per mailbox
+    display_name: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(8))  # "to" | "cc"
+    unit: Mapped[str | None] = mapped_column(sa.String(128))
+    message_id: Mapped[str] = mapped_column(sa.String(255), index=True)
+    status: Mapped[DeliveryStatus] = mapped_column(default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[created_now]

@@ -1,0 +1,237 @@
+"""The dispatch, step by step (DESIGN §1): number → render → check → PDF → plan → mail → report.
+
+Each function is one step the dispatch flow runs as a task; none knows about Prefect. The steps
+are safe to repeat: the number is allocated once per campaign, the issued document is rendered once
+and then reused byte for byte (a unit served by a rerun gets exactly what the others got), and the
+ledger decides who still needs the mail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from congvan import ledger, nd30, register
+from congvan.config import LoadedCampaign
+from congvan.documents import dispatch_filename, dispatch_key, render_dispatch
+from congvan.errors import DocumentError, LayoutError
+from congvan.ledger import DeliveryRow, LedgerMessage
+from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose
+from congvan.mail_bodies import render_bodies
+from congvan.recipients import PlannedMessage, dispatch_messages
+from congvan.register import Allocation
+from congvan.settings import Settings
+from congvan.store.db import transaction
+from congvan.store.models import Delivery, DeliveryStatus, Document
+from congvan.vndate import short_date
+
+MAIL_TEMPLATE = "dispatch"
+
+# Converts a .docx to a PDF next to it and verifies it carries the given texts; returns the PDF's path.
+PdfMaker = Callable[[Path, Sequence[str]], Path]
+
+
+@dataclass(frozen=True)
+class IssuedFiles:
+    docx: Path
+    pdf: Path | None
+
+
+@dataclass
+class DispatchReport:
+    """What a dispatch run did, for the CLI table, the JSON output and the Prefect artifact."""
+
+    campaign: str
+    dry_run: bool
+    number: str | None
+    symbol: str
+    issued_on: dt.date
+    path: Path
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "document": {"number": self.number, "symbol": self.symbol, "issued_on": self.issued_on.isoformat(),
+                         "path": str(self.path)},
+            "deliveries": [{k: d[k] for k in ("unit", "address", "status", "message_id")} for d in self.deliveries],
+        }
+
+    def count(self, status: str) -> int:
+        return sum(1 for d in self.deliveries if d["status"] == status)
+
+
+def sender(lc: LoadedCampaign, settings: Settings) -> Mailbox:
+    """From: the issuing authority's name with the configured sender address."""
+    return Mailbox(lc.authority.name, settings.smtp_from or lc.authority.email)
+
+
+def message_id_domain(lc: LoadedCampaign, settings: Settings) -> str:
+    return (settings.smtp_from or lc.authority.email).rpartition("@")[2]
+
+
+def preflight(config: SmtpConfig, envelope_sender: str) -> None:
+    """Connect and log in once before anything is numbered or sent: a refused login or an untrusted
+    certificate is a ``MailServerError`` now, with nothing sent; a server that is merely down is not
+    (the sending retries it)."""
+    with SmtpSession(config, envelope_sender) as session, contextlib.suppress(SmtpFailure):
+        session.connect()
+
+
+def allocate(engine: Engine, lc: LoadedCampaign, issued_on: dt.date) -> Allocation:
+    """The dispatch's number in the authority's outgoing register; a rerun gets the same number."""
+    return register.allocate(engine, key=dispatch_key(lc.name), register=lc.authority_key, symbol=lc.symbol,
+                             issued_on=issued_on, campaign=lc.name, kind="dispatch")
+
+
+def expected_texts(lc: LoadedCampaign, allocation: Allocation) -> list[str]:
+    """What the PDF must say for it to be this letter: its number and the first line of its summary."""
+    return [allocation.so_ky_hieu, lc.campaign.summary[0]]
+
+
+def produce(engine: Engine, lc: LoadedCampaign, allocation: Allocation, *, templates_dir: Path, out_dir: Path,
+            make_pdf: PdfMaker | None) -> IssuedFiles:
+    """Render, check and convert the issued dispatch once; afterwards reuse the recorded files.
+
+    A letter that breaks Decree 30 raises ``LayoutError`` and is not recorded. If the recorded .docx
+    is gone or differs from the recorded hash and some unit already has the letter, ``DocumentError``:
+    the others must get the same document, not a re-render of changed config.
+    """
+    with transaction(engine) as session:
+        doc = session.get_one(Document, allocation.document_id)
+        recorded_docx, recorded_pdf, recorded_sha = doc.docx_path, doc.pdf_path, doc.sha256
+    if recorded_docx and recorded_sha and _sha256(Path(recorded_docx)) == recorded_sha:
+        pdf = Path(recorded_pdf) if recorded_pdf and Path(recorded_pdf).is_file() else None
+        if pdf is None and make_pdf is not None:
+            pdf = make_pdf(Path(recorded_docx), expected_texts(lc, allocation))
+            _record_files(engine, allocation.document_id, Path(recorded_docx), pdf)
+        return IssuedFiles(Path(recorded_docx), pdf)
+    path = render_dispatch(lc, templates_dir=templates_dir, out_dir=out_dir, allocation=allocation)
+    check_layout(path)
+    if recorded_sha and _sent_any(engine, allocation.document_id) and _sha256(path) != recorded_sha:
+        raise DocumentError(f"{path}: the issued document {allocation.so_ky_hieu} was already mailed to some "
+                            "units and would now come out different; restore the recorded file or "
+                            "issue a new letter")
+    pdf = make_pdf(path, expected_texts(lc, allocation)) if make_pdf is not None else None
+    _record_files(engine, allocation.document_id, path, pdf)
+    return IssuedFiles(path, pdf)
+
+
+def check_layout(path: Path) -> None:
+    """Decree 30 gates every letter: ``LayoutError`` naming the first violation and how many there are."""
+    violations = nd30.check(path)
+    if violations:
+        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+        raise LayoutError(f"{path}: breaks Decree 30, not sent: {nd30.format_violation(violations[0])}{more}")
+
+
+def attachment_name(allocation: Allocation, suffix: str) -> str:
+    """What the recipient sees: "Công văn số 05-UBND-KSTTHC ngày 10.02.2023.pdf"."""
+    symbol = allocation.symbol.replace("/", "-")
+    return f"Công văn số {allocation.number_text}-{symbol} ngày {allocation.issued_on:%d.%m.%Y}{suffix}"
+
+
+def attachments(lc: LoadedCampaign, allocation: Allocation, files: IssuedFiles) -> list[Attachment]:
+    found = {"docx": files.docx, "pdf": files.pdf}
+    result = []
+    for kind in lc.campaign.attach:
+        path = found[kind]
+        if path is None:
+            continue  # pdf: false
+        result.append(Attachment.from_file(path, filename=attachment_name(allocation, path.suffix)))
+    return result
+
+
+def plan(engine: Engine, lc: LoadedCampaign, allocation: Allocation, settings: Settings) -> list[LedgerMessage]:
+    return ledger.plan(engine, allocation.document_id, dispatch_messages(lc),
+                       message_id_domain=message_id_domain(lc, settings))
+
+
+def outgoing(lc: LoadedCampaign, allocation: Allocation, message: LedgerMessage, *, from_: Mailbox,
+             files: Sequence[Attachment], templates_dir: Path) -> Outgoing:
+    addressee = message.planned.to[0]
+    text, html = render_bodies(templates_dir, MAIL_TEMPLATE, {
+        "recipient": addressee.name,
+        "authority": lc.authority.name,
+        "so_ky_hieu": allocation.so_ky_hieu,
+        "ngay": short_date(allocation.issued_on),
+        "subject": lc.campaign.subject,
+        "attachments": [a.filename for a in files],
+        "sender_email": from_.address,
+    })
+    return Outgoing(sender=from_, to=tuple(Mailbox(r.name, r.address) for r in message.planned.to),
+                    cc=tuple(Mailbox(r.name, r.address) for r in message.planned.cc),
+                    subject=lc.campaign.subject, text=text, html=html, message_id=message.message_id,
+                    attachments=tuple(files))
+
+
+def composer(lc: LoadedCampaign, allocation: Allocation, *, from_: Mailbox, files: Sequence[Attachment],
+             templates_dir: Path) -> Callable[[LedgerMessage], bytes]:
+    def build(message: LedgerMessage) -> bytes:
+        return compose(outgoing(lc, allocation, message, from_=from_, files=files, templates_dir=templates_dir))
+    return build
+
+
+def report(engine: Engine, lc: LoadedCampaign, allocation: Allocation, files: IssuedFiles) -> DispatchReport:
+    rows = ledger.deliveries(engine, allocation.document_id)
+    return DispatchReport(campaign=lc.name, dry_run=False, number=allocation.number_text, symbol=allocation.symbol,
+                          issued_on=allocation.issued_on, path=files.docx,
+                          deliveries=[delivery_entry(r) for r in rows])
+
+
+def delivery_entry(row: DeliveryRow) -> dict[str, Any]:
+    return {"unit": row.unit, "name": row.display_name, "address": row.address, "role": row.role,
+            "status": row.status.value, "message_id": row.message_id, "error": row.last_error,
+            "attempts": row.attempts}
+
+
+def dry_run(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, planned_on: dt.date) -> DispatchReport:
+    """Render the letter as it would be issued (without a number) and list who would get it."""
+    path = render_dispatch(lc, templates_dir=templates_dir, out_dir=out_dir, planned=planned_on)
+    check_layout(path)
+    entries = []
+    for message in dispatch_messages(lc):
+        for r in message.recipients:
+            entries.append({"unit": r.unit, "name": r.name, "address": ledger.address_key(r.address), "role": r.role,
+                            "status": "planned", "message_id": None, "error": None, "attempts": 0})
+    return DispatchReport(campaign=lc.name, dry_run=True, number=None, symbol=lc.symbol, issued_on=planned_on,
+                          path=path, deliveries=entries)
+
+
+def issued_path(lc: LoadedCampaign, allocation: Allocation, out_dir: Path) -> Path:
+    return out_dir / dispatch_filename(lc, allocation)
+
+
+def batches(messages: Sequence[LedgerMessage], size: int) -> list[list[LedgerMessage]]:
+    """Messages still to send, in groups of ``size``: one connection and one task each."""
+    todo = [m for m in messages if m.unsent]
+    return [todo[i:i + size] for i in range(0, len(todo), size)]
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _record_files(engine: Engine, document_id: int, docx: Path, pdf: Path | None) -> None:
+    with transaction(engine) as session:
+        session.execute(sa.update(Document).where(Document.id == document_id).values(
+            docx_path=str(docx), pdf_path=str(pdf) if pdf else None, sha256=_sha256(docx)))
+
+
+def _sent_any(engine: Engine, document_id: int) -> bool:
+    with transaction(engine) as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+            Delivery.document_id == document_id, Delivery.status == DeliveryStatus.SENT)) != 0
+
+
+__all__ = ["DispatchReport", "IssuedFiles", "PlannedMessage"]

@@ -1,0 +1,159 @@
+"""The dispatch flow: validate → number → render, check, PDF → plan the ledger → mail in batches → report.
+
+Run it with ``congvan dispatch CAMPAIGN``, from the Prefect UI, or by a worker (``prefect.yaml``).
+Task runs grow with batches (``CONGVAN_SMTP_BATCH_SIZE`` messages each), not with letters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
+
+from congvan import dispatch as steps
+from congvan.config import LoadedCampaign
+from congvan.delivery import Outcome, RetryPolicy, send_batch
+from congvan.ledger import DeliveryRow, LedgerMessage
+from congvan.mail import SmtpConfig
+from congvan.register import Allocation
+from congvan.settings import Settings, load_settings
+from congvan.store.db import init_db, make_engine
+from congvan.validation import validate_campaign
+from flows.steps import StepFailed, run, step
+
+# The CLI sets this to drive its progress bar: called with (sent so far, total) after each message.
+progress_listener: Callable[[int, int], None] | None = None
+
+
+@step("validate")
+def validate(settings: Settings, campaign: str) -> LoadedCampaign:
+    return validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
+
+
+@step("check mail server")
+def check_mail_server(settings: Settings, lc: LoadedCampaign) -> None:
+    steps.preflight(SmtpConfig.from_settings(settings), steps.sender(lc, settings).address)
+
+
+@step("number", retries=2)
+def number(settings: Settings, lc: LoadedCampaign, issued_on: dt.date) -> Allocation:
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    return steps.allocate(engine, lc, issued_on)
+
+
+@step("render, check and convert", retries=2)
+def produce(settings: Settings, lc: LoadedCampaign, allocation: Allocation) -> steps.IssuedFiles:
+    return steps.produce(make_engine(settings.database_url), lc, allocation, templates_dir=settings.templates_dir,
+                         out_dir=documents_dir(settings, lc), make_pdf=pdf_maker(lc))
+
+
+@step("plan deliveries", retries=2)
+def plan(settings: Settings, lc: LoadedCampaign, allocation: Allocation) -> list[LedgerMessage]:
+    return steps.plan(make_engine(settings.database_url), lc, allocation, settings)
+
+
+@step("send batch", retries=2)
+def send(settings: Settings, lc: LoadedCampaign, allocation: Allocation, files: steps.IssuedFiles,
+         batch: Sequence[LedgerMessage], done_before: int, total: int) -> list[Outcome]:
+    from_ = steps.sender(lc, settings)
+    build = steps.composer(lc, allocation, from_=from_, files=steps.attachments(lc, allocation, files),
+                           templates_dir=settings.templates_dir)
+    counter = {"n": done_before}
+
+    def tick(message: LedgerMessage, rows: Sequence[DeliveryRow]) -> None:
+        counter["n"] += 1
+        if progress_listener is not None:
+            progress_listener(counter["n"], total)
+
+    return send_batch(make_engine(settings.database_url), SmtpConfig.from_settings(settings), from_.address,
+                      batch, build, retry=RetryPolicy(settings.smtp_attempts, settings.smtp_backoff), progress=tick)
+
+
+@step("dry run")
+def rehearse(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> steps.DispatchReport:
+    return steps.dry_run(lc, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "dry-run",
+                         planned_on=planned_on)
+
+
+@step("report", retries=2)
+def summarise(settings: Settings, lc: LoadedCampaign, allocation: Allocation,
+              files: steps.IssuedFiles) -> steps.DispatchReport:
+    return steps.report(make_engine(settings.database_url), lc, allocation, files)
+
+
+@flow(name="dispatch", log_prints=False, validate_parameters=True)
+def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False) -> dict[str, Any] | State[Any]:
+    """Issue campaign CAMPAIGN's dispatch and mail it to every recipient exactly once.
+
+    ``as_of`` is the issue date (default today); ``dry_run`` renders and plans, sends nothing and
+    allocates no number. Returns the report as JSON-able data; a user error ends the run Failed with
+    its one-line reason.
+    """
+    logger = get_run_logger()
+    settings = load_settings()
+    today = as_of or dt.date.today()
+    try:
+        lc = run(validate, settings, campaign)
+        if dry_run:
+            result = run(rehearse, settings, lc, today)
+            logger.info("Dry run: %d deliveries planned, nothing sent, no number allocated",
+                        len(result.deliveries))
+            return _finish(result)
+        run(check_mail_server, settings, lc)
+        allocation = run(number, settings, lc, today)
+        logger.info("Number %s (%s)", allocation.so_ky_hieu, "new" if allocation.created else "already allocated")
+        files = run(produce, settings, lc, allocation)
+        messages = run(plan, settings, lc, allocation)
+        todo = steps.batches(messages, settings.smtp_batch_size)
+        total = sum(len(b) for b in todo)
+        logger.info("%d message(s) to send in %d batch(es); %d already settled",
+                    total, len(todo), len(messages) - total)
+        done = 0
+        for batch in todo:
+            run(send, settings, lc, allocation, files, batch, done, total)
+            done += len(batch)
+        result = run(summarise, settings, lc, allocation, files)
+    except StepFailed as exc:
+        return Failed(message=str(exc))
+    logger.info("Sent %d, failed %d, pending %d", result.count("sent"),
+                result.count("failed_permanent"), result.count("failed_temporary") + result.count("pending"))
+    return _finish(result)
+
+
+def documents_dir(settings: Settings, lc: LoadedCampaign) -> Path:
+    return settings.output_dir / "documents" / lc.name
+
+
+def pdf_maker(lc: LoadedCampaign) -> steps.PdfMaker | None:
+    """The PDF step, or None when the campaign says ``pdf: false``."""
+    if not lc.campaign.pdf:
+        return None
+    from congvan import pdf
+
+    return pdf.make_pdf
+
+
+def _finish(result: steps.DispatchReport) -> dict[str, Any]:
+    rows = [{"unit": d["unit"] or "", "name": d["name"], "address": d["address"], "role": d["role"],
+             "status": d["status"], "message_id": d["message_id"] or "", "error": d["error"] or ""}
+            for d in result.deliveries]
+    title = "Dry run" if result.dry_run else f"Công văn số {result.number}/{result.symbol}"
+    create_table_artifact(table=rows, key=f"dispatch-{_slug(result.campaign)}",
+                          description=f"{title}: {result.count('sent')} sent, "
+                                      f"{result.count('failed_permanent')} failed, "
+                                      f"{result.count('failed_temporary') + result.count('pending')} pending")
+    data = result.as_json()
+    data["details"] = result.deliveries
+    data["dry_run"] = result.dry_run
+    return data
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")

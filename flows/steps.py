@@ -1,0 +1,66 @@
+"""How a congvan step becomes a Prefect task.
+
+A ``CongVanError`` is the user's to fix (bad config, a letter that breaks Decree 30): the task ends
+Failed with the error's one-line message instead of raising, so the run shows the reason and no
+traceback, and the flow stops with the same message. Anything else is a bug and raises as usual.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
+
+from congvan.errors import CongVanError, StoreError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class StepFailed(Exception):
+    """A step ended Failed with a user error; ``str()`` is its one-line message."""
+
+
+def _store_hiccup(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry a step only when the database blinked: nothing else gets better by repeating."""
+    try:
+        state.result()
+    except StoreError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def step(name: str, *, retries: int = 0) -> Callable[[Callable[P, R]], Any]:
+    """Decorate a function as a task named ``name`` whose user errors become a Failed state."""
+
+    def decorate(fn: Callable[P, R]) -> Any:
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except StoreError as exc:
+                if retries:
+                    raise  # the retry condition decides
+                return Failed(message=str(exc))
+            except CongVanError as exc:
+                return Failed(message=str(exc))
+
+        return task(name=name, cache_policy=NO_CACHE, retries=retries, retry_delay_seconds=[2.0, 10.0, 30.0][:retries],
+                    retry_condition_fn=_store_hiccup if retries else None)(guarded)
+
+    return decorate
+
+
+def run(step_task: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a step; its result, or ``StepFailed`` with its message."""
+    state = step_task(*args, return_state=True, **kwargs)
+    if state.is_failed() or state.is_crashed():
+        raise StepFailed(state.message or "step failed")
+    return state.result()
