@@ -51,16 +51,16 @@ class _WirePolicy(EmailPolicy):
         return super().header_store_parse(name, value)
 
 
-# refold_source="none": what ``encode_words`` folded stays folded; 78 keeps quoted-printable and
-# ASCII headers within RFC 5322's recommended line length.
-WIRE_POLICY = _WirePolicy(linesep="\r\n", max_line_length=78, refold_source="none")
+# refold_source="none": what ``encode_words`` folded stays folded. 76 keeps quoted-printable body lines
+# within RFC 2045 and ASCII headers within RFC 5322's recommended length.
+WIRE_POLICY = _WirePolicy(linesep="\r\n", max_line_length=76, refold_source="none")
 # RFC 2047: an encoded word is at most 75 characters; 42 bytes of UTF-8 make a 68-character word,
 # so "Subject: " and one word fit the recommended 78-character line.
 _WORD_BYTES = 42
-# A display name gets the longest word RFC 2047 allows (47 bytes -> 75 characters): most unit names
+# A display name gets words of 45 bytes (72 characters, so "To: " and "," still fit in 78): most unit names
 # then fit in one word, which also suits parsers that mishandle several (CPython's phrase parser
 # keeps the folding space between two encoded words, against RFC 2047 §6.2).
-_NAME_WORD_BYTES = 47
+_NAME_WORD_BYTES = 45
 
 Security = Literal["none", "ssl", "starttls"]
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
