@@ -3,7 +3,10 @@ rendered .docx back (text blocks and effective formatting resolved through style
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,40 @@ def edit_yaml(path: Path, change: Callable[[Any], None]) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     change(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+class Project:
+    """A copy of config/ and templates/ with its own output folder, and a way to run congvan in it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.root = project_copy(tmp_path)
+        self.out = tmp_path / "outputs"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONGVAN_")}
+        self.env["CONGVAN_OUTPUT_DIR"] = str(self.out)
+        self.env["PYTHONIOENCODING"] = "utf-8"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    def edit(self, file: str, change: Callable[[Any], None]) -> None:
+        edit_yaml(self.config / file, change)
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "congvan", *args]
+
+    def run(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(*args), cwd=self.root, env={**self.env, **env}, capture_output=True,
+                              text=True, encoding="utf-8", timeout=timeout, check=False)
+
+
+def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """stderr as lines, checking that it holds nothing but "Error: " lines and no traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines, "expected an error on stderr"
+    assert all(line.startswith("Error: ") for line in lines), result.stderr
+    return lines
 
 
 # --- reading a .docx back --------------------------------------------------------------------------

@@ -9,18 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import os
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support import edit_yaml, project_copy
+from support import Project, edit_yaml, error_lines
 from typer.testing import CliRunner
 
 from congvan.cli import app
@@ -32,41 +29,9 @@ CAMPAIGN = "par-index-2022"
 COMMANDS = ("validate", "render", "check", "dispatch", "mailcatcher", "demo")
 
 
-class Project:
-    """A copy of config/ and templates/ with its own output folder, and a way to run congvan in it."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.root = project_copy(tmp_path)
-        self.out = tmp_path / "outputs"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONGVAN_")}
-        self.env["CONGVAN_OUTPUT_DIR"] = str(self.out)
-        self.env["PYTHONIOENCODING"] = "utf-8"
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config"
-
-    def edit(self, file: str, change: Callable[[Any], None]) -> None:
-        edit_yaml(self.config / file, change)
-
-    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "congvan", *args], cwd=self.root,
-                              env={**self.env, **env}, capture_output=True, text=True,
-                              encoding="utf-8", timeout=120, check=False)
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
-
-
-def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
-    """stderr as lines, checking that it holds nothing but "Error: " lines and no traceback."""
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.splitlines()
-    assert lines, "expected an error on stderr"
-    assert all(line.startswith("Error: ") for line in lines), result.stderr
-    return lines
 
 
 # --- validate ------------------------------------------------------------------------------------------
