@@ -159,8 +159,8 @@ def test_server_down_leaves_everything_pending_then_a_rerun_sends_all(engine: En
 
 
 def test_a_refused_login_stops_the_batch_with_nothing_marked(engine: Engine, tmp_path: Path) -> None:
-    from support import self_signed_tls
     from pydantic import SecretStr
+    from support import self_signed_tls
 
     context, ca_file = self_signed_tls(tmp_path)
     options = CatcherOptions(starttls_context=context, auth_user="vanthu", auth_password="right")

@@ -1,0 +1,242 @@
+"""`congvan dispatch` as the coordinator runs it: a real process, a real Prefect API, a real SMTP
+server on loopback and a real database; including a SIGKILL part-way through and the rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from support import Project, error_lines, self_signed_tls
+
+from congvan.mailcatcher import CatcherOptions, MailCatcher
+from congvan.store import make_engine
+from congvan.store.models import Delivery, Document
+
+CAMPAIGN = "par-index-2022"
+AS_OF = "2023-02-10"
+UNITS_IN_SAMPLE = 36
+COPIES_IN_SAMPLE = 2
+JSON_DOCUMENT_KEYS = {"number", "symbol", "issued_on", "path"}
+JSON_DELIVERY_KEYS = {"unit", "address", "status", "message_id"}
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[str]:
+    """One Prefect API for the module's CLI runs, so each run does not start a server of its own."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield str(PREFECT_API_URL.value())
+
+
+def _project(tmp_path: Path, prefect_api: str, db_url: str) -> Project:
+    project = Project(tmp_path)
+    project.env.update(PREFECT_API_URL=prefect_api, PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                       PREFECT_HOME=str(tmp_path / "prefect-home"), CONGVAN_DATABASE_URL=db_url,
+                       CONGVAN_SMTP_BACKOFF="0.1", CONGVAN_SMTP_ATTEMPTS="2")
+    # The PDF has its own tests; here the mail path, with the .docx as the attachment.
+    project.edit("campaigns/par-index-2022.yaml", lambda c: c.update(pdf=False, attach=["docx"]))
+    return project
+
+
+@pytest.fixture
+def project(tmp_path: Path, prefect_api: str, db_url: str) -> Project:
+    """The project on SQLite and on PostgreSQL: for what the ledger decides."""
+    return _project(tmp_path, prefect_api, db_url)
+
+
+@pytest.fixture
+def sqlite_project(tmp_path: Path, prefect_api: str) -> Project:
+    """The project on SQLite only: for what is refused before the database matters."""
+    return _project(tmp_path, prefect_api, f"sqlite:///{tmp_path / 'outputs' / 'congvan.db'}")
+
+
+def _dispatch(project: Project, catcher: MailCatcher, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return project.run("dispatch", CAMPAIGN, "--as-of", AS_OF, *args, CONGVAN_SMTP_PORT=str(catcher.port), **env)
+
+
+def _ledger(project: Project) -> list[Delivery]:
+    engine = make_engine(project.env["CONGVAN_DATABASE_URL"])
+    with engine.connect() as conn:
+        rows = list(conn.execute(sa.select(Delivery.__table__)))
+    engine.dispose()
+    return rows  # type: ignore[return-value]
+
+
+def _documents(project: Project) -> list[Any]:
+    engine = make_engine(project.env["CONGVAN_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(Document.__table__)))
+    except Exception:  # no tables yet: nothing was ever numbered
+        return []
+    finally:
+        engine.dispose()
+
+
+def _received(catcher: MailCatcher) -> dict[str, Counter[str]]:
+    """address -> Counter of the Message-IDs it received."""
+    got: dict[str, Counter[str]] = defaultdict(Counter)
+    for stored in catcher.stored():
+        for rcpt in stored.rcpt_tos:
+            got[rcpt.lower()][str(stored.message()["Message-ID"])] += 1
+    return got
+
+
+def _clean_stderr(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "ERROR" not in result.stderr, result.stderr
+
+
+def test_dispatch_mails_every_unit_once_and_json_is_all_of_stdout(project: Project, tmp_path: Path) -> None:
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        result = _dispatch(project, catcher, "--json")
+        assert result.returncode == 0, result.stderr
+        _clean_stderr(result)
+        data = json.loads(result.stdout)  # nothing else on stdout
+        assert set(data) == {"document", "deliveries"}
+        assert set(data["document"]) == JSON_DOCUMENT_KEYS
+        assert data["document"]["number"] == "01"
+        assert data["document"]["symbol"] == "UBND-KSTTHC"
+        assert data["document"]["issued_on"] == AS_OF
+        assert Path(project.root, data["document"]["path"]).is_file()
+        deliveries = data["deliveries"]
+        assert all(set(d) == JSON_DELIVERY_KEYS for d in deliveries)
+        assert len(deliveries) == UNITS_IN_SAMPLE + COPIES_IN_SAMPLE
+        assert {d["status"] for d in deliveries} == {"sent"}
+        assert len({d["unit"] for d in deliveries if d["unit"]}) == UNITS_IN_SAMPLE
+        received = _received(catcher)
+        # What the server got is what the ledger says: each address once, under its Message-ID.
+        assert {a: dict(c) for a, c in received.items()} == {d["address"]: {d["message_id"]: 1} for d in deliveries}
+        messages = {str(m.message()["Message-ID"]): m.message() for m in catcher.stored()}
+    stnmt = next(d for d in deliveries if d["unit"] == "STNMT")
+    msg = messages[stnmt["message_id"]]
+    assert str(msg["Subject"]) == ("V/v tham gia điều tra xã hội học phục vụ xác định Chỉ số cải cách "
+                                   "hành chính năm 2022")
+    assert msg["To"].addresses[0].addr_spec == "vanthu.stnmt@daklak.example"
+    assert msg["From"].addresses[0].addr_spec == "vanthu.ubnd@daklak.example"
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["Công văn số 01-UBND-KSTTHC ngày 10.02.2023.docx"]
+    attached = next(msg.iter_attachments()).get_content()
+    assert attached == Path(project.root, data["document"]["path"]).read_bytes()
+    text = msg.get_body(preferencelist=("plain",))
+    assert text is not None and "Kính gửi: Sở Tài nguyên và Môi trường" in text.get_content()
+
+
+def test_rerun_after_success_sends_nothing_and_keeps_the_number(project: Project, tmp_path: Path) -> None:
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        first = _dispatch(project, catcher, "--json")
+        assert first.returncode == 0, first.stderr
+        count = len(catcher.stored())
+        second = _dispatch(project, catcher, "--json")
+        assert second.returncode == 0, second.stderr
+        assert len(catcher.stored()) == count
+    assert json.loads(second.stdout)["document"] == json.loads(first.stdout)["document"]
+    assert len(_documents(project)) == 1
+
+
+def test_dry_run_sends_nothing_and_allocates_no_number(sqlite_project: Project, tmp_path: Path) -> None:
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        result = _dispatch(sqlite_project, catcher, "--dry-run", "--json")
+        assert result.returncode == 0, result.stderr
+        assert catcher.stored() == []
+    data = json.loads(result.stdout)
+    assert data["document"]["number"] is None
+    assert {d["status"] for d in data["deliveries"]} == {"planned"}
+    assert len(data["deliveries"]) == UNITS_IN_SAMPLE + COPIES_IN_SAMPLE
+    assert Path(sqlite_project.root, data["document"]["path"]).is_file()
+    assert _documents(sqlite_project) == []
+
+
+def test_failures_are_reported_and_a_rerun_sends_only_what_is_missing(project: Project, tmp_path: Path) -> None:
+    busy, gone = "vanthu.kpac@daklak.example", "vanthu.eahleo@daklak.example"
+    options = CatcherOptions(temp_fail_rcpts=frozenset({busy}), perm_fail_rcpts=frozenset({gone}))
+    with MailCatcher(tmp_path / "mailbox", options=options) as catcher:
+        result = _dispatch(project, catcher)
+        port = catcher.port
+    assert result.returncode == 1, result.stderr
+    _clean_stderr(result)
+    lines = result.stdout.splitlines()
+    assert any("EAHLEO" in line and "failed_permanent" in line and "550" in line for line in lines)
+    assert any("KPAC" in line and "failed_temporary" in line and "451" in line for line in lines)
+    assert lines[-1].startswith(f"Sent {UNITS_IN_SAMPLE + COPIES_IN_SAMPLE - 2}, failed 1, pending 1")
+    with MailCatcher(tmp_path / "mailbox2", port=port) as catcher:
+        again = _dispatch(project, catcher, "--json")
+        assert [m.rcpt_tos for m in catcher.stored()] == [(busy,)]
+    assert again.returncode == 1  # the 550 stays failed: the address must be fixed
+    statuses = {d["address"]: d["status"] for d in json.loads(again.stdout)["deliveries"]}
+    assert statuses[busy] == "sent" and statuses[gone] == "failed_permanent"
+
+
+def test_sigkill_part_way_then_rerun_serves_everyone_with_one_message_each(project: Project,
+                                                                          tmp_path: Path) -> None:
+    slow = CatcherOptions(delay_seconds=0.25)
+    with MailCatcher(tmp_path / "mailbox", options=slow) as catcher:
+        env = {**project.env, "CONGVAN_SMTP_PORT": str(catcher.port)}
+        process = subprocess.Popen(project.command("dispatch", CAMPAIGN, "--as-of", AS_OF), cwd=project.root,
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        deadline = time.monotonic() + 90
+        while len(catcher.stored()) < 5 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        killed_after = len(catcher.stored())
+        assert 5 <= killed_after < UNITS_IN_SAMPLE + COPIES_IN_SAMPLE, "the kill must land part-way"
+        rerun = _dispatch(project, catcher, "--json")
+        assert rerun.returncode == 0, rerun.stderr
+        received = _received(catcher)
+    deliveries = json.loads(rerun.stdout)["deliveries"]
+    assert {d["status"] for d in deliveries} == {"sent"}
+    assert set(received) == {d["address"] for d in deliveries}
+    for d in deliveries:
+        # Never two different messages; at most the one in flight at the kill arrives twice, same Message-ID.
+        assert set(received[d["address"]]) == {d["message_id"]}
+    assert sum(sum(c.values()) for c in received.values()) <= UNITS_IN_SAMPLE + COPIES_IN_SAMPLE + 1
+    assert len(_documents(project)) == 1
+
+
+# --- bad input: a clear line, exit 2, nothing sent, no number taken ------------------------------------
+
+
+@pytest.mark.parametrize(("file", "change", "expected"), [
+    ("units.yaml", lambda d: d["units"][10].update(email="vanthu.stnmt@daklak.example\r\nBcc: x@evil.example"),
+     "units[10].email"),
+    ("units.yaml", lambda d: d["units"][3].update(email="vanthu.stp"), "units[3].email"),
+    ("units.yaml", lambda d: d["groups"].update({"trong": {"label": "Nhóm trống"}}) or None, "trong"),
+])
+def test_bad_input_is_one_line_and_nothing_is_sent(sqlite_project: Project, tmp_path: Path, file: str, change: Any,
+                                                   expected: str) -> None:
+    sqlite_project.edit(file, change)
+    if expected == "trong":
+        sqlite_project.edit("campaigns/par-index-2022.yaml", lambda c: c["kinh_gui"].append({"group": "trong"}))
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        result = _dispatch(sqlite_project, catcher)
+        assert catcher.stored() == []
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert any(expected in line for line in lines), lines
+    assert _documents(sqlite_project) == []
+
+
+def test_a_server_refusing_auth_is_one_line_and_nothing_is_sent(sqlite_project: Project, tmp_path: Path) -> None:
+    context, ca_file = self_signed_tls(tmp_path)
+    options = CatcherOptions(starttls_context=context, auth_user="vanthu", auth_password="dung-mat-khau")
+    with MailCatcher(tmp_path / "mailbox", options=options) as catcher:
+        result = _dispatch(sqlite_project, catcher, CONGVAN_SMTP_SECURITY="starttls", CONGVAN_SMTP_USER="vanthu",
+                           CONGVAN_SMTP_PASSWORD="sai-mat-khau", CONGVAN_SMTP_CA_FILE=str(ca_file))
+        assert catcher.stored() == []
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert "refused the login of 'vanthu'" in line
+    assert "sai-mat-khau" not in result.stderr + result.stdout
+    assert _documents(sqlite_project) == []
