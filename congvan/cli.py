@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from congvan.mailcatcher import MailCatcher, default_mailbox, serve_forever
 from congvan.settings import Settings, load_settings
 from congvan.store.db import init_db, make_engine
 from congvan.validation import validate_campaign
+from congvan.vndate import short_date
 
 # rich_markup_mode=None: plain Click output, so a usage error is an "Error: ..." line too, not a box.
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -218,22 +220,56 @@ def _print_dispatch(result: dict[str, Any]) -> None:
                    f"pending {counts['failed_temporary'] + counts['pending']} (a rerun retries the pending)")
 
 
+DEMO_CAMPAIGN = "par-index-2022"
+
+
 @app.command()
 def demo() -> None:
-    """The main job on the embedded defaults: validate the sample campaign and render its dispatch.
+    """The whole job on the embedded defaults, in outputs/demo/ (wiped first): a mail catcher, the sample
+    campaign's draft, then its dispatch numbered, rendered, checked and mailed to every unit.
 
     Example: congvan demo
     """
     settings = _settings()
+    demo_dir = settings.output_dir / "demo"
     with user_errors():
-        checked = validate_campaign(settings.config_dir, settings.templates_dir, "par-index-2022")
+        checked = validate_campaign(settings.config_dir, settings.templates_dir, DEMO_CAMPAIGN)
         typer.echo(checked.summary())
         lc = checked.campaign
-        path = render_dispatch(lc, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "demo")
-    typer.echo(f"Draft dispatch: {path}")
-    typer.echo(f"  {lc.campaign.subject}")
-    typer.echo("Open it in Word or LibreOffice, or check the layout with: "
-               f"soffice --headless --convert-to pdf --outdir {path.parent} {path}")
+        shutil.rmtree(demo_dir, ignore_errors=True)
+        draft = render_dispatch(lc, templates_dir=settings.templates_dir, out_dir=demo_dir / "draft")
+        typer.echo(f"Draft for signature: {draft}")
+        issue_date = lc.campaign.date or dt.date.today()
+        with MailCatcher(demo_dir / "mailbox") as catcher:
+            # The demo's own world: its database, documents and mail server, whatever .env says.
+            os.environ.update(CONGVAN_OUTPUT_DIR=str(demo_dir),
+                              CONGVAN_DATABASE_URL=f"sqlite:///{demo_dir / 'congvan.db'}",
+                              CONGVAN_SMTP_HOST="127.0.0.1", CONGVAN_SMTP_PORT=str(catcher.port),
+                              CONGVAN_SMTP_SECURITY="none")
+            for name in ("CONGVAN_SMTP_USER", "CONGVAN_SMTP_PASSWORD", "CONGVAN_SMTP_FROM"):
+                os.environ.pop(name, None)
+            typer.echo(f"Mail catcher on 127.0.0.1:{catcher.port}; dispatching {DEMO_CAMPAIGN} as of {issue_date}…")
+            result = _run_flow("dispatch", progress=True, campaign=DEMO_CAMPAIGN, as_of=issue_date, dry_run=False)
+            messages = catcher.paths()
+    doc = result["document"]
+    details = result["details"]
+    units = {d["unit"] for d in details if d["unit"] and d["status"] == "sent"}
+    copies = sum(1 for d in details if not d["unit"] and d["status"] == "sent")
+    issued = short_date(dt.date.fromisoformat(doc["issued_on"]))
+    typer.echo(f"Issued: Công văn số {doc['number']}/{doc['symbol']} ngày {issued}")
+    typer.echo(f"  .docx: {doc['path']}")
+    pdfs = sorted(Path(doc["path"]).parent.glob("*.pdf"))
+    if pdfs:
+        typer.echo(f"  PDF:   {pdfs[0]}")
+    typer.echo(f"Served {len(units)} of {len(lc.addressees)} units (+{copies} copies): "
+               f"{len(messages)} .eml files in {demo_dir / 'mailbox'}")
+    if messages:
+        typer.echo(f"  e.g. {messages[0]}  (open it in any mail client)")
+    failed = [d for d in details if d["status"] != "sent"]
+    for d in failed:
+        typer.echo(f"  not sent: {d['unit'] or d['name']} <{d['address']}>: {d['status']} {d['error'] or ''}")
+    if failed:
+        raise typer.Exit(code=1)
 
 
 @app.command()
