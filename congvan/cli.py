@@ -153,10 +153,10 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
         day = _date(as_of)
         lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
         if not dry_run:
-            # Before Prefect starts and before a number is taken: a bad login or an unreachable
-            # database is one line now, and nothing has been sent.
+            # Before Prefect starts and before a number is taken: a bad login, a missing LibreOffice
+            # or an unreachable database is one line now, and nothing has been sent.
             init_db(make_engine(settings.database_url))
-            preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address)
+            preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
     result = _run_flow("dispatch", progress=not as_json, campaign=campaign, as_of=day, dry_run=dry_run)
     if as_json:
         typer.echo(json.dumps({k: result[k] for k in ("document", "deliveries")}, ensure_ascii=False, indent=2))

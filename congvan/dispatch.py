@@ -77,10 +77,17 @@ def message_id_domain(lc: LoadedCampaign, settings: Settings) -> str:
     return (settings.smtp_from or lc.authority.email).rpartition("@")[2]
 
 
-def preflight(config: SmtpConfig, envelope_sender: str) -> None:
-    """Connect and log in once before anything is numbered or sent: a refused login or an untrusted
-    certificate is a ``MailServerError`` now, with nothing sent; a server that is merely down is not
-    (the sending retries it)."""
+def preflight(config: SmtpConfig, envelope_sender: str, *, need_pdf: bool) -> None:
+    """What must hold before anything is numbered or sent.
+
+    LibreOffice must be there when the campaign wants PDFs (``PdfError`` names what to install). The
+    mail server is connected and logged in to once: a refused login or an untrusted certificate is a
+    ``MailServerError`` now, with nothing sent; a server that is merely down is not (sending retries it).
+    """
+    if need_pdf:
+        from congvan.pdf import check_available
+
+        check_available()
     with SmtpSession(config, envelope_sender) as session, contextlib.suppress(SmtpFailure):
         session.connect()
 

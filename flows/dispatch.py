@@ -36,9 +36,9 @@ def validate(settings: Settings, campaign: str) -> LoadedCampaign:
     return validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
 
 
-@step("check mail server")
-def check_mail_server(settings: Settings, lc: LoadedCampaign) -> None:
-    steps.preflight(SmtpConfig.from_settings(settings), steps.sender(lc, settings).address)
+@step("preflight")
+def preflight(settings: Settings, lc: LoadedCampaign) -> None:
+    steps.preflight(SmtpConfig.from_settings(settings), steps.sender(lc, settings).address, need_pdf=lc.campaign.pdf)
 
 
 @step("number", retries=2)
@@ -106,7 +106,7 @@ def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
             logger.info("Dry run: %d deliveries planned, nothing sent, no number allocated",
                         len(result.deliveries))
             return _finish(result)
-        run(check_mail_server, settings, lc)
+        run(preflight, settings, lc)
         allocation = run(number, settings, lc, today)
         logger.info("Number %s (%s)", allocation.so_ky_hieu, "new" if allocation.created else "already allocated")
         files = run(produce, settings, lc, allocation)

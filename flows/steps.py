@@ -1,20 +1,21 @@
 """How a congvan step becomes a Prefect task.
 
-A ``CongVanError`` is the user's to fix (bad config, a letter that breaks Decree 30): the task ends
-Failed with the error's one-line message instead of raising, so the run shows the reason and no
-traceback, and the flow stops with the same message. Anything else is a bug and raises as usual.
+A ``CongVanError`` is the user's to fix (bad config, a letter that breaks Decree 30): the task returns
+it as a value instead of raising, and the flow ends Failed with its one-line message; so the run
+shows the reason, with no traceback and no ERROR log line, which Prefect keeps for what is not the
+user's doing. Anything else is a bug and raises as usual.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
-from prefect.states import Failed
 
 from congvan.errors import CongVanError, StoreError
 
@@ -24,6 +25,13 @@ R = TypeVar("R")
 
 class StepFailed(Exception):
     """A step ended Failed with a user error; ``str()`` is its one-line message."""
+
+
+@dataclass(frozen=True)
+class UserError:
+    """What a step returns instead of raising a ``CongVanError``."""
+
+    message: str
 
 
 def _store_hiccup(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -48,9 +56,9 @@ def step(name: str, *, retries: int = 0) -> Callable[[Callable[P, R]], Any]:
             except StoreError as exc:
                 if retries:
                     raise  # the retry condition decides
-                return Failed(message=str(exc))
+                return UserError(str(exc))
             except CongVanError as exc:
-                return Failed(message=str(exc))
+                return UserError(str(exc))
 
         return task(name=name, cache_policy=NO_CACHE, retries=retries, retry_delay_seconds=[2.0, 10.0, 30.0][:retries],
                     retry_condition_fn=_store_hiccup if retries else None)(guarded)
@@ -63,4 +71,7 @@ def run(step_task: Any, *args: Any, **kwargs: Any) -> Any:
     state = step_task(*args, return_state=True, **kwargs)
     if state.is_failed() or state.is_crashed():
         raise StepFailed(state.message or "step failed")
-    return state.result()
+    result = state.result()
+    if isinstance(result, UserError):
+        raise StepFailed(result.message)
+    return result

@@ -258,3 +258,60 @@ def test_a_server_refusing_auth_is_one_line_and_nothing_is_sent(sqlite_project: 
     assert "refused the login of 'vanthu'" in line
     assert "sai-mat-khau" not in result.stderr + result.stdout
     assert _documents(sqlite_project) == []
+
+
+def test_a_letter_that_breaks_decree_30_is_not_sent(sqlite_project: Project, tmp_path: Path) -> None:
+    import docx
+    from docx.shared import Mm
+
+    template = sqlite_project.root / "templates" / "cong_van.docx"
+    document = docx.Document(str(template))
+    for section in document.sections:
+        section.left_margin = Mm(20)
+    document.save(str(template))
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        result = _dispatch(sqlite_project, catcher)
+        assert catcher.stored() == []
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert "breaks Decree 30, not sent: P3" in line and "left margin 30–35 mm" in line
+
+
+def test_with_pdf_the_verified_pdf_is_the_first_attachment(sqlite_project: Project, tmp_path: Path) -> None:
+    sqlite_project.edit("campaigns/par-index-2022.yaml", lambda c: c.update(pdf=True, attach=["pdf", "docx"]))
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        result = _dispatch(sqlite_project, catcher, "--json")
+        assert result.returncode == 0, result.stderr
+        messages = [m.message() for m in catcher.stored()]
+    (document,) = _documents(sqlite_project)
+    pdf = Path(sqlite_project.root, document.pdf_path)
+    assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF")
+    assert len(messages) == UNITS_IN_SAMPLE + COPIES_IN_SAMPLE
+    for msg in messages:
+        parts = list(msg.iter_attachments())
+        assert [p.get_filename() for p in parts] == ["Công văn số 01-UBND-KSTTHC ngày 10.02.2023.pdf",
+                                                     "Công văn số 01-UBND-KSTTHC ngày 10.02.2023.docx"]
+        assert parts[0].get_content_type() == "application/pdf"
+        assert parts[0].get_content() == pdf.read_bytes()
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "01/UBND-KSTTHC" in text and "tham gia điều tra xã hội học" in text
+
+
+@pytest.mark.parametrize("pdf", [True, False])
+def test_without_libreoffice_sending_refuses_unless_pdf_is_off(sqlite_project: Project, tmp_path: Path,
+                                                              pdf: bool) -> None:
+    sqlite_project.edit("campaigns/par-index-2022.yaml",
+                        lambda c: c.update(pdf=pdf, attach=["pdf", "docx"] if pdf else ["docx"]))
+    no_office = tmp_path / "bin"
+    no_office.mkdir()
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        result = _dispatch(sqlite_project, catcher, PATH=str(no_office))
+        sent = len(catcher.stored())
+    if pdf:
+        assert result.returncode == 2
+        (line,) = error_lines(result)
+        assert "apt-get install" in line and "libreoffice" in line
+        assert sent == 0 and _documents(sqlite_project) == []
+    else:
+        assert result.returncode == 0, result.stderr
+        assert sent == UNITS_IN_SAMPLE + COPIES_IN_SAMPLE

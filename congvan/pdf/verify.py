@@ -1,0 +1,121 @@
+"""Checking a PDF before it leaves: pages, text and fonts, read back with poppler-utils.
+
+LibreOffice's exit codes and messages cannot be trusted (reference/docx-pdf.md §3.1), so the PDF itself is the
+evidence: it exists, is not empty, has at least one page (``pdfinfo``), contains the strings the caller names
+(``pdftotext``), and uses only Liberation Serif or Times New Roman, embedded (``pdffonts``). A DejaVu font in
+the list means LibreOffice fell back because a glyph was missing: with Liberation v1 it happens for ơ, ư and
+most letters with two diacritics, so the letter would print in two typefaces.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from congvan.errors import PdfError
+
+# Families allowed, compared with spaces removed against the font's PostScript name (subset tag dropped):
+# "LiberationSerif-Bold", "TimesNewRomanPSMT", "TimesNewRomanPS-BoldMT".
+ALLOWED_FONTS: tuple[str, ...] = ("LiberationSerif", "TimesNewRoman")
+TOOL_TIMEOUT_S = 60.0
+POPPLER_HINT = "apt-get install poppler-utils"
+
+_SUBSET_TAG = re.compile(r"^[A-Z]{6}\+")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    """What verification read from a PDF: its page count and its fonts (base names, sorted)."""
+
+    pages: int
+    fonts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Font:
+    name: str
+    embedded: bool
+
+
+def normalize_text(text: str) -> str:
+    """NFC with every run of whitespace made one space: pdftotext breaks lines where the layout does."""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def verify_pdf(pdf: Path, expect_text: Iterable[str] = (), *, allowed_fonts: Iterable[str] = ALLOWED_FONTS,
+               shown: Path | None = None) -> PdfInfo:
+    """Check ``pdf`` and return its page count and fonts; any failure is a one-line ``PdfError``.
+
+    ``shown`` is the name used in messages (the pool verifies a temporary file that becomes ``shown``).
+    """
+    label = shown or pdf
+    if not pdf.is_file():
+        raise PdfError(f"{label}: no PDF was produced")
+    if pdf.stat().st_size == 0:
+        raise PdfError(f"{label}: the PDF is empty")
+    pages = _page_count(pdf, label)
+    fonts = _fonts(pdf, label)
+    _check_fonts(fonts, tuple(f.replace(" ", "") for f in allowed_fonts), label)
+    expected = [normalize_text(s) for s in expect_text]
+    if expected:
+        _check_text(normalize_text(_run("pdftotext", ["-enc", "UTF-8", str(pdf), "-"], label)), expected, label)
+    return PdfInfo(pages=pages, fonts=tuple(sorted({f.name for f in fonts})))
+
+
+def _run(tool: str, args: list[str], label: Path) -> str:
+    try:
+        proc = subprocess.run([tool, *args], capture_output=True, timeout=TOOL_TIMEOUT_S, check=False)
+    except FileNotFoundError:
+        raise PdfError(f"{tool} not found, cannot verify {label}: {POPPLER_HINT}") from None
+    except subprocess.TimeoutExpired:
+        raise PdfError(f"{label}: {tool} gave no answer within {TOOL_TIMEOUT_S:g} s") from None
+    if proc.returncode != 0:
+        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise PdfError(f"{label}: not a readable PDF ({tool}: {detail[0] if detail else f'exit {proc.returncode}'})")
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def _page_count(pdf: Path, label: Path) -> int:
+    match = re.search(r"^Pages:\s+(\d+)\s*$", _run("pdfinfo", [str(pdf)], label), re.MULTILINE)
+    pages = int(match.group(1)) if match else 0
+    if pages < 1:
+        raise PdfError(f"{label}: the PDF has no pages")
+    return pages
+
+
+def _fonts(pdf: Path, label: Path) -> list[_Font]:
+    """Parse ``pdffonts``: the name is the first column (its width is given by the dashes under the header),
+    "emb" is the fifth field from the right (type and encoding may contain spaces, the last five never do)."""
+    lines = _run("pdffonts", [str(pdf)], label).splitlines()
+    if len(lines) < 2 or not lines[1].startswith("-"):
+        raise PdfError(f"{label}: cannot read the font list (pdffonts printed {lines[:1]})")
+    name_width = len(lines[1].split(" ")[0])
+    fonts = []
+    for line in lines[2:]:
+        fields = line.split()
+        if len(fields) < 7:
+            continue
+        name = line[:name_width].strip() if line[name_width:name_width + 1] == " " else fields[0]
+        fonts.append(_Font(name=_SUBSET_TAG.sub("", name), embedded=fields[-5] == "yes"))
+    return fonts
+
+
+def _check_fonts(fonts: list[_Font], allowed: tuple[str, ...], label: Path) -> None:
+    for font in fonts:
+        key = font.name.replace(" ", "")
+        if not key.startswith(allowed):
+            raise PdfError(f"{label}: font {font.name} is not {' or '.join(allowed)} "
+                           "(LibreOffice fell back: is fonts-liberation2 installed, and the font set in the .docx?)")
+        if not font.embedded:
+            raise PdfError(f"{label}: font {font.name} is not embedded")
+
+
+def _check_text(text: str, expected: list[str], label: Path) -> None:
+    for wanted in expected:
+        if wanted not in text:
+            raise PdfError(f"{label}: the PDF text lacks {wanted!r}")
