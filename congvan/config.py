@@ -191,11 +191,84 @@ class NamedAddress(_Model):
     email: Address
 
 
-_FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-
 def _summary_lines(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
+
+
+# --- follow-up (DESIGN §1): roster, responses, calendar and the escalation ladder ----------------
+
+
+def _headers(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Headers = Annotated[list[Text], BeforeValidator(_headers), Field(min_length=1)]
+
+
+class Columns(_Model):
+    """Which column headers of a roster or response export hold which value. A header matches when it
+    equals one of these after NFC, trimming and ignoring case; the English names are always accepted."""
+
+    staff_id: Headers = ["Mã cán bộ"]
+    name: Headers = ["Họ và tên"]
+    position: Headers = ["Chức vụ"]
+    unit: Headers = ["Đơn vị", "Mã đơn vị"]
+    email: Headers = ["Email"]
+    completed_at: Headers = ["Thời gian hoàn thành"]
+
+
+class CalendarExtras(_Model):
+    """Days the national calendar (the ``holidays`` package) does not know about."""
+
+    days_off: list[dt.date] = Field(default_factory=list)  # extra days off for this campaign
+    working_days: list[dt.date] = Field(default_factory=list)  # make-up working days (usually Saturdays)
+
+
+class LadderStep(_Model):
+    """One rung of the escalation ladder, for each unit still non-compliant when its day comes.
+
+    ``offset`` counts working days from the deadline (negative: a warning before it). ``kind``: a plain
+    ``mail`` from ``templates/mail/TEMPLATE.txt|.html``; a numbered ``letter`` from the .docx
+    ``template``; or the compliance ``report`` to leadership (once per campaign, not per unit).
+    """
+
+    name: Code
+    offset: int
+    kind: Literal["mail", "letter", "report"]
+    to: Literal["head", "mailbox", "leadership"] = "head"
+    cc: list[Literal["head", "mailbox"] | NamedAddress] = Field(default_factory=list)
+    template: str
+    signer: Ref | None = None  # letters: a signer of the campaign's authority (default: the campaign's)
+    summary: Annotated[list[HeaderText], BeforeValidator(_summary_lines)] | None = None  # the letter's V/v
+    min_gap: int = Field(default=1, ge=0)  # working days after the previous step sent to the same unit
+    extend: int = Field(default=3, ge=1)  # letters: the new deadline, in working days after the letter
+
+
+class FollowUp(_Model):
+    deadline: dt.date
+    closes: dt.date | None = None  # no step fires after this day
+    threshold: float = Field(default=1.0, gt=0, le=1)  # share of a unit's staff who must respond
+    roster: str  # .xlsx or .csv, relative to the config folder
+    responses: str | None = None  # folder (relative to the config folder) the survey's exports land in
+    columns: Columns = Field(default_factory=Columns)
+    calendar: CalendarExtras = Field(default_factory=CalendarExtras)
+    ladder: list[LadderStep] = Field(min_length=1)
+    leadership: list[NamedAddress] = Field(default_factory=list)  # who gets the report
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FollowUp:
+        offsets = [s.offset for s in self.ladder if s.kind != "report"]
+        if offsets != sorted(offsets):
+            raise ValueError("ladder steps must come in order of their offset (the level rises with it)")
+        names = [s.name for s in self.ladder]
+        if len(set(names)) != len(names):
+            raise ValueError("ladder step names must be unique")
+        if self.closes is not None and self.closes < self.deadline:
+            raise ValueError("closes must not be before the deadline")
+        return self
+
+
+_FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 class Campaign(_Model):
@@ -214,6 +287,7 @@ class Campaign(_Model):
     copies: list[NamedAddress] = Field(default_factory=list)  # mailed a copy, not named in "Kính gửi"
     pdf: bool = True  # produce the PDF (the electronic original) with LibreOffice
     attach: list[Literal["pdf", "docx"]] = Field(default=["pdf", "docx"], min_length=1)
+    follow_up: FollowUp | None = None  # roster, deadline and escalation ladder; absent: dispatch only
 
     @property
     def subject(self) -> str:

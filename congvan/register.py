@@ -157,6 +157,34 @@ def _check_same_register(allocation: Allocation, register: str) -> None:
 
 
 def _allocation(document: Document, *, created: bool) -> Allocation:
+    if document.number is None or document.year is None or document.register is None or document.symbol is None:
+        raise StoreError(f"document {document.key!r} is a plain mail, recorded without a number in the register")
     return Allocation(number=document.number, year=document.year, register=document.register,
                       symbol=document.symbol, issued_on=document.issued_on, key=document.key,
                       document_id=document.id, created=created)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An unnumbered item (a reminder mail) in the documents table. ``created`` is False on a rerun."""
+
+    document_id: int
+    key: str
+    issued_on: date
+    created: bool
+
+
+def record_unnumbered(engine: Engine, *, key: str, campaign: str, kind: str, unit: str | None, level: int,
+                      issued_on: date) -> Recorded:
+    """Record a plain mail (no place in the register) under ``key``; idempotent like ``allocate``."""
+    values = {"key": key, "campaign": campaign, "kind": kind, "unit": unit, "level": level, "issued_on": issued_on}
+    with transaction(engine) as session:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert(Document) if dialect == "postgresql" else sqlite.insert(Document)
+        inserted = session.execute(insert.values(values).on_conflict_do_nothing().returning(Document.id)).first()
+        if inserted is not None:
+            return Recorded(document_id=inserted[0], key=key, issued_on=issued_on, created=True)
+        existing = session.scalars(sa.select(Document).where(Document.key == key)).one()
+        if existing.number is not None:
+            raise StoreError(f"document {key!r} is numbered in the register; it cannot be recorded as a plain mail")
+        return Recorded(document_id=existing.id, key=key, issued_on=existing.issued_on, created=False)

@@ -64,10 +64,11 @@ class Document(Base):
     kind: Mapped[str] = mapped_column(sa.String(32))
     unit: Mapped[str | None] = mapped_column(sa.String(128))
     level: Mapped[int] = mapped_column(default=0, server_default="0")
-    register: Mapped[str] = mapped_column(sa.String(64))
-    year: Mapped[int]
-    number: Mapped[int]
-    symbol: Mapped[str] = mapped_column(sa.String(64))
+    # A plain reminder mail is recorded here too (kind "mail"), without a place in the register.
+    register: Mapped[str | None] = mapped_column(sa.String(64))
+    year: Mapped[int | None]
+    number: Mapped[int | None]
+    symbol: Mapped[str | None] = mapped_column(sa.String(64))
     issued_on: Mapped[dt.date]
     docx_path: Mapped[str | None]
     pdf_path: Mapped[str | None]
@@ -109,3 +110,49 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[created_now]
+
+
+class Import(Base):
+    """One roster or response export loaded for a campaign. The file's hash makes a re-import a no-op."""
+
+    __tablename__ = "imports"
+    __table_args__ = (sa.UniqueConstraint("campaign", "kind", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(sa.String(128), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # "roster" | "responses"
+    file_name: Mapped[str] = mapped_column(sa.String(512))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    rows: Mapped[int] = mapped_column(default=0, server_default="0")
+    warnings: Mapped[int] = mapped_column(default=0, server_default="0")
+    imported_at: Mapped[created_now]
+
+
+class Staff(Base):
+    """An official on a campaign's roster: who must answer."""
+
+    __tablename__ = "staff"
+    __table_args__ = (sa.UniqueConstraint("campaign", "staff_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(sa.String(128), index=True)
+    staff_id: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(255))
+    position: Mapped[str] = mapped_column(sa.String(255), default="", server_default="")
+    unit: Mapped[str] = mapped_column(sa.String(128), index=True)  # unit code from units.yaml
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    import_id: Mapped[int | None] = mapped_column(sa.ForeignKey("imports.id"))
+
+
+class Response(Base):
+    """Someone answered the survey, when, according to which export. Kept even for a staff_id the roster
+    does not know (reported, never dropped); the earliest completion counts."""
+
+    __tablename__ = "responses"
+    __table_args__ = (sa.UniqueConstraint("campaign", "staff_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(sa.String(128), index=True)
+    staff_id: Mapped[str] = mapped_column(sa.String(64))
+    completed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    import_id: Mapped[int | None] = mapped_column(sa.ForeignKey("imports.id"))
