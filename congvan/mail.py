@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import re
 import smtplib
 import socket
 import ssl
@@ -23,9 +24,10 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import EmailPolicy
+from email import policy
+from email.message import MIMEPart
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -37,23 +39,11 @@ from congvan.errors import CongVanError
 from congvan.settings import Settings
 from congvan.text import has_header_break, nfc
 
-
-class _PreEncoded(str):
-    """A header value already encoded and folded by ``encode_words``: stored and written as is."""
-
-
-class _WirePolicy(EmailPolicy):
-    # CPython's own folding of encoded words drops the space between words ("hànhchính", "–Sở" seen
-    # on 3.11), so the headers that carry Vietnamese are encoded here and must not be refolded.
-    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
-        if isinstance(value, _PreEncoded):
-            return (name, str(value))
-        return super().header_store_parse(name, value)
-
-
-# refold_source="none": what ``encode_words`` folded stays folded. 76 keeps quoted-printable body lines
-# within RFC 2045 and ASCII headers within RFC 5322's recommended length.
-WIRE_POLICY = _WirePolicy(linesep="\r\n", max_line_length=76, refold_source="none")
+# The MIME parts are written by the email package: 76 keeps quoted-printable lines within RFC 2045.
+# The top-level headers are not: CPython's folding of encoded words drops the space between words
+# ("hànhchính", "–Sở" seen on 3.11), so ``encode_words`` encodes and folds them and ``compose``
+# writes them as they are.
+WIRE_POLICY = policy.SMTP.clone(max_line_length=76)
 # RFC 2047: an encoded word is at most 75 characters; 42 bytes of UTF-8 make a 68-character word,
 # so "Subject: " and one word fit the recommended 78-character line.
 _WORD_BYTES = 42
@@ -151,31 +141,55 @@ def new_message_id(domain: str) -> str:
 
 
 def compose(mail: Outgoing) -> bytes:
-    """The message as it goes on the wire (CRLF line endings, 7-bit headers)."""
+    """The message as it goes on the wire (CRLF line endings, 7-bit headers).
+
+    multipart/mixed of the text/HTML alternative and the attachments. The email package writes each
+    part; the mixed container around them is assembled here so that an attachment, identical in every
+    message of a dispatch, is encoded and written once (it was most of the composing time).
+    """
     if not mail.to:
         raise ValueError("a message needs at least one To address")
     for label, value in (("subject", mail.subject), ("Message-ID", mail.message_id),
                          ("In-Reply-To", mail.in_reply_to or ""), *(("References", r) for r in mail.references)):
         _check_header_value(label, value)
-    msg = EmailMessage(policy=WIRE_POLICY)
-    msg["From"] = _mailbox_header([mail.sender])
-    msg["To"] = _mailbox_header(mail.to)
+    head = [("From", _mailbox_header([mail.sender])), ("To", _mailbox_header(mail.to))]
     if mail.cc:
-        msg["Cc"] = _mailbox_header(mail.cc)
-    msg["Subject"] = _PreEncoded(encode_words(mail.subject))
-    msg["Date"] = format_datetime(mail.date)
-    msg["Message-ID"] = mail.message_id
+        head.append(("Cc", _mailbox_header(mail.cc)))
+    head += [("Subject", encode_words(mail.subject)), ("Date", format_datetime(mail.date)),
+             ("Message-ID", _msg_id(mail.message_id))]
     if mail.in_reply_to:
-        msg["In-Reply-To"] = mail.in_reply_to
+        head.append(("In-Reply-To", _msg_id(mail.in_reply_to)))
     if mail.references:
-        msg["References"] = " ".join(mail.references)
-    msg.set_content(nfc(mail.text), subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(nfc(mail.html), subtype="html", charset="utf-8", cte="quoted-printable")
-    for att in mail.attachments:
-        maintype, _, subtype = att.content_type.partition("/")
-        _check_header_value("attachment name", att.filename)
-        msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=nfc(att.filename))
-    return msg.as_bytes(policy=WIRE_POLICY)
+        head.append(("References", "\r\n ".join(_msg_id(r) for r in mail.references)))
+    head.append(("MIME-Version", "1.0"))
+    body = MIMEPart(policy=WIRE_POLICY)
+    body.set_content(nfc(mail.text), subtype="plain", charset="utf-8", cte="quoted-printable")
+    body.add_alternative(nfc(mail.html), subtype="html", charset="utf-8", cte="quoted-printable")
+    if not mail.attachments:
+        return _header_block(head) + body.as_bytes(policy=WIRE_POLICY)
+    # "=_" cannot occur in base64 or quoted-printable text, so no part can contain the boundary.
+    boundary = f"=_cv_{uuid.uuid4().hex}"
+    head.append(("Content-Type", f'multipart/mixed; boundary="{boundary}"'))
+    delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
+    parts = [body.as_bytes(policy=WIRE_POLICY), *(_attachment_bytes(att) for att in mail.attachments)]
+    return (_header_block(head) + b"\r\n" + delimiter[2:] + delimiter.join(parts)
+            + f"\r\n--{boundary}--\r\n".encode("ascii"))
+
+
+def _header_block(headers: list[tuple[str, str]]) -> bytes:
+    """Header lines exactly as given (every value here is ASCII, encoded and folded already)."""
+    return "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+
+
+@lru_cache(maxsize=32)
+def _attachment_bytes(att: Attachment) -> bytes:
+    """The attachment as a MIME part on the wire: base64, its name as an RFC 2231 parameter."""
+    _check_header_value("attachment name", att.filename)
+    maintype, _, subtype = att.content_type.partition("/")
+    part = MIMEPart(policy=WIRE_POLICY)
+    part.set_content(att.data, maintype=maintype, subtype=subtype, disposition="attachment",
+                     filename=nfc(att.filename))
+    return part.as_bytes(policy=WIRE_POLICY).rstrip(b"\r\n")
 
 
 def encode_words(text: str, *, word_bytes: int = _WORD_BYTES) -> str:
@@ -199,8 +213,17 @@ def encode_words(text: str, *, word_bytes: int = _WORD_BYTES) -> str:
     return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words)
 
 
-def _mailbox_header(boxes: Sequence[Mailbox]) -> _PreEncoded:
-    return _PreEncoded(",\r\n ".join(box.header() for box in boxes))
+def _mailbox_header(boxes: Sequence[Mailbox]) -> str:
+    return ",\r\n ".join(box.header() for box in boxes)
+
+
+_MSG_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII without "<", ">" or spaces
+
+
+def _msg_id(value: str) -> str:
+    if not _MSG_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Message-ID (expected <left@right>)")
+    return value
 
 
 def _check_header_value(label: str, value: str) -> None:

@@ -66,7 +66,7 @@ def make_engine(url: str) -> Engine:
 
 def init_db(engine: Engine) -> None:
     """Create the tables that do not exist yet. Idempotent, also when run concurrently."""
-    with _translated(engine), engine.begin() as conn:
+    with translated(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK_KEY)))
         Base.metadata.create_all(conn)
@@ -79,12 +79,13 @@ def transaction(engine: Engine) -> Iterator[Session]:
     An unreachable database or a refused operation becomes ``StoreError``; constraint
     violations (``sqlalchemy.exc.IntegrityError``) pass through for the caller to resolve.
     """
-    with _translated(engine), Session(engine, expire_on_commit=False) as session, session.begin():
+    with translated(engine), Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
 
 
 @contextmanager
-def _translated(engine: Engine) -> Iterator[None]:
+def translated(engine: Engine) -> Iterator[None]:
+    """Driver errors of ``engine`` as ``StoreError``: for callers that use a Core connection directly."""
     try:
         yield
     except sa_exc.OperationalError as exc:
