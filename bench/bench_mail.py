@@ -166,7 +166,8 @@ def _bound(letter: _Letter, tmp: Path, port: int, mailbox: Path, n: int, rate: d
     per = {name: 1000 / r for name, r in rate.items()}  # ms per message in the timed runs
     return (f"one core, client and server in one process (one GIL), no network. Per message of ours, stopwatched "
             f"({total / n * 1000:.1f} ms in all): compose {ms['compose']:.1f} (email package: headers and "
-            f"the text/HTML parts; the {kib[0]} KiB .docx, {kib[1]} KiB in base64, is encoded once per run), SMTP send {ms['send']:.1f} (of which the server's "
+            f"the text/HTML parts; the {kib[0]} KiB .docx, {kib[1]} KiB in base64, is encoded once per run), "
+            f"SMTP send {ms['send']:.1f} (of which the server's "
             f"store, 2 files and 2 fsyncs, {ms['store']:.1f}), ledger commit per 250 {ms['mark_sent']:.1f} "
             f"(Core UPDATE, BEGIN IMMEDIATE, WAL commit with fsync), bodies "
             f"{ms['bodies']:.2f}, plan {ms['plan']:.2f}, other {other:.2f}. Over smtplib on one connection, "

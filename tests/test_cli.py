@@ -194,15 +194,6 @@ def test_bad_database_url(project: Project) -> None:
 # --- demo and help --------------------------------------------------------------------------------------
 
 
-def test_demo_renders_the_sample(project: Project) -> None:
-    result = project.run("demo")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{CAMPAIGN}: OK: 36 units")
-    line = next(x for x in result.stdout.splitlines() if x.startswith("Draft dispatch: "))
-    path = Path(line.removeprefix("Draft dispatch: "))
-    assert path.is_file() and path.resolve().parent == (project.out / "demo").resolve()
-
-
 def test_help_lists_the_commands(project: Project) -> None:
     result = project.run("--help")
     assert result.returncode == 0

@@ -315,3 +315,20 @@ def test_without_libreoffice_sending_refuses_unless_pdf_is_off(sqlite_project: P
     else:
         assert result.returncode == 0, result.stderr
         assert sent == UNITS_IN_SAMPLE + COPIES_IN_SAMPLE
+
+
+def test_demo_dispatches_the_sample_to_every_unit(sqlite_project: Project) -> None:
+    sqlite_project.edit("campaigns/par-index-2022.yaml", lambda c: c.update(pdf=True, attach=["pdf", "docx"]))
+    result = sqlite_project.run("demo")
+    assert result.returncode == 0, result.stderr
+    _clean_stderr(result)
+    out = result.stdout
+    assert out.startswith(f"{CAMPAIGN}: OK: {UNITS_IN_SAMPLE} units")
+    demo = sqlite_project.out / "demo"
+    draft = Path(sqlite_project.root, next(x for x in out.splitlines() if x.startswith("Draft for signature: "))
+                 .removeprefix("Draft for signature: "))
+    assert draft.is_file() and draft.resolve().parent == (demo / "draft").resolve()
+    assert "Issued: Công văn số 01/UBND-KSTTHC ngày 10/02/2023" in out
+    assert f"Served {UNITS_IN_SAMPLE} of {UNITS_IN_SAMPLE} units (+{COPIES_IN_SAMPLE} copies)" in out
+    assert len(list((demo / "mailbox").glob("*.eml"))) == UNITS_IN_SAMPLE + COPIES_IN_SAMPLE
+    assert len(list((demo / "documents" / CAMPAIGN).glob("*.pdf"))) == 1
