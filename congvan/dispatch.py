@@ -92,6 +92,14 @@ def preflight(config: SmtpConfig, envelope_sender: str, *, need_pdf: bool) -> No
         session.connect()
 
 
+def check_draft(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, planned_on: dt.date) -> Path:
+    """Render the letter as a draft and check it, before a number is taken for a letter that could
+    not be sent: the layout does not depend on the number."""
+    path = render_dispatch(lc, templates_dir=templates_dir, out_dir=out_dir, planned=planned_on)
+    check_layout(path)
+    return path
+
+
 def allocate(engine: Engine, lc: LoadedCampaign, issued_on: dt.date) -> Allocation:
     """The dispatch's number in the authority's outgoing register; a rerun gets the same number."""
     return register.allocate(engine, key=dispatch_key(lc.name), register=lc.authority_key, symbol=lc.symbol,
@@ -105,10 +113,19 @@ def expected_texts(lc: LoadedCampaign, allocation: Allocation) -> list[str]:
 
 def produce(engine: Engine, lc: LoadedCampaign, allocation: Allocation, *, templates_dir: Path, out_dir: Path,
             make_pdf: PdfMaker | None) -> IssuedFiles:
-    """Render, check and convert the issued dispatch once; afterwards reuse the recorded files.
+    """Render, check and convert the issued dispatch once; afterwards reuse the recorded files."""
+    return produce_files(
+        engine, allocation,
+        render=lambda: render_dispatch(lc, templates_dir=templates_dir, out_dir=out_dir, allocation=allocation),
+        expected=expected_texts(lc, allocation), make_pdf=make_pdf)
+
+
+def produce_files(engine: Engine, allocation: Allocation, *, render: Callable[[], Path], expected: Sequence[str],
+                  make_pdf: PdfMaker | None) -> IssuedFiles:
+    """Render (``render``), check and convert an issued letter once; afterwards reuse the recorded files.
 
     A letter that breaks Decree 30 raises ``LayoutError`` and is not recorded. If the recorded .docx
-    is gone or differs from the recorded hash and some unit already has the letter, ``DocumentError``:
+    is gone or differs from the recorded hash and someone already has the letter, ``DocumentError``:
     the others must get the same document, not a re-render of changed config.
     """
     with transaction(engine) as session:
@@ -117,16 +134,16 @@ def produce(engine: Engine, lc: LoadedCampaign, allocation: Allocation, *, templ
     if recorded_docx and recorded_sha and _sha256(Path(recorded_docx)) == recorded_sha:
         pdf = Path(recorded_pdf) if recorded_pdf and Path(recorded_pdf).is_file() else None
         if pdf is None and make_pdf is not None:
-            pdf = make_pdf(Path(recorded_docx), expected_texts(lc, allocation))
+            pdf = make_pdf(Path(recorded_docx), expected)
             _record_files(engine, allocation.document_id, Path(recorded_docx), pdf)
         return IssuedFiles(Path(recorded_docx), pdf)
-    path = render_dispatch(lc, templates_dir=templates_dir, out_dir=out_dir, allocation=allocation)
+    path = render()
     check_layout(path)
     if recorded_sha and _sent_any(engine, allocation.document_id) and _sha256(path) != recorded_sha:
         raise DocumentError(f"{path}: the issued document {allocation.so_ky_hieu} was already mailed to some "
-                            "units and would now come out different; restore the recorded file or "
+                            "recipients and would now come out different; restore the recorded file or "
                             "issue a new letter")
-    pdf = make_pdf(path, expected_texts(lc, allocation)) if make_pdf is not None else None
+    pdf = make_pdf(path, expected) if make_pdf is not None else None
     _record_files(engine, allocation.document_id, path, pdf)
     return IssuedFiles(path, pdf)
 
@@ -201,8 +218,7 @@ def delivery_entry(row: DeliveryRow) -> dict[str, Any]:
 
 def dry_run(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, planned_on: dt.date) -> DispatchReport:
     """Render the letter as it would be issued (without a number) and list who would get it."""
-    path = render_dispatch(lc, templates_dir=templates_dir, out_dir=out_dir, planned=planned_on)
-    check_layout(path)
+    path = check_draft(lc, templates_dir=templates_dir, out_dir=out_dir, planned_on=planned_on)
     entries = []
     for message in dispatch_messages(lc):
         for r in message.recipients:

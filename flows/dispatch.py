@@ -36,6 +36,12 @@ def validate(settings: Settings, campaign: str) -> LoadedCampaign:
     return validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
 
 
+@step("check the draft")
+def check_draft(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> None:
+    steps.check_draft(lc, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "drafts",
+                      planned_on=planned_on)
+
+
 @step("preflight")
 def preflight(settings: Settings, lc: LoadedCampaign) -> None:
     steps.preflight(SmtpConfig.from_settings(settings), steps.sender(lc, settings).address, need_pdf=lc.campaign.pdf)
@@ -107,6 +113,7 @@ def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
                         len(result.deliveries))
             return _finish(result)
         run(preflight, settings, lc)
+        run(check_draft, settings, lc, today)
         allocation = run(number, settings, lc, today)
         logger.info("Number %s (%s)", allocation.so_ky_hieu, "new" if allocation.created else "already allocated")
         files = run(produce, settings, lc, allocation)

@@ -1,12 +1,16 @@
-"""Builds templates/cong_van.docx, the Decree-30 công văn template (profile "14").
+"""Builds the Decree-30 công văn templates (profile "14"): templates/cong_van.docx (the dispatch), and
+the follow-up letters cong_van_don_doc.docx (urging a head) and cong_van_giai_trinh.docx (requiring a
+head to explain), which list the officials who have not answered in a table.
 
-The .docx is the artefact coordinators edit in Word; this script records how it was made and
-rebuilds it after a layout change:  python templates/make_cong_van.py
+The .docx files are the artefacts coordinators edit in Word (the letters' wording is in them, with
+fields such as {{ han_moi }}); this script records how they were made and rebuilds them after a
+layout change:  python templates/make_cong_van.py
 Widths were measured with Liberation Serif (metric-compatible with Times New Roman).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from docx import Document
@@ -185,7 +189,64 @@ def drop_legacy_parts(doc: Document) -> None:
             package_rels.pop(rid)
 
 
-def build() -> None:
+@dataclass(frozen=True)
+class ListLetter:
+    """A follow-up letter: paragraphs, the table of officials (``danh_sach``), paragraphs."""
+
+    out: Path
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+
+CITE = ("Tiếp theo Công văn số {{ cv_goc }} ngày {{ ngay_cv_goc }} của {{ co_quan_goc }} về việc "
+        "{{ trich_yeu_goc }}{% if cv_truoc %} và Công văn số {{ cv_truoc }} ngày {{ ngay_cv_truoc }} "
+        "đôn đốc thực hiện{% endif %};")
+DON_DOC = ListLetter(
+    out=OUT.with_name("cong_van_don_doc.docx"),
+    before=(CITE,
+            "Theo số liệu tổng hợp đến ngày {{ ngay_so_lieu }}, {{ don_vi }} còn {{ so_chua }}/{{ so_phai }} "
+            "cán bộ, công chức chưa trả lời phiếu điều tra xã hội học (thời hạn: {{ han_cu }}), gồm:"),
+    after=("Đề nghị {{ nguoi_dung_dau }} chỉ đạo, đôn đốc các cán bộ, công chức nêu trên hoàn thành việc trả lời "
+           "phiếu điều tra xã hội học chậm nhất trong ngày {{ han_moi }}; chịu trách nhiệm trước Chủ tịch UBND "
+           "tỉnh nếu cơ quan, đơn vị, địa phương không hoàn thành./.",),
+)
+GIAI_TRINH = ListLetter(
+    out=OUT.with_name("cong_van_giai_trinh.docx"),
+    before=(CITE,
+            "Đến ngày {{ ngay_so_lieu }}, {{ don_vi }} vẫn còn {{ so_chua }}/{{ so_phai }} cán bộ, công chức "
+            "chưa trả lời phiếu điều tra xã hội học, gồm:"),
+    after=("Chủ tịch UBND tỉnh yêu cầu {{ nguoi_dung_dau }}:",
+           "1. Chỉ đạo các cán bộ, công chức nêu trên hoàn thành việc trả lời phiếu điều tra xã hội học "
+           "trong ngày {{ han_moi }}.",
+           "2. Giải trình bằng văn bản về nguyên nhân chậm trễ, gửi UBND tỉnh (qua Sở Nội vụ) trước ngày "
+           "{{ han_moi }} để tổng hợp, báo cáo Chủ tịch UBND tỉnh./."),
+)
+LIST_WIDTHS = (Mm(15), Mm(80), Mm(70))  # TT | Họ và tên | Chức vụ: the 165 mm between the margins
+
+
+def officials_table(doc: Document, head: ParagraphStyle, cell: ParagraphStyle, tag: ParagraphStyle) -> None:
+    """A bordered table, header repeated on every page; docxtpl's {%tr %} rows vanish when rendered."""
+    table = doc.add_table(rows=4, cols=3)
+    table.style = doc.styles["Table Grid"]
+    table.autofit = False
+    for i, width in enumerate(LIST_WIDTHS):
+        for c in table.columns[i].cells:
+            c.width = width
+    for c, text in zip(table.rows[0].cells, ("TT", "Họ và tên", "Chức vụ"), strict=True):
+        para(c, text, head, first=True)
+    header = table.rows[0]._tr.get_or_add_trPr()
+    header.append(OxmlElement("w:tblHeader"))
+    para(table.rows[1].cells[0], "{%tr for nguoi in danh_sach %}", tag, first=True)
+    for c, text in zip(table.rows[2].cells, ("{{ loop.index }}", "{{ nguoi.ten }}", "{{ nguoi.chuc_vu }}"),
+                       strict=True):
+        para(c, text, cell, first=True)
+    table.rows[2].cells[0].paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    para(table.rows[3].cells[0], "{%tr endfor %}", tag, first=True)
+    for row in table.rows:
+        row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
+
+
+def build(out: Path = OUT, letter: ListLetter | None = None) -> None:
     doc = Document()
     set_doc_defaults(doc)
     normal = doc.styles["Normal"]
@@ -258,10 +319,20 @@ def build() -> None:
     para(doc, "{%p endif %}", s_tag)
 
     # The last paragraph keeps with the signature table, so the signature never stands alone on a page.
-    para(doc, "{%p for doan in noi_dung[:-1] %}", s_tag)
-    para(doc, "{{ doan }}", s_body)
-    para(doc, "{%p endfor %}", s_tag)
-    para(doc, "{{ noi_dung[-1] }}", s_body_last)
+    if letter is None:
+        para(doc, "{%p for doan in noi_dung[:-1] %}", s_tag)
+        para(doc, "{{ doan }}", s_body)
+        para(doc, "{%p endfor %}", s_tag)
+        para(doc, "{{ noi_dung[-1] }}", s_body_last)
+    else:
+        for text in letter.before:
+            para(doc, text, s_body)
+        s_list_head = style(doc, "CV Danh sách tiêu đề", size=13, bold=True, align=center, before=3, after=3)
+        s_list = style(doc, "CV Danh sách dòng", size=13, before=3, after=3)
+        officials_table(doc, s_list_head, s_list, s_tag)
+        for text in letter.after[:-1]:
+            para(doc, text, s_body)
+        para(doc, letter.after[-1], s_body_last)
 
     # Nơi nhận | signature, on one row so "Nơi nhận:" is level with the authority line.
     sign = doc.add_table(rows=1, cols=2)
@@ -294,9 +365,12 @@ def build() -> None:
     props.comments = ""
     props.keywords = ""
     props.last_modified_by = "congvan"
-    doc.save(OUT)
+    doc.save(out)
 
 
 if __name__ == "__main__":
     build()
     print(OUT)
+    for follow_up in (DON_DOC, GIAI_TRINH):
+        build(follow_up.out, follow_up)
+        print(follow_up.out)

@@ -275,6 +275,7 @@ def test_a_letter_that_breaks_decree_30_is_not_sent(sqlite_project: Project, tmp
     assert result.returncode == 2
     (line,) = error_lines(result)
     assert "breaks Decree 30, not sent: P3" in line and "left margin 30–35 mm" in line
+    assert _documents(sqlite_project) == []  # checked as a draft: no number taken for it
 
 
 def test_with_pdf_the_verified_pdf_is_the_first_attachment(sqlite_project: Project, tmp_path: Path) -> None:
