@@ -14,18 +14,21 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.engine import Engine
 
-from congvan import nd30, register
-from congvan.config import list_campaigns
+from congvan import compliance, escalation, nd30, policy, register, roster
+from congvan.config import LoadedCampaign, list_campaigns
 from congvan.dispatch import preflight, sender
 from congvan.documents import dispatch_key, render_dispatch
-from congvan.errors import ConfigError, CongVanError
+from congvan.errors import ConfigError, CongVanError, Problem
 from congvan.mail import SmtpConfig
 from congvan.mailcatcher import MailCatcher, default_mailbox, serve_forever
+from congvan.roster import ImportReport
 from congvan.settings import Settings, load_settings
 from congvan.store.db import init_db, make_engine
 from congvan.validation import validate_campaign
 from congvan.vndate import short_date
+from congvan.workdays import WorkCalendar
 
 # rich_markup_mode=None: plain Click output, so a usage error is an "Error: ..." line too, not a box.
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -173,8 +176,9 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows import dispatch as dispatch_flow
+    from flows import escalate as escalate_flow
 
-    flows = {"dispatch": dispatch_flow.dispatch}
+    flows = {"dispatch": dispatch_flow.dispatch, "escalate": escalate_flow.escalate}
     bar: Any = None
 
     def show(done: int, total: int) -> None:
@@ -218,6 +222,205 @@ def _print_dispatch(result: dict[str, Any]) -> None:
     else:
         typer.echo(f"Sent {counts['sent']}, failed {counts['failed_permanent']}, "
                    f"pending {counts['failed_temporary'] + counts['pending']} (a rerun retries the pending)")
+
+
+# --- follow-up ----------------------------------------------------------------------------------------
+
+roster_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The staff who must answer.")
+responses_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The survey's response exports.")
+app.add_typer(roster_app, name="roster")
+app.add_typer(responses_app, name="responses")
+Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
+
+
+def _follow_up_campaign(settings: Settings, campaign: str) -> LoadedCampaign:
+    lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
+    if lc.campaign.follow_up is None:
+        raise ConfigError([Problem(str(lc.path), "follow_up", "the campaign has no follow_up section "
+                                   "(deadline, roster, ladder)")])
+    return lc
+
+
+def _engine(settings: Settings) -> Engine:
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    return engine
+
+
+def _print_import(report: ImportReport) -> None:
+    typer.echo(report.summary())
+    for warning in report.warnings:
+        typer.echo(f"Warning: {warning}", err=True)
+
+
+@roster_app.command("import")
+def roster_import(campaign: Campaign,
+                  file: Annotated[Path | None, typer.Argument(help="The roster (.xlsx or .csv); default: the "
+                                                              "one the campaign names.")] = None) -> None:
+    """Load the staff who must answer; it replaces the campaign's roster. Importing the same file again
+    changes nothing. Every row problem is listed (file, sheet, row) and then nothing is loaded.
+
+    Example: congvan roster import par-index-2022
+    """
+    settings = _settings()
+    with user_errors():
+        lc = _follow_up_campaign(settings, campaign)
+        path = file or roster.roster_path(settings.config_dir, lc)
+        try:
+            report = roster.import_roster(_engine(settings), lc, path)
+        except roster.ImportRejected as exc:
+            for line in exc.report.errors:
+                _error(line)
+            raise typer.Exit(code=2) from None
+    _print_import(report)
+
+
+@responses_app.command("import")
+def responses_import(campaign: Campaign,
+                     file: Annotated[Path, typer.Argument(help="A response export (.xlsx or .csv).")]) -> None:
+    """Load who answered and when, from the survey's export. Idempotent; a response from someone not on
+    the roster is a warning and is kept.
+
+    Example: congvan responses import par-index-2022 exports/2023-02-21.csv
+    """
+    settings = _settings()
+    with user_errors():
+        lc = _follow_up_campaign(settings, campaign)
+        try:
+            report = roster.import_responses(_engine(settings), lc, file)
+        except roster.ImportRejected as exc:
+            for line in exc.report.errors:
+                _error(line)
+            raise typer.Exit(code=2) from None
+    _print_import(report)
+
+
+@app.command()
+def status(campaign: Campaign, as_of: AsOf = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
+    """Compliance per unit (required / responded / missing) and the next ladder step due for each.
+
+    Example: congvan status par-index-2022 --as-of 2023-02-27
+    """
+    settings = _settings()
+    with user_errors():
+        day = _date(as_of) or dt.date.today()
+        lc = _follow_up_campaign(settings, campaign)
+        follow_up = lc.campaign.follow_up
+        assert follow_up is not None
+        engine = _engine(settings)
+        state = compliance.compute(engine, lc, day)
+        calendar = WorkCalendar(follow_up.calendar)
+        taken = {k: v for k, v in escalation.history(engine, lc).items() if v.on <= day}
+    units: list[dict[str, Any]] = [{
+        "code": u.code, "name": u.name, "required": u.required, "responded": u.responded,
+        "missing": [{"staff_id": o.staff_id, "name": o.name} for o in u.missing],
+        "level_sent": taken[u.code].level if u.code in taken else 0,
+        "next_step": policy.explain(follow_up, u, taken.get(u.code), day, calendar),
+    } for u in state.units]
+    if as_json:
+        typer.echo(json.dumps({"campaign": lc.name, "as_of": day.isoformat(),
+                               "deadline": follow_up.deadline.isoformat(), "units": units},
+                              ensure_ascii=False, indent=2))
+        return
+    off = calendar.reason_off(day)
+    typer.echo(f"{lc.name} as of {short_date(day)}{f' ({off})' if off else ''}: "
+               f"deadline {short_date(follow_up.deadline)}, {state.responded}/{state.required} answered, "
+               f"{sum(1 for u in state.units if not u.compliant)} unit(s) behind")
+    if state.unknown_responses:
+        typer.echo(f"  {state.unknown_responses} response(s) from staff IDs not on the roster", err=True)
+    width = max(len(u["code"]) for u in units)
+    for u, uc in zip(units, state.units, strict=True):
+        mark = " " if uc.compliant else "!"
+        typer.echo(f"{mark} {u['code']:<{width}}  {u['responded']:>3}/{u['required']:<3} "
+                   f"{uc.rate:>6.0%}  level {u['level_sent']}  next: {u['next_step']}")
+
+
+@app.command()
+def escalate(campaign: Campaign, as_of: AsOf = None,
+             dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be sent; record "
+                                                   "and send nothing.")] = False,
+             as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
+    """Run the day's escalation: import new exports, then send each unit still behind the ladder step due
+    today (once). Running it again the same day sends nothing new. Exit 1 if a follow-up was not sent.
+
+    Example: congvan escalate par-index-2022 --as-of 2023-02-27
+    """
+    settings = _settings()
+    with user_errors():
+        day = _date(as_of)
+        _follow_up_campaign(settings, campaign)
+        init_db(make_engine(settings.database_url))
+    result = _run_flow("escalate", progress=False, campaign=campaign, as_of=day, dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps({"as_of": result["as_of"], "actions": result["actions"]}, ensure_ascii=False,
+                              indent=2))
+    else:
+        _print_escalation(result)
+    if any(a["status"] not in ("sent", "planned") for a in result["actions"]):
+        raise typer.Exit(code=1)
+
+
+def _print_escalation(result: dict[str, Any]) -> None:
+    for line in result["imports"]:
+        typer.echo(f"Imported {line}")
+    if result["day_off"]:
+        typer.echo(f"{result['as_of']}: not a working day ({result['day_off']}); nothing sent")
+        return
+    if not result["details"]:
+        typer.echo(f"{result['as_of']}: nothing due")
+        return
+    for d in result["details"]:
+        number = f" số {d['number']}" if d["number"] else ""
+        error = f"  {d['error']}" if d["error"] else ""
+        typer.echo(f"  {(d['unit'] or 'ALL'):<8} {d['step']:<12} {d['kind']:<7}{number:<20} {d['status']:<9} "
+                   f"{', '.join(d['to'])}{error}")
+    done = sum(1 for d in result["details"] if d["status"] in ("sent", "planned"))
+    verb = "planned" if result["dry_run"] else "sent"
+    typer.echo(f"{result['as_of']}: {done} of {len(result['details'])} follow-up(s) {verb}")
+
+
+@app.command()
+def report(campaign: Campaign, as_of: AsOf = None,
+           out: Annotated[Path | None, typer.Option("--out", help="Folder to write to "
+                                                    "(default: $CONGVAN_OUTPUT_DIR/reports).")] = None) -> None:
+    """The compliance report: a Decree-30 báo cáo (.docx, with a chart) and the same data as .xlsx.
+    A draft (number left blank); the ladder's report step issues a numbered one.
+
+    Example: congvan report par-index-2022 --as-of 2023-03-03
+    """
+    from congvan.report import write_report
+
+    settings = _settings()
+    with user_errors():
+        day = _date(as_of) or dt.date.today()
+        lc = _follow_up_campaign(settings, campaign)
+        engine = _engine(settings)
+        dispatch_allocation = register.lookup(engine, dispatch_key(lc.name))
+        files = write_report(lc, compliance.compute(engine, lc, day), templates_dir=settings.templates_dir,
+                             out_dir=out or settings.output_dir / "reports", dispatch=dispatch_allocation,
+                             planned=day)
+    typer.echo(files.docx)
+    typer.echo(files.xlsx)
+
+
+@app.command()
+def serve() -> None:
+    """Serve the Prefect deployments: dispatch (on demand) and, for every campaign with a follow-up that
+    has not closed, its escalation on cron 0 8 * * 1-5 in Asia/Ho_Chi_Minh (one run at a time per
+    campaign; days off in Vietnam are skipped by the run itself). Needs a Prefect server
+    (PREFECT_API_URL): the embedded one cannot schedule.
+
+    Example: congvan serve
+    """
+    settings = _settings()
+    with user_errors():
+        from flows.serve import deployments, serve_all
+
+        found = deployments(settings, dt.date.today())
+        for deployment in found:
+            typer.echo(f"Serving {deployment.name}", err=True)
+        serve_all(found)
 
 
 DEMO_CAMPAIGN = "par-index-2022"

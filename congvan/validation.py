@@ -7,7 +7,8 @@ from pathlib import Path
 
 from congvan.config import LoadedCampaign, load_campaign
 from congvan.documents import dispatch_context, template_path
-from congvan.errors import ConfigError, Problem, TemplateError
+from congvan.errors import ConfigError, Problem, SourceDataError, TemplateError
+from congvan.mail_bodies import missing_bodies
 from congvan.render import load_template
 
 
@@ -44,4 +45,44 @@ def validate_campaign(config_dir: Path, templates_dir: Path, name: str) -> Valid
         raise ConfigError([Problem(str(lc.path), "fields",
                                 f"{path} needs field(s) the config lacks: {', '.join(sorted(missing))} "
                                 f"(add them under 'fields:')")])
+    problems = _follow_up_problems(config_dir, templates_dir, lc)
+    if problems:
+        raise ConfigError(problems)
     return Validated(campaign=lc, template=path, fields=template.fields)
+
+
+def _follow_up_problems(config_dir: Path, templates_dir: Path, lc: LoadedCampaign) -> list[Problem]:
+    """The ladder's templates and signers, and the roster file, checked before the first mail leaves."""
+    follow_up = lc.campaign.follow_up
+    if follow_up is None:
+        return []
+    from congvan import roster
+
+    shown = str(lc.path)
+    problems: list[Problem] = []
+    for i, step in enumerate(follow_up.ladder):
+        where = f"follow_up.ladder[{i}]"
+        if step.kind == "mail":
+            problems += [Problem(shown, f"{where}.template", f"mail template not found: {missing}")
+                         for missing in missing_bodies(templates_dir, step.template)]
+        elif not (templates_dir / step.template).is_file() or not step.template.endswith(".docx"):
+            problems.append(Problem(shown, f"{where}.template",
+                                    f"{step.template!r} is not a .docx template in {templates_dir}"))
+        if step.signer is not None and step.signer not in lc.authority.signers:
+            problems.append(Problem(shown, f"{where}.signer", f"unknown signer {step.signer!r} of "
+                                    f"{lc.authority_key} (known: {', '.join(sorted(lc.authority.signers))})"))
+        if step.kind == "report" and step.to != "leadership":
+            problems.append(Problem(shown, f"{where}.to", "a report goes to leadership"))
+        if step.kind != "report" and step.to == "leadership":
+            problems.append(Problem(shown, f"{where}.to", "only a report step goes to leadership"))
+    if any(s.kind == "report" for s in follow_up.ladder) and not follow_up.leadership:
+        problems.append(Problem(shown, "follow_up.leadership", "the ladder has a report step but nobody to send it to"))
+    path = roster.roster_path(config_dir, lc)
+    if not path.is_file():
+        problems.append(Problem(shown, "follow_up.roster", f"file not found: {path}"))
+    else:
+        try:
+            problems += [Problem(str(path), "", line) for line in roster.check_roster(lc, path)]
+        except SourceDataError as exc:
+            problems.append(Problem(shown, "follow_up.roster", str(exc)))
+    return problems

@@ -7,7 +7,8 @@ Task runs grow with batches (``CONGVAN_SMTP_BATCH_SIZE`` messages each), not wit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,12 +140,39 @@ def documents_dir(settings: Settings, lc: LoadedCampaign) -> Path:
 
 
 def pdf_maker(lc: LoadedCampaign) -> steps.PdfMaker | None:
-    """The PDF step, or None when the campaign says ``pdf: false``."""
+    """The PDF step for one document, or None when the campaign says ``pdf: false``."""
     if not lc.campaign.pdf:
         return None
     from congvan import pdf
 
     return pdf.make_pdf
+
+
+@contextmanager
+def pdf_session(lc: LoadedCampaign) -> Iterator[steps.PdfMaker | None]:
+    """The PDF step for a batch of letters: one warm LibreOffice, started on first use (a batch of
+    reminder mails needs none) and stopped at the end. None when the campaign says ``pdf: false``."""
+    if not lc.campaign.pdf:
+        yield None
+        return
+    from congvan.pdf import PdfConverter
+
+    converter: PdfConverter | None = None
+
+    def make(docx: Path, expect_text: Sequence[str]) -> Path:
+        nonlocal converter
+        if converter is None:
+            converter = PdfConverter(workers=1)
+            converter.start()
+        pdf = docx.with_suffix(".pdf")
+        converter.convert(docx, pdf, expect_text=expect_text)
+        return pdf
+
+    try:
+        yield make
+    finally:
+        if converter is not None:
+            converter.close()
 
 
 def _finish(result: steps.DispatchReport) -> dict[str, Any]:

@@ -26,7 +26,9 @@ from congvan.register import allocate
 from congvan.store import init_db, make_engine
 
 CAMPAIGN = "par-index-2022"
-COMMANDS = ("validate", "render", "check", "dispatch", "mailcatcher", "demo")
+COMMANDS = ("validate", "render", "check", "dispatch", "status", "escalate", "report", "mailcatcher", "serve",
+            "demo")
+GROUP_COMMANDS = ("roster import", "responses import")
 
 
 @pytest.fixture
@@ -202,9 +204,9 @@ def test_help_lists_the_commands(project: Project) -> None:
         assert re.search(rf"^\W*{command}\s+\w", result.stdout, re.MULTILINE), result.stdout
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", COMMANDS + GROUP_COMMANDS)
 def test_every_command_help_has_an_example(project: Project, command: str) -> None:
-    result = project.run(command, "--help")
+    result = project.run(*command.split(), "--help")
     assert result.returncode == 0
     assert f"Example: congvan {command}" in result.stdout
 
@@ -219,6 +221,15 @@ def test_every_registered_command_has_a_docstring_with_an_example() -> None:
         assert doc.strip(), f"{name} has no help text"
         assert f"Example: congvan {name}" in doc, name
     assert sorted(names) == sorted(COMMANDS)
+    grouped = []
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        for info in group.typer_instance.registered_commands:
+            assert info.callback is not None
+            name = f"{group.name} {info.name or info.callback.__name__}"
+            grouped.append(name)
+            assert f"Example: congvan {name}" in (info.callback.__doc__ or ""), name
+    assert sorted(grouped) == sorted(GROUP_COMMANDS)
 
 
 def test_the_installed_console_script(project: Project) -> None:

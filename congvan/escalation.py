@@ -1,0 +1,296 @@
+"""One day of follow-up (DESIGN §1): what the ladder says today, made into records, documents and mails.
+
+The policy (``congvan.policy``) decides; this module gives each decision a record before anything
+leaves: a numbered letter (register), a plain mail or a report, rendered and checked, then one ledger
+row per address. A step counts as taken once its deliveries are planned, so a second run the same
+day plans nothing new and only finishes what is still unsent (``unfinished``). A letter that fails
+its Decree-30 check is checked as a draft first, so it stops without taking a number, and the
+other units' letters go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from congvan import ledger, register
+from congvan.compliance import Compliance
+from congvan.config import LadderStep, LoadedCampaign, Unit
+from congvan.dispatch import IssuedFiles, PdfMaker, check_layout, produce_files
+from congvan.documents import dispatch_key
+from congvan.errors import CongVanError, NotIssuedError
+from congvan.ledger import LedgerMessage
+from congvan.letters import (
+    Citation,
+    letter_context,
+    letter_filename,
+    letter_template,
+    reminder_context,
+    step_messages,
+    step_subject,
+    unit_of,
+)
+from congvan.mail import Attachment, Mailbox, Outgoing, compose
+from congvan.mail_bodies import render_bodies
+from congvan.policy import Action, Sent
+from congvan.render import load_template
+from congvan.store.db import transaction
+from congvan.store.models import Delivery, DeliveryStatus, Document
+from congvan.vndate import short_date
+from congvan.workdays import WorkCalendar
+
+LETTER_MAIL = "letter"  # templates/mail/letter.txt|.html: the covering mail of a numbered letter
+REPORT_MAIL = "report"
+FOLLOW_UP_KINDS = ("mail", "letter", "report")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A step made ready to send: its record, files and ledger messages, and how to write its mail."""
+
+    action: Action
+    document_id: int
+    number: str | None  # "05/UBND-KSTTHC" for a letter or report; None for a plain mail
+    files: tuple[Path, ...]
+    messages: tuple[LedgerMessage, ...]
+    compose: Callable[[LedgerMessage], bytes]
+
+
+@dataclass
+class ActionResult:
+    unit: str | None
+    step: str
+    kind: str
+    number: str | None
+    to: list[str]
+    status: str  # planned | sent | failed | pending | not_sent (the letter could not be made)
+    error: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"unit": self.unit, "step": self.step, "kind": self.kind, "number": self.number, "to": self.to,
+                "status": self.status}
+
+
+def document_key(lc: LoadedCampaign, step: LadderStep, unit: str | None) -> str:
+    return f"{lc.name}/{step.name}/{unit or 'ALL'}"
+
+
+def dispatch_citation(engine: Engine, lc: LoadedCampaign) -> Citation:
+    """The dispatch every follow-up cites; ``NotIssuedError`` (a user error) before it is issued."""
+    try:
+        allocation = register.issued(engine, dispatch_key(lc.name))
+    except NotIssuedError:
+        raise NotIssuedError(f"{lc.name}: the dispatch has not been issued yet; run congvan dispatch "
+                             f"{lc.name} first") from None
+    return Citation(allocation.so_ky_hieu, allocation.issued_on)
+
+
+def history(engine: Engine, lc: LoadedCampaign) -> dict[str | None, Sent]:
+    """The highest step taken per unit (None: the campaign's reports). A step counts once its
+    deliveries are planned: one that failed before that was not taken, and is planned again."""
+    ladder = lc.campaign.follow_up.ladder if lc.campaign.follow_up else []
+    with transaction(engine) as session:
+        rows = session.execute(
+            sa.select(Document.unit, Document.level, Document.issued_on).where(
+                Document.campaign == lc.name, Document.kind.in_(FOLLOW_UP_KINDS),
+                sa.exists().where(Delivery.document_id == Document.id)))
+        taken: dict[str | None, Sent] = {}
+        for unit, level, issued_on in rows:
+            if 1 <= level <= len(ladder) and (unit not in taken or taken[unit].level < level):
+                taken[unit] = Sent(level, ladder[level - 1].name, issued_on)
+    return taken
+
+
+def unfinished(engine: Engine, lc: LoadedCampaign) -> list[tuple[int, str | None, int, dt.date]]:
+    """Follow-ups recorded but not yet sent to everyone: (document id, unit, level, issued on)."""
+    retryable = [s for s in DeliveryStatus if s.retryable]
+    with transaction(engine) as session:
+        rows = session.execute(
+            sa.select(Document.id, Document.unit, Document.level, Document.issued_on).where(
+                Document.campaign == lc.name, Document.kind.in_(FOLLOW_UP_KINDS),
+                sa.exists().where(Delivery.document_id == Document.id, Delivery.status.in_(retryable)))
+            .order_by(Document.id))
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def thread(engine: Engine, lc: LoadedCampaign, unit: str | None) -> list[str]:
+    """Message-IDs this unit has had from the campaign, oldest first: the dispatch, then each follow-up."""
+    if unit is None:
+        return []
+    with transaction(engine) as session:
+        rows = session.execute(
+            sa.select(Delivery.message_id, Document.id).join(Document, Delivery.document_id == Document.id)
+            .where(Document.campaign == lc.name, Delivery.unit == unit, Delivery.status == DeliveryStatus.SENT)
+            .order_by(Document.id, Delivery.id))
+        seen: list[str] = []
+        for message_id, _ in rows:
+            if message_id not in seen:
+                seen.append(message_id)
+        return seen
+
+
+def previous_letter(engine: Engine, lc: LoadedCampaign, unit: str, below_level: int) -> Citation | None:
+    """The last numbered letter sent to the unit before this level, to cite after the dispatch."""
+    with transaction(engine) as session:
+        doc = session.scalars(
+            sa.select(Document).where(Document.campaign == lc.name, Document.unit == unit,
+                                      Document.kind == "letter", Document.level < below_level,
+                                      Document.number.is_not(None))
+            .order_by(Document.level.desc())).first()
+        if doc is None or doc.number is None or doc.symbol is None:
+            return None
+        return Citation(f"{register.format_number(doc.number)}/{doc.symbol}", doc.issued_on)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every step of one run shares."""
+
+    engine: Engine
+    lc: LoadedCampaign
+    compliance: Compliance
+    calendar: WorkCalendar
+    as_of: dt.date
+    templates_dir: Path
+    out_dir: Path
+    sender: Mailbox
+    message_id_domain: str
+    make_pdf: PdfMaker | None
+    write_report: Callable[..., Any] | None = None  # congvan.report.write_report, when a ladder has a report
+
+
+def prepare(ctx: Context, action: Action) -> Prepared:
+    """Record, render, check and plan one action. ``CongVanError`` if its letter cannot be made."""
+    step = action.step
+    unit = unit_of(ctx.lc, action.unit) if action.unit else None
+    key = document_key(ctx.lc, step, action.unit)
+    dispatch = dispatch_citation(ctx.engine, ctx.lc)
+    if step.kind == "mail":
+        assert unit is not None
+        record = register.record_unnumbered(ctx.engine, key=key, campaign=ctx.lc.name, kind="mail", unit=unit.code,
+                                            level=action.level, issued_on=ctx.as_of)
+        document_id, number, files = record.document_id, None, list[Path]()
+    elif step.kind == "letter":
+        assert unit is not None
+        document_id, number, files = _letter(ctx, action, unit, key, dispatch)
+    else:
+        document_id, number, files = _report(ctx, action, key)
+    planned = ledger.plan(ctx.engine, document_id, step_messages(ctx.lc, step, unit),
+                          message_id_domain=ctx.message_id_domain)
+    references = thread(ctx.engine, ctx.lc, action.unit)
+    attachments = [Attachment.from_file(p, filename=_attachment_name(number, step, p)) for p in files]
+
+    def build(message: LedgerMessage) -> bytes:
+        text, html = _bodies(ctx, action, unit, message, number, dispatch, [a.filename for a in attachments])
+        to = tuple(Mailbox(r.name, r.address) for r in message.planned.to)
+        cc = tuple(Mailbox(r.name, r.address) for r in message.planned.cc)
+        refs = tuple(r for r in references if r != message.message_id)
+        return compose(Outgoing(sender=ctx.sender, to=to, cc=cc, subject=step_subject(ctx.lc, step), text=text,
+                                html=html, message_id=message.message_id, attachments=tuple(attachments),
+                                in_reply_to=refs[-1] if refs else None, references=refs))
+
+    return Prepared(action=action, document_id=document_id, number=number, files=tuple(files),
+                    messages=tuple(planned), compose=build)
+
+
+def _letter(ctx: Context, action: Action, unit: Unit, key: str,
+            dispatch: Citation) -> tuple[int, str | None, list[Path]]:
+    step, lc = action.step, ctx.lc
+    template = load_template(letter_template(ctx.templates_dir, lc, step))
+    new_deadline = ctx.calendar.add_working_days(ctx.as_of, step.extend)
+    uc = ctx.compliance.unit(unit.code)
+    previous = previous_letter(ctx.engine, lc, unit.code, action.level)
+    out = ctx.out_dir / "letters"
+
+    def context(allocation: register.Allocation | None) -> dict[str, Any]:
+        return letter_context(lc, step, unit, uc, dispatch=dispatch, previous=previous, allocation=allocation,
+                              as_of=ctx.as_of, new_deadline=new_deadline)
+
+    existing = register.lookup(ctx.engine, key)
+    if existing is None:  # check the draft before taking a number for a letter that could not be sent
+        check_layout(template.render_to(context(None), out / "drafts" / letter_filename(lc, step, unit.code, None)))
+    allocation = existing or register.allocate(ctx.engine, key=key, register=lc.authority_key, symbol=lc.symbol,
+                                               issued_on=ctx.as_of, campaign=lc.name, kind="letter",
+                                               unit=unit.code, level=action.level)
+    issued: IssuedFiles = produce_files(
+        ctx.engine, allocation,
+        render=lambda: template.render_to(context(allocation),
+                                          out / letter_filename(lc, step, unit.code, allocation)),
+        expected=[allocation.so_ky_hieu, unit.head.title], make_pdf=ctx.make_pdf)
+    files = [p for p in (issued.pdf, issued.docx) if p is not None]
+    return allocation.document_id, allocation.so_ky_hieu, files
+
+
+def _report(ctx: Context, action: Action, key: str) -> tuple[int, str | None, list[Path]]:
+    if ctx.write_report is None:
+        raise CongVanError("the ladder has a report step but the report writer is not available")
+    from congvan.report import report_symbol
+
+    lc = ctx.lc
+    allocation = register.lookup(ctx.engine, key) or register.allocate(
+        ctx.engine, key=key, register=lc.authority_key, symbol=report_symbol(lc), issued_on=ctx.as_of,
+        campaign=lc.name, kind="report", unit=None, level=action.level)
+    dispatch_allocation = register.issued(ctx.engine, dispatch_key(lc.name))
+    written = ctx.write_report(lc, ctx.compliance, templates_dir=ctx.templates_dir, out_dir=ctx.out_dir / "reports",
+                               allocation=allocation, dispatch=dispatch_allocation)
+    check_layout(written.docx)
+    files: list[Path] = []
+    if ctx.make_pdf is not None:
+        files.append(ctx.make_pdf(written.docx, [allocation.so_ky_hieu]))
+    files += [written.docx, written.xlsx]
+    return allocation.document_id, allocation.so_ky_hieu, files
+
+
+def _attachment_name(number: str | None, step: LadderStep, path: Path) -> str:
+    kind = {".xlsx": "Số liệu", ".docx": "Công văn", ".pdf": "Công văn"}.get(path.suffix, "Tệp")
+    if step.kind == "report" and path.suffix != ".xlsx":
+        kind = "Báo cáo"
+    if number is None:
+        return f"{kind}{path.suffix}"
+    return f"{kind} số {number.replace('/', '-')}{path.suffix}"
+
+
+def _bodies(ctx: Context, action: Action, unit: Unit | None, message: LedgerMessage, number: str | None,
+            dispatch: Citation, attachments: list[str]) -> tuple[str, str]:
+    step, lc = action.step, ctx.lc
+    addressee = message.planned.to[0]
+    if step.kind == "mail":
+        assert unit is not None
+        context = reminder_context(lc, unit, ctx.compliance.unit(unit.code), dispatch=dispatch, as_of=ctx.as_of,
+                                   sender_email=ctx.sender.address)
+        return render_bodies(ctx.templates_dir, step.template.removesuffix(".txt"), context)
+    context = {
+        "recipient": unit.head.title if unit is not None and step.to == "head" else addressee.name,
+        "authority": lc.authority.name,
+        "so_ky_hieu": number,
+        "ngay": short_date(ctx.as_of),
+        "subject": step_subject(lc, step),
+        "cv_goc": dispatch.so_ky_hieu,
+        "ngay_cv_goc": short_date(dispatch.issued_on),
+        "attachments": attachments,
+        "sender_email": ctx.sender.address,
+    }
+    return render_bodies(ctx.templates_dir, REPORT_MAIL if step.kind == "report" else LETTER_MAIL, context)
+
+
+def result_of(prepared: Prepared, rows: Sequence[ledger.DeliveryRow]) -> ActionResult:
+    action = prepared.action
+    statuses = {r.status for r in rows}
+    if statuses == {DeliveryStatus.SENT}:
+        status = "sent"
+    elif DeliveryStatus.FAILED_PERMANENT in statuses and not any(s.retryable for s in statuses):
+        status = "failed"
+    else:
+        status = "pending" if statuses else "not_sent"
+    errors = sorted({r.last_error for r in rows if r.last_error and r.status is not DeliveryStatus.SENT})
+    return ActionResult(unit=action.unit, step=action.step.name, kind=action.step.kind, number=prepared.number,
+                        to=[r.address for r in rows if r.role == "to"], status=status,
+                        error="; ".join(errors) or None, files=[str(p) for p in prepared.files])

@@ -1,0 +1,96 @@
+"""Working days in Vietnam: the national calendar of the ``holidays`` package plus a campaign's extras.
+
+What the ``holidays`` package knows for VN (read in its source; releases 0.106 to 0.109 agree on
+2019-2026, 0.105 misses the 2025 and 2026 swaps, 0.50 also the Vietnamese names), so campaigns need
+not list it: Tết Dương lịch; Tết Nguyên Đán (five days from 2013, Giao thừa to Mùng bốn) with its
+weekend days moved to "29 Tết" or "Mùng năm/sáu"; Giỗ Tổ Hùng Vương, 30/4, 1/5 and 2/9 with nghỉ bù on
+the next working day when they fall on a weekend; the second Quốc khánh day (1/9 or 3/9) since 2021;
+and the government's day swaps (29/4/2024 off for Saturday 4/5/2024, 2/5/2025 for 26/4/2025, 31/8/2026
+for 22/8/2026), keeping their make-up Saturdays in ``weekend_workdays``. A swap announced after the
+installed release, or a provincial day off, goes in the campaign's :class:`~congvan.config.CalendarExtras`.
+
+Precedence, strongest first: the campaign's extra days off; its make-up working days (these also
+override a national holiday, so a campaign can correct a swap the package got wrong); national
+holidays; the package's make-up Saturdays; Saturday and Sunday.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import holidays
+
+from congvan.config import CalendarExtras
+
+EXTRA_DAY_OFF = "Ngày nghỉ theo chiến dịch"
+_WEEKEND = {5: "Thứ Bảy", 6: "Chủ nhật"}
+_ONE_DAY = dt.timedelta(days=1)
+
+
+class WorkCalendar:
+    """Which days the offices work. National holidays are loaded one year at a time, when first asked
+    about, so a campaign that runs over New Year or Tết needs no set-up."""
+
+    def __init__(self, extras: CalendarExtras | None = None) -> None:
+        extras = extras or CalendarExtras()
+        self._days_off = frozenset(extras.days_off)
+        self._working_days = frozenset(extras.working_days)
+        self._years: dict[int, holidays.HolidayBase] = {}
+
+    def _national(self, year: int) -> holidays.HolidayBase:
+        national = self._years.get(year)
+        if national is None:
+            # language="vi": otherwise the package picks the names' language from the locale (LANG).
+            # expand=False: a lookup must not quietly load (mutate) another year.
+            national = holidays.country_holidays("VN", years=year, language="vi", expand=False)
+            self._years[year] = national
+        return national
+
+    def reason_off(self, d: dt.date) -> str | None:
+        """Why ``d`` is not a working day ("Chủ nhật", "Quốc khánh", ...), or None if it is one."""
+        if d in self._days_off:
+            return EXTRA_DAY_OFF
+        if d in self._working_days:
+            return None
+        national = self._national(d.year)
+        name = national.get(d)
+        if name:
+            return str(name)  # two holidays on one day come joined by "; "
+        if d.weekday() in _WEEKEND and d not in national.weekend_workdays:
+            return _WEEKEND[d.weekday()]
+        return None
+
+    def is_working_day(self, d: dt.date) -> bool:
+        return self.reason_off(d) is None
+
+    def next_working_day(self, d: dt.date) -> dt.date:
+        """The first working day strictly after ``d``."""
+        return self.add_working_days(d, 1)
+
+    def add_working_days(self, d: dt.date, n: int) -> dt.date:
+        """The ``n``-th working day after ``d`` (before it if ``n`` < 0); ``d`` itself is never counted.
+
+        ``n == 0`` gives ``d`` if it is a working day, else the next working day, as a deadline that
+        falls on a day off moves to the next working day. For ``n`` > 0 the result ``r`` satisfies
+        ``working_days_between(d, r) == n``.
+        """
+        if n == 0:
+            return d if self.is_working_day(d) else self.add_working_days(d, 1)
+        step = _ONE_DAY if n > 0 else -_ONE_DAY
+        left = abs(n)
+        while left:
+            d += step
+            if self.is_working_day(d):
+                left -= 1
+        return d
+
+    def working_days_between(self, a: dt.date, b: dt.date) -> int:
+        """The working days in (a, b]: after ``a``, up to and including ``b``; negative (-count of
+        (b, a]) if ``b`` is before ``a``. Sent on Monday, asked on Tuesday: 1."""
+        if b < a:
+            return -self.working_days_between(b, a)
+        count = 0
+        while a < b:
+            a += _ONE_DAY
+            count += self.is_working_day(a)
+        return count

@@ -1,0 +1,226 @@
+"""The daily escalation flow: import new exports → compliance → the ladder's actions for today →
+record, render, check, PDF each letter → mail in batches → publish a table of the letters sent.
+
+Scheduled by ``congvan serve`` (cron ``0 8 * * 1-5`` in Asia/Ho_Chi_Minh) or a worker (``prefect.yaml``);
+on a day that is not a working day in Vietnam it does nothing. ``congvan escalate`` runs it by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
+
+from congvan import compliance as compliance_mod
+from congvan import dispatch as dispatch_steps
+from congvan import escalation, policy, roster
+from congvan.config import LoadedCampaign
+from congvan.delivery import RetryPolicy, send_batch
+from congvan.errors import CongVanError
+from congvan.ledger import LedgerMessage
+from congvan.mail import SmtpConfig
+from congvan.policy import Action
+from congvan.settings import Settings, load_settings
+from congvan.store.db import init_db, make_engine
+from congvan.validation import validate_campaign
+from congvan.workdays import WorkCalendar
+from flows.dispatch import pdf_session
+from flows.steps import StepFailed, UserError, run, step
+
+
+@dataclass(frozen=True)
+class Assessment:
+    compliance: compliance_mod.Compliance
+    calendar: WorkCalendar
+    actions: tuple[Action, ...]
+    resumed: tuple[tuple[Action, dt.date], ...]  # unfinished follow-ups to finish, with their issue date
+    day_off: str | None  # why as_of is not a working day
+
+
+@step("validate")
+def validate(settings: Settings, campaign: str) -> LoadedCampaign:
+    lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
+    if lc.campaign.follow_up is None:
+        raise CongVanError(f"{lc.path}: the campaign has no follow_up section: nothing to escalate")
+    return lc
+
+
+@step("import new exports", retries=2)
+def import_exports(settings: Settings, lc: LoadedCampaign) -> list[str]:
+    folder = roster.responses_dir(settings.config_dir, lc)
+    if folder is None:
+        return []
+    if not folder.is_dir():
+        get_run_logger().warning("The exports folder %s does not exist: no new responses imported", folder)
+        return []
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    reports = roster.import_new_exports(engine, lc, folder)
+    for report in reports:
+        # A rejected export is retried on the next run; today's letters go on with what is known.
+        for line in (*report.errors, *report.warnings):
+            get_run_logger().warning("%s", line)
+    return [r.summary() for r in reports]
+
+
+@step("assess", retries=2)
+def assess(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> Assessment:
+    follow_up = lc.campaign.follow_up
+    assert follow_up is not None
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    escalation.dispatch_citation(engine, lc)  # a clear error if the dispatch was never issued
+    calendar = WorkCalendar(follow_up.calendar)
+    state = compliance_mod.compute(engine, lc, as_of)
+    actions = policy.plan(follow_up, state, escalation.history(engine, lc), as_of, calendar)
+    return Assessment(compliance=state, calendar=calendar, actions=tuple(actions),
+                      resumed=tuple(_resumable(engine, lc, state, actions, as_of)),
+                      day_off=calendar.reason_off(as_of))
+
+
+def _resumable(engine: Any, lc: LoadedCampaign, state: compliance_mod.Compliance, actions: Sequence[Action],
+               as_of: dt.date) -> list[tuple[Action, dt.date]]:
+    """Follow-ups recorded earlier but not sent to everyone, still worth sending: the unit has not
+    complied since, the campaign is open, and today's run does not send it a higher step anyway."""
+    follow_up = lc.campaign.follow_up
+    assert follow_up is not None
+    if follow_up.closes is not None and as_of > follow_up.closes:
+        return []
+    higher = {a.unit: a.level for a in actions}
+    compliant = {u.code for u in state.units if u.compliant}
+    found = []
+    for _, unit, level, issued_on in escalation.unfinished(engine, lc):
+        if unit in compliant or higher.get(unit, 0) > level or not 1 <= level <= len(follow_up.ladder):
+            continue
+        found.append((Action(unit, follow_up.ladder[level - 1], level, issued_on), issued_on))
+    return found
+
+
+@step("preflight")
+def preflight(settings: Settings, lc: LoadedCampaign) -> None:
+    dispatch_steps.preflight(SmtpConfig.from_settings(settings), dispatch_steps.sender(lc, settings).address,
+                             need_pdf=lc.campaign.pdf)
+
+
+@step("prepare letters", retries=2)
+def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_of: dt.date,
+            batch: Sequence[tuple[Action, dt.date]]) -> list[escalation.Prepared | escalation.ActionResult]:
+    """Record, render, check and plan a batch of actions. One that cannot be made (a letter breaking
+    Decree 30, a broken template) is reported and does not stop the others."""
+    from congvan.report import write_report
+
+    engine = make_engine(settings.database_url)
+    out: list[escalation.Prepared | escalation.ActionResult] = []
+    with pdf_session(lc) as make_pdf:
+        base = escalation.Context(
+            engine=engine, lc=lc, compliance=assessment.compliance, calendar=assessment.calendar, as_of=as_of,
+            templates_dir=settings.templates_dir, out_dir=settings.output_dir / "documents" / lc.name,
+            sender=dispatch_steps.sender(lc, settings),
+            message_id_domain=dispatch_steps.message_id_domain(lc, settings),
+            make_pdf=make_pdf, write_report=write_report)
+        for action, issued_on in batch:
+            try:
+                out.append(escalation.prepare(replace(base, as_of=issued_on), action))
+            except CongVanError as exc:
+                out.append(escalation.ActionResult(unit=action.unit, step=action.step.name,
+                                                   kind=action.step.kind, number=None, to=[], status="not_sent",
+                                                   error=str(exc)))
+    return out
+
+
+@step("send batch", retries=2)
+def send(settings: Settings, lc: LoadedCampaign, batch: Sequence[escalation.Prepared]) -> None:
+    composers = {m.message_id: p.compose for p in batch for m in p.messages}
+    messages = [m for p in batch for m in p.messages]
+
+    def build(message: LedgerMessage) -> bytes:
+        return composers[message.message_id](message)
+
+    send_batch(make_engine(settings.database_url), SmtpConfig.from_settings(settings),
+               dispatch_steps.sender(lc, settings).address, messages, build,
+               retry=RetryPolicy(settings.smtp_attempts, settings.smtp_backoff))
+
+
+@step("report", retries=2)
+def outcome(settings: Settings, prepared: Sequence[escalation.Prepared]) -> list[escalation.ActionResult]:
+    from congvan.ledger import deliveries
+
+    engine = make_engine(settings.database_url)
+    return [escalation.result_of(p, deliveries(engine, p.document_id)) for p in prepared]
+
+
+@flow(name="escalate", log_prints=False)
+def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False) -> dict[str, Any] | State[Any]:
+    """Take today's steps of campaign CAMPAIGN's escalation ladder.
+
+    ``as_of`` acts as if that day were today; ``dry_run`` lists what would be sent and records nothing.
+    Returns ``{"as_of", "actions": [...], ...}``; a user error ends the run Failed with its reason.
+    """
+    logger = get_run_logger()
+    settings = load_settings()
+    today = as_of or dt.date.today()
+    try:
+        lc = run(validate, settings, campaign)
+        imports = [] if dry_run else run(import_exports, settings, lc)
+        for line in imports:
+            logger.info("Imported %s", line)
+        assessment: Assessment = run(assess, settings, lc, today)
+        if assessment.day_off is not None:
+            logger.info("%s is not a working day (%s): nothing to do", today, assessment.day_off)
+            return _finish(lc, today, [], imports, assessment, dry_run)
+        todo = [(a, today) for a in assessment.actions] + list(assessment.resumed)
+        if dry_run or not todo:
+            planned = [escalation.ActionResult(unit=a.unit, step=a.step.name, kind=a.step.kind, number=None,
+                                               to=[], status="planned") for a, _ in todo]
+            return _finish(lc, today, planned, imports, assessment, dry_run)
+        run(preflight, settings, lc)
+        size = settings.smtp_batch_size
+        made: list[escalation.Prepared | escalation.ActionResult] = []
+        for i in range(0, len(todo), size):
+            made += run(prepare, settings, lc, assessment, today, todo[i:i + size])
+        prepared = [p for p in made if isinstance(p, escalation.Prepared)]
+        for i in range(0, len(prepared), size):
+            run(send, settings, lc, prepared[i:i + size])
+        results = [r for r in made if isinstance(r, escalation.ActionResult)]
+        results += run(outcome, settings, prepared)
+    except StepFailed as exc:
+        return Failed(message=str(exc))
+    return _finish(lc, today, results, imports, assessment, dry_run)
+
+
+def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionResult], imports: list[str],
+            assessment: Assessment, dry_run: bool) -> dict[str, Any]:
+    if not dry_run:
+        rows = [{"unit": r.unit or "", "step": r.step, "kind": r.kind, "number": r.number or "",
+                 "to": ", ".join(r.to), "status": r.status, "error": r.error or ""} for r in results]
+        sent = sum(1 for r in results if r.status == "sent")
+        create_table_artifact(table=rows or [{"unit": "", "step": "", "kind": "", "number": "", "to": "",
+                                              "status": "nothing due", "error": ""}],
+                              key=f"escalate-{_slug(lc.name)}",
+                              description=f"{as_of.isoformat()}: {sent} of {len(results)} follow-up(s) sent"
+                                          + (f" ({assessment.day_off}: not a working day)"
+                                             if assessment.day_off else ""))
+    state = assessment.compliance
+    return {
+        "as_of": as_of.isoformat(),
+        "actions": [r.as_json() for r in results],
+        "details": [vars(r) for r in results],
+        "imports": imports,
+        "day_off": assessment.day_off,
+        "dry_run": dry_run,
+        "compliance": {"required": state.required, "responded": state.responded,
+                       "units_behind": sum(1 for u in state.units if not u.compliant)},
+    }
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
+__all__ = ["UserError", "escalate"]
