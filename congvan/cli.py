@@ -428,8 +428,9 @@ DEMO_CAMPAIGN = "par-index-2022"
 
 @app.command()
 def demo() -> None:
-    """The whole job on the embedded defaults, in outputs/demo/ (wiped first): a mail catcher, the sample
-    campaign's draft, then its dispatch numbered, rendered, checked and mailed to every unit.
+    """The whole story on the embedded defaults, in outputs/demo/ (wiped first): a mail catcher; the sample
+    campaign's dispatch numbered, rendered, checked and mailed to every unit; then simulated days in which
+    responses arrive (some units lag), each day's escalation run, and the final report.
 
     Example: congvan demo
     """
@@ -442,35 +443,35 @@ def demo() -> None:
         shutil.rmtree(demo_dir, ignore_errors=True)
         draft = render_dispatch(lc, templates_dir=settings.templates_dir, out_dir=demo_dir / "draft")
         typer.echo(f"Draft for signature: {draft}")
-        issue_date = lc.campaign.date or dt.date.today()
-        with MailCatcher(demo_dir / "mailbox") as catcher:
-            # The demo's own world: its database, documents and mail server, whatever .env says.
-            os.environ.update(CONGVAN_OUTPUT_DIR=str(demo_dir),
-                              CONGVAN_DATABASE_URL=f"sqlite:///{demo_dir / 'congvan.db'}",
-                              CONGVAN_SMTP_HOST="127.0.0.1", CONGVAN_SMTP_PORT=str(catcher.port),
-                              CONGVAN_SMTP_SECURITY="none")
-            for name in ("CONGVAN_SMTP_USER", "CONGVAN_SMTP_PASSWORD", "CONGVAN_SMTP_FROM"):
-                os.environ.pop(name, None)
-            typer.echo(f"Mail catcher on 127.0.0.1:{catcher.port}; dispatching {DEMO_CAMPAIGN} as of {issue_date}…")
-            result = _run_flow("dispatch", progress=True, campaign=DEMO_CAMPAIGN, as_of=issue_date, dry_run=False)
-            messages = catcher.paths()
+        # The demo's own world: its database, documents and mail server, whatever .env says.
+        os.environ.update(CONGVAN_OUTPUT_DIR=str(demo_dir), CONGVAN_DATABASE_URL=f"sqlite:///{demo_dir / 'congvan.db'}")
+        for name in ("CONGVAN_SMTP_USER", "CONGVAN_SMTP_PASSWORD", "CONGVAN_SMTP_FROM"):
+            os.environ.pop(name, None)
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        from flows.demo import run_story
+
+        story = run_story(lc, demo_dir, typer.echo)
+    result = story.dispatch
     doc = result["document"]
     details = result["details"]
     units = {d["unit"] for d in details if d["unit"] and d["status"] == "sent"}
     copies = sum(1 for d in details if not d["unit"] and d["status"] == "sent")
     issued = short_date(dt.date.fromisoformat(doc["issued_on"]))
-    typer.echo(f"Issued: Công văn số {doc['number']}/{doc['symbol']} ngày {issued}")
+    typer.echo(f"Dispatch: Công văn số {doc['number']}/{doc['symbol']} ngày {issued}, served {len(units)} of "
+               f"{len(lc.addressees)} units (+{copies} copies)")
     typer.echo(f"  .docx: {doc['path']}")
     pdfs = sorted(Path(doc["path"]).parent.glob("*.pdf"))
     if pdfs:
         typer.echo(f"  PDF:   {pdfs[0]}")
-    typer.echo(f"Served {len(units)} of {len(lc.addressees)} units (+{copies} copies): "
-               f"{len(messages)} .eml files in {demo_dir / 'mailbox'}")
-    if messages:
-        typer.echo(f"  e.g. {messages[0]}  (open it in any mail client)")
+    letters = sorted((demo_dir / "documents" / lc.name / "letters").glob("*.pdf"))
+    typer.echo(f"Follow-up letters: {len(letters)} in {demo_dir / 'documents' / lc.name / 'letters'}")
+    typer.echo(f"Report: {story.report} (and .xlsx beside it)")
+    typer.echo(f"Mail: {story.messages} .eml files in {demo_dir / 'mailbox'} (open any in a mail client)")
     failed = [d for d in details if d["status"] != "sent"]
+    failed += [d for _, day in story.days if day for d in day["details"] if d["status"] != "sent"]
     for d in failed:
-        typer.echo(f"  not sent: {d['unit'] or d['name']} <{d['address']}>: {d['status']} {d['error'] or ''}")
+        typer.echo(f"  not sent: {d}")
     if failed:
         raise typer.Exit(code=1)
 

@@ -148,9 +148,9 @@ def produce_files(engine: Engine, allocation: Allocation, *, render: Callable[[]
     return IssuedFiles(path, pdf)
 
 
-def check_layout(path: Path) -> None:
+def check_layout(path: Path, kind: nd30.DocumentKind = "cong_van") -> None:
     """Decree 30 gates every letter: ``LayoutError`` naming the first violation and how many there are."""
-    violations = nd30.check(path)
+    violations = nd30.check(path, kind=kind)
     if violations:
         more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
         raise LayoutError(f"{path}: breaks Decree 30, not sent: {nd30.format_violation(violations[0])}{more}")

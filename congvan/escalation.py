@@ -240,8 +240,9 @@ def _report(ctx: Context, action: Action, key: str) -> tuple[int, str | None, li
         campaign=lc.name, kind="report", unit=None, level=action.level)
     dispatch_allocation = register.issued(ctx.engine, dispatch_key(lc.name))
     written = ctx.write_report(lc, ctx.compliance, templates_dir=ctx.templates_dir, out_dir=ctx.out_dir / "reports",
-                               allocation=allocation, dispatch=dispatch_allocation)
-    check_layout(written.docx)
+                               allocation=allocation, dispatch=dispatch_allocation, signer=action.step.signer,
+                               template=action.step.template)
+    check_layout(written.docx, kind="bao_cao")
     files: list[Path] = []
     if ctx.make_pdf is not None:
         files.append(ctx.make_pdf(written.docx, [allocation.so_ky_hieu]))

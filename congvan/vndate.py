@@ -38,3 +38,11 @@ def draft_date(d: date) -> str:
 def short_date(d: date) -> str:
     """'06/02/2023', as dates are cited inside running text."""
     return f"{d.day:02d}/{d.month:02d}/{d.year}"
+
+
+WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
+
+
+def weekday_name(d: date) -> str:
+    """'Thứ Hai' … 'Chủ nhật'."""
+    return WEEKDAYS[d.weekday()]

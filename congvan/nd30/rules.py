@@ -1,5 +1,9 @@
 """Decree 30/2020/NĐ-CP, Appendix I: machine checks for a công văn (.docx), profile "14".
 
+``kind="bao_cao"`` checks a báo cáo instead: a named document, so the công văn-only rules give way (no
+"V/v" line under Số: H14, H15; "Kính gửi" only if present: R1) to the named-document ones (type name and
+bold summary centred under the header: H16; the type code "BC" leading the symbol: H9).
+
 Rule ids follow §4 of the shared reference nd30-format.md. Each check returns ``Violation`` objects; ``check``
 runs them all. The header block is the table holding the Quốc hiệu; the signature block is the table
 holding "Nơi nhận:".
@@ -14,6 +18,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from docx.opc.exceptions import OpcError
 from lxml import etree
@@ -74,6 +79,10 @@ PLACE_DATE = re.compile(
 LUU = re.compile(r"^- ?Lưu: VT(, [^.]+)?\.$")
 AUTHORITY_PREFIXES = ("TM.", "KT.", "TL.", "TUQ.", "Q.")
 
+DocumentKind = Literal["cong_van", "bao_cao"]
+# Named documents: the printed type name (5a) and its code in the symbol (Appendix III).
+TYPE_NAMES: dict[str, tuple[str, str]] = {"bao_cao": ("BÁO CÁO", "BC")}
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -92,13 +101,16 @@ class Layout:
     noi_nhan: ParaFormat | None
     noi_nhan_items: tuple[ParaFormat, ...]
     signature: tuple[ParaFormat, ...]
+    kind: DocumentKind = "cong_van"
+    type_name: ParaFormat | None = None  # named documents: "BÁO CÁO" under the header
+    summary: tuple[ParaFormat, ...] = ()  # named documents: the centred lines under the type name
 
 
 def _inked(paras: Iterable[ParaFormat]) -> list[ParaFormat]:
     return [p for p in paras if p.flat]
 
 
-def locate(model: DocumentModel) -> Layout:
+def locate(model: DocumentModel, kind: DocumentKind = "cong_van") -> Layout:
     paras = model.paragraphs
     qh = next((p for p in paras if QUOC_HIEU.match(p.flat)), None)
     head_table = qh.location.table if qh is not None else None
@@ -135,6 +147,17 @@ def locate(model: DocumentModel) -> Layout:
     kg = next((p for p in after_head if p.flat.upper().startswith("KÍNH GỬI")), None)
     recipients: list[ParaFormat] = []
     body_start = head[-1].index if head else -1
+    type_name: ParaFormat | None = None
+    summary: list[ParaFormat] = []
+    if kind in TYPE_NAMES:  # the type name is the first line after the header; the summary lines follow, centred
+        first_line = next((p for p in after_head if p.flat), None)
+        if first_line is not None and first_line.flat.upper() == TYPE_NAMES[kind][0]:
+            type_name = first_line
+            for p in _inked(q for q in after_head if q.index > first_line.index):
+                if not p.centred:
+                    break
+                summary.append(p)
+            body_start = (summary[-1] if summary else type_name).index
     if kg is not None:
         body_start = kg.index
         several = kg.flat.endswith(":")  # one recipient sits on the "Kính gửi:" line itself
@@ -160,7 +183,8 @@ def locate(model: DocumentModel) -> Layout:
             and p.location.part == "body"]
     return Layout(model=model, quoc_hieu=qh, motto=motto, issuer=tuple(issuer), so=so, vv=vv,
                   place_date=place_date, kinh_gui=kg, recipients=tuple(recipients), body=tuple(body),
-                  noi_nhan=nn, noi_nhan_items=tuple(nn_items), signature=tuple(signature))
+                  noi_nhan=nn, noi_nhan_items=tuple(nn_items), signature=tuple(signature),
+                  kind=kind, type_name=type_name, summary=tuple(summary))
 
 
 # --- page and section ------------------------------------------------------------------------------
@@ -278,10 +302,43 @@ def check_header(layout: Layout) -> Iterator[Violation]:
                                    f"bold={p.all_bold})")
     yield from _check_so(layout)
     yield from _check_place_date(layout)
+    if layout.kind in TYPE_NAMES:
+        yield from _check_type_name(layout)
+        return
     yield from _check_vv(layout)
     for p in layout.model.paragraphs:
         if p.flat.upper() == "CÔNG VĂN":
             yield _v("H15", p.flat, "no type name on a công văn (only 'V/v …' under Số)")
+
+
+def _check_type_name(layout: Layout) -> Iterator[Violation]:
+    """H16 (type name and summary of a named document) and H9 (its type code leads the symbol)."""
+    name, code = TYPE_NAMES[layout.kind]
+    so = layout.so
+    m = SO_LINE.match(so.display.strip()) if so is not None else None
+    if so is not None and m is not None and m.group("sym").split("-")[0] != code:
+        yield _v("H9", so.display.strip(), f"the symbol led by the type code '{code}-' (e.g. 'Số: 05/{code}-UBND')")
+    tn = layout.type_name
+    if tn is None:
+        yield _v("H16", "", f"the type name '{name}' on the first line under the header")
+        return
+    if tn.flat != name or not tn.all_bold or tn.any_italic or not _size_in(tn, 13, 14) or not tn.centred:
+        yield _v("H16", tn.flat, f"type name '{name}' UPPER, bold, upright, 13–14 pt, centred "
+                                 f"(found {_pt(tn.size)}, bold={tn.all_bold}, align {tn.align})")
+    if not layout.summary:
+        yield _v("H16", tn.flat, "a summary (trích yếu) centred under the type name")
+    for p in layout.summary:
+        problems: list[str] = []
+        if not p.all_bold or p.any_italic:
+            problems.append("bold, upright")
+        if not _size_in(p, 13, 14):
+            problems.append(f"13–14 pt (found {_pt(p.size)})")
+        if not _has_lower(p.flat):
+            problems.append("not all capitals")
+        if p.flat.upper().startswith("V/V"):
+            problems.append("no 'V/v' (a công văn's)")
+        if problems:
+            yield _v("H16", p.flat, "summary " + ", ".join(problems))
 
 
 def _check_so(layout: Layout) -> Iterator[Violation]:
@@ -360,7 +417,8 @@ def _check_vv(layout: Layout) -> Iterator[Violation]:
 def check_recipients(layout: Layout) -> Iterator[Violation]:
     kg = layout.kinh_gui
     if kg is None:
-        yield _v("R1", "", "a 'Kính gửi:' line between the header and the body")
+        if layout.kind == "cong_van":  # a báo cáo has "Kính gửi" only when sent upward
+            yield _v("R1", "", "a 'Kính gửi:' line between the header and the body")
     else:
         problems: list[str] = []
         if not kg.flat.startswith("Kính gửi:"):
@@ -512,17 +570,20 @@ CHECKS: tuple[Callable[[Layout], Iterable[Violation]], ...] = (
 )
 
 
-def check_model(model: DocumentModel) -> list[Violation]:
-    layout = locate(model)
+def check_model(model: DocumentModel, kind: DocumentKind = "cong_van") -> list[Violation]:
+    if kind != "cong_van" and kind not in TYPE_NAMES:
+        raise ValueError(f"unknown document kind {kind!r} (known: cong_van, {', '.join(TYPE_NAMES)})")
+    layout = locate(model, kind)
     return [v for run in CHECKS for v in run(layout)]
 
 
-def check(path: Path) -> list[Violation]:
-    """Every Decree-30 violation found in a công văn .docx, in document-area order."""
+def check(path: Path, kind: DocumentKind = "cong_van") -> list[Violation]:
+    """Every Decree-30 violation found in a công văn (or, with ``kind="bao_cao"``, a báo cáo) .docx,
+    in document-area order."""
     if not path.is_file():
         raise DocumentError(f"{path}: file not found")
     try:
         model = read_document(path)
     except (OpcError, zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
         raise DocumentError(f"{path}: not a readable .docx ({type(exc).__name__})") from exc
-    return check_model(model)
+    return check_model(model, kind)

@@ -1,0 +1,125 @@
+"""The story ``congvan demo`` tells, on the embedded defaults, all under one folder:
+
+the dispatch of the sample campaign mailed to its 36 units; the roster loaded; then day by day, from
+the week before the deadline to a week after, the survey's export (simulated from the roster with a
+fixed seed, a few units lagging) imported and that day's escalation run, which sends the reminders,
+the letters to the heads, the Chairman's letters and the report; finally the report as of the last day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from congvan import compliance, roster
+from congvan.config import LoadedCampaign
+from congvan.errors import CongVanError
+from congvan.mailcatcher import MailCatcher
+from congvan.report import write_report
+from congvan.settings import load_settings
+from congvan.simulate import Answer, simulate_responses, write_export
+from congvan.store.db import init_db, make_engine
+from congvan.vndate import short_date, weekday_name
+from congvan.workdays import WorkCalendar
+from flows.dispatch import dispatch
+from flows.escalate import escalate
+
+SEED = 2023
+# Units that answer only in part: their heads get the letters. STNMT catches up after the first letter.
+LAGGING = {"KPAC": 0.6, "EAHLEO": 0.75, "BDON": 0.85, "STNMT": 0.8}
+CATCHES_UP = {"STNMT": dt.date(2023, 2, 28)}
+
+
+@dataclass
+class Story:
+    dispatch: dict[str, Any] = field(default_factory=dict)
+    days: list[tuple[dt.date, dict[str, Any] | None]] = field(default_factory=list)
+    report: Path | None = None
+    messages: int = 0
+
+
+def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -> Story:
+    """Run it; the caller has pointed CONGVAN_* at ``demo_dir`` (database, outputs)."""
+    follow_up = lc.campaign.follow_up
+    assert follow_up is not None
+    story = Story()
+    settings = load_settings()
+    with MailCatcher(demo_dir / "mailbox") as catcher:
+        os.environ.update(CONGVAN_SMTP_HOST="127.0.0.1", CONGVAN_SMTP_PORT=str(catcher.port),
+                          CONGVAN_SMTP_SECURITY="none")
+        issue_date = lc.campaign.date or dt.date.today()
+        echo(f"Mail catcher on 127.0.0.1:{catcher.port}. {short_date(issue_date)}: dispatching {lc.name}…")
+        story.dispatch = _result(dispatch(campaign=lc.name, as_of=issue_date, dry_run=False, return_state=True))
+        engine = make_engine(settings.database_url)
+        init_db(engine)
+        path = roster.roster_path(settings.config_dir, lc)
+        echo("Roster: " + roster.import_roster(engine, lc, path).summary())
+        answers = _answers(lc, path, issue_date, follow_up.deadline)
+        calendar = WorkCalendar(follow_up.calendar)
+        day = calendar.add_working_days(follow_up.deadline, -4)
+        last = calendar.add_working_days(follow_up.deadline, 6)
+        exports = demo_dir / "exports"
+        while day <= last:
+            so_far = [a for a in answers if a[1].date() <= day]
+            export = write_export(exports / f"{day.isoformat()}.csv", so_far)
+            roster.import_responses(engine, lc, export)
+            off = calendar.reason_off(day)
+            if off is not None:
+                story.days.append((day, None))
+                echo(f"{short_date(day)} {weekday_name(day)}: {off}, no run")
+            else:
+                result = _result(escalate(campaign=lc.name, as_of=day, dry_run=False, return_state=True))
+                story.days.append((day, result))
+                echo(_day_line(day, result))
+            day += dt.timedelta(days=1)
+        state = compliance.compute(engine, lc, last)
+        files = write_report(lc, state, templates_dir=settings.templates_dir, out_dir=demo_dir / "reports",
+                             planned=last)
+        story.report = files.docx
+        story.messages = len(catcher.paths())
+    return story
+
+
+def _answers(lc: LoadedCampaign, path: Path, start: dt.date, end: dt.date) -> list[Answer]:
+    staff = roster.read_roster(lc, path).staff
+    pairs = [(s.staff_id, s.unit) for s in staff]
+    days = simulate_responses(pairs, start=start + dt.timedelta(days=1), days=(end - start).days, seed=SEED,
+                              lagging=LAGGING)
+    answers = [a for _, day_answers in days for a in day_answers]
+    answered = {a[0] for a in answers}
+    for unit, when in CATCHES_UP.items():
+        moment = dt.datetime.combine(when, dt.time(9, 0), tzinfo=compliance.VIETNAM)
+        answers += [(s.staff_id, moment) for s in staff if s.unit == unit and s.staff_id not in answered]
+    return answers
+
+
+def _result(state: Any) -> dict[str, Any]:
+    if not state.is_completed():
+        raise CongVanError(state.message or "the run failed")
+    result = state.result()
+    assert isinstance(result, dict)
+    return result
+
+
+def _day_line(day: dt.date, result: dict[str, Any]) -> str:
+    state = result["compliance"]
+    head = (f"{short_date(day)} {weekday_name(day)}: {state['responded']}/{state['required']} answered, "
+            f"{state['units_behind']} unit(s) behind")
+    if not result["details"]:
+        return f"{head}; nothing due"
+    by_step: dict[str, list[dict[str, Any]]] = {}
+    for d in result["details"]:
+        by_step.setdefault(f"{d['step']} ({d['kind']})", []).append(d)
+    parts = []
+    for name, items in by_step.items():
+        names = [d["unit"] or "lãnh đạo" for d in items]
+        units = ", ".join(names) if len(names) <= 8 else f"{len(names)} units"
+        numbers = [d["number"] for d in items if d["number"]]
+        numbered = f" số {numbers[0]}" + (f"…{numbers[-1]}" if len(numbers) > 1 else "") if numbers else ""
+        failed = sum(1 for d in items if d["status"] != "sent")
+        parts.append(f"{name}{numbered} → {units}" + (f" ({failed} NOT SENT)" if failed else ""))
+    return f"{head}; sent " + "; ".join(parts)
