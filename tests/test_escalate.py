@@ -1,0 +1,255 @@
+"""The escalation ladder end to end: five simulated weeks through Hùng Kings' day, the 30/4–1/5 break
+and its make-up Saturday, with real imports, the real flow, a real database and a real SMTP server.
+
+Campaign: dispatch 10/04/2024, deadline Wed 24/04/2024. Ladder: reminder mail at deadline −3 working
+days (Fri 19/04, because Thu 18/04 is Hùng Kings' day), letter to the head at +1 (Thu 25/04), the
+Chairman's letter at +5 with a 2-day gap (Sat 04/05, the make-up working day after 27/04–01/05) and
+the report to leadership the same day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docx
+import pytest
+from support import Project
+
+from congvan import roster
+from congvan.config import load_campaign
+from congvan.mailcatcher import MailCatcher
+from congvan.store import init_db, make_engine
+from congvan.workdays import WorkCalendar
+
+CAMPAIGN = "par-index-2022"
+VN = dt.timezone(dt.timedelta(hours=7))
+ROSTER = """Mã cán bộ,Họ và tên,Chức vụ,Đơn vị,Email
+T-01,Nguyễn Văn An,Giám đốc,STNMT,an.stnmt@daklak.example
+T-02,Trần Thị Bình,Chuyên viên,Sở Tài nguyên & Môi trường,binh.stnmt@daklak.example
+T-03,H'Nga Niê,Chuyên viên chính,stnmt,
+E-01,Y Khoa Byă,Chủ tịch UBND,EAHLEO,
+E-02,Lê Văn Cường,Trưởng phòng Nội vụ,Ea H'leo,
+K-01,Phạm Thị Dung,Phó Chủ tịch UBND,KPAC,
+K-02,Võ Văn Em,Chuyên viên,Krông Pắc,
+B-01,Đặng Văn Phúc,Chủ tịch UBND,BMT,
+B-02,Bùi Thị Giang,Chuyên viên,BMT,
+"""
+# Who answered when (completed_at), and on which day the export that shows it is imported.
+ANSWERS = [
+    ("B-01", dt.datetime(2024, 4, 15, 9, 0, tzinfo=VN), dt.date(2024, 4, 15)),
+    ("B-02", dt.datetime(2024, 4, 16, 14, 0, tzinfo=VN), dt.date(2024, 4, 16)),
+    ("T-01", dt.datetime(2024, 4, 16, 8, 0, tzinfo=VN), dt.date(2024, 4, 16)),
+    ("E-01", dt.datetime(2024, 4, 17, 10, 0, tzinfo=VN), dt.date(2024, 4, 17)),
+    ("K-01", dt.datetime(2024, 4, 17, 11, 0, tzinfo=VN), dt.date(2024, 4, 17)),
+    # STNMT completes after the reminder, before the deadline: no letter.
+    ("T-02", dt.datetime(2024, 4, 22, 9, 0, tzinfo=VN), dt.date(2024, 4, 22)),
+    ("T-03", dt.datetime(2024, 4, 23, 16, 0, tzinfo=VN), dt.date(2024, 4, 23)),
+    # KPAC's last official answers on 26/04, but the export showing it is imported only on 03/05:
+    # the late import stops KPAC's ladder before the Chairman's letter of 04/05.
+    ("K-02", dt.datetime(2024, 4, 26, 15, 0, tzinfo=VN), dt.date(2024, 5, 3)),
+    # EAHLEO never completes: reminder, letter, the Chairman's letter.
+]
+EXPECTED = {
+    dt.date(2024, 4, 19): {("STNMT", "nhac-nho"), ("EAHLEO", "nhac-nho"), ("KPAC", "nhac-nho")},
+    dt.date(2024, 4, 25): {("EAHLEO", "don-doc"), ("KPAC", "don-doc")},
+    dt.date(2024, 5, 4): {("EAHLEO", "giai-trinh"), (None, "bao-cao")},
+}
+START, END = dt.date(2024, 4, 15), dt.date(2024, 5, 19)  # five weeks
+
+
+def _campaign(data: dict[str, Any]) -> None:
+    data["date"] = dt.date(2024, 4, 10)
+    data["pdf"] = False
+    data["attach"] = ["docx"]
+    follow_up = data["follow_up"]
+    follow_up["deadline"] = dt.date(2024, 4, 24)
+    follow_up["closes"] = dt.date(2024, 5, 31)
+    follow_up["roster"] = "rosters/test.csv"
+    follow_up.pop("responses", None)
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[str]:
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The project copy with the test campaign, its env for in-process flows and CLI runs, and a catcher."""
+    project = Project(tmp_path)
+    (project.config / "rosters" / "test.csv").write_text(ROSTER, encoding="utf-8")
+    project.edit("campaigns/par-index-2022.yaml", _campaign)
+    env = {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),
+           "CONGVAN_OUTPUT_DIR": str(project.out), "CONGVAN_DATABASE_URL": db_url,
+           "CONGVAN_SMTP_BACKOFF": "0", "CONGVAN_SMTP_ATTEMPTS": "2"}
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        env["CONGVAN_SMTP_PORT"] = str(catcher.port)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        project.env.update(env, PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect-home"))
+        yield {"project": project, "catcher": catcher, "db_url": db_url, "tmp": tmp_path}
+
+
+def _run(flow: Any, **parameters: Any) -> dict[str, Any]:
+    state = flow(return_state=True, **parameters)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert isinstance(result, dict)
+    return result
+
+
+def _import_answers(world: dict[str, Any], day: dt.date) -> None:
+    """The survey's export as downloaded on ``day`` (it lists everyone who has answered by then)."""
+    rows = [(sid, at) for sid, at, shown in ANSWERS if shown <= day]
+    export = world["tmp"] / "exports" / f"{day.isoformat()}.csv"
+    export.parent.mkdir(exist_ok=True)
+    export.write_text("staff_id,completed_at\n" + "".join(f"{s},{a.isoformat()}\n" for s, a in rows),
+                      encoding="utf-8")
+    project: Project = world["project"]
+    lc = load_campaign(project.config, CAMPAIGN)
+    engine = make_engine(world["db_url"])
+    init_db(engine)
+    roster.import_responses(engine, lc, export)
+    engine.dispose()
+
+
+def _start(world: dict[str, Any]) -> None:
+    from flows.dispatch import dispatch
+
+    project: Project = world["project"]
+    result = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
+    assert {d["status"] for d in result["deliveries"]} == {"sent"}
+    imported = project.run("roster", "import", CAMPAIGN)
+    assert imported.returncode == 0, imported.stderr
+    assert "roster of 9 staff loaded" in imported.stdout
+
+
+def test_five_weeks_through_the_holidays(world: dict[str, Any]) -> None:
+    from flows.escalate import escalate
+
+    _start(world)
+    catcher: MailCatcher = world["catcher"]
+    seen: dict[dt.date, set[tuple[str | None, str]]] = {}
+    day = START
+    while day <= END:
+        _import_answers(world, day)
+        before = len(catcher.stored())
+        result = _run(escalate, campaign=CAMPAIGN, as_of=day)
+        sent = {(a["unit"], a["step"]) for a in result["actions"]}
+        assert all(a["status"] == "sent" for a in result["actions"]), result["details"]
+        if sent:
+            seen[day] = sent
+            # Each action is one message (To the head or the mailbox, with its Cc's).
+            assert len(catcher.stored()) - before == len(sent)
+        else:
+            assert len(catcher.stored()) == before
+        day += dt.timedelta(days=1)
+    assert seen == EXPECTED
+
+
+def test_the_same_day_twice_sends_nothing_more(world: dict[str, Any]) -> None:
+    from flows.escalate import escalate
+
+    _start(world)
+    day = dt.date(2024, 4, 19)
+    _import_answers(world, day)
+    first = _run(escalate, campaign=CAMPAIGN, as_of=day)
+    count = len(world["catcher"].stored())
+    again = _run(escalate, campaign=CAMPAIGN, as_of=day)
+    assert len(first["actions"]) == 3
+    assert again["actions"] == []
+    assert len(world["catcher"].stored()) == count
+
+
+def test_missed_runs_send_only_the_highest_step_due(world: dict[str, Any]) -> None:
+    """The scheduler was down from 15/04 to 26/04: on 26/04 EAHLEO and KPAC get the letter, not the
+    reminder they missed too."""
+    from flows.escalate import escalate
+
+    _start(world)
+    _import_answers(world, dt.date(2024, 4, 26))
+    result = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
+    assert {(a["unit"], a["step"]) for a in result["actions"]} == {("EAHLEO", "don-doc"), ("KPAC", "don-doc")}
+
+
+def test_not_a_working_day_does_nothing(world: dict[str, Any]) -> None:
+    from flows.escalate import escalate
+
+    _start(world)
+    _import_answers(world, dt.date(2024, 4, 30))
+    result = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 30))  # 30/4: Reunification Day
+    assert result["actions"] == [] and result["day_off"]
+    assert WorkCalendar().reason_off(dt.date(2024, 4, 30)) == result["day_off"]
+
+
+def test_the_letter_to_the_head_cites_the_dispatch_lists_who_and_threads_under_it(world: dict[str, Any]) -> None:
+    from flows.escalate import escalate
+
+    _start(world)
+    catcher: MailCatcher = world["catcher"]
+    dispatch_ids = {str(m.message()["Message-ID"]): m.rcpt_tos for m in catcher.stored()}
+    for day in (dt.date(2024, 4, 19), dt.date(2024, 4, 25)):
+        _import_answers(world, day)
+        _run(escalate, campaign=CAMPAIGN, as_of=day)
+    letters = [m.message() for m in catcher.stored() if m.message()["To"] and
+               "kpac" in str(m.message()["To"]).lower() and m.message()["Cc"]]
+    assert len(letters) == 1
+    letter = letters[0]
+    kpac_dispatch = next(mid for mid, rcpts in dispatch_ids.items() if rcpts == ("vanthu.kpac@daklak.example",))
+    references = str(letter["References"]).split()
+    assert references[0] == kpac_dispatch  # the thread starts at the dispatch the unit received
+    assert letter["In-Reply-To"] == references[-1]
+    assert len(references) == 2  # dispatch, then the reminder
+    assert [a.addr_spec for a in letter["Cc"].addresses] == ["vanthu.kpac@daklak.example"]
+    assert str(letter["Subject"]).startswith("V/v đôn đốc trả lời phiếu điều tra")
+    (attachment,) = list(letter.iter_attachments())
+    path = world["tmp"] / "letter.docx"
+    path.write_bytes(attachment.get_content())
+    text = "\n".join(p.text for p in docx.Document(str(path)).paragraphs)
+    cells = [c.text for t in docx.Document(str(path)).tables for r in t.rows for c in r.cells]
+    assert "Kính gửi: Chủ tịch UBND huyện Krông Pắc." in text
+    assert "Tiếp theo Công văn số 01/UBND-KSTTHC ngày 10/04/2024" in text
+    assert "còn 1/2 cán bộ, công chức" in text
+    assert "Võ Văn Em" in cells and "Chuyên viên" in cells
+    assert "Phạm Thị Dung" not in cells  # she answered
+    assert "Số: 03/UBND-KSTTHC" in "\n".join(cells)  # 01 dispatch, 02 EAHLEO's letter, 03 KPAC's
+    project: Project = world["project"]
+    checked = project.run("check", str(path))
+    assert checked.returncode == 0, checked.stdout
+
+
+def test_status_and_escalate_json_through_the_cli(world: dict[str, Any]) -> None:
+    _start(world)
+    project: Project = world["project"]
+    _import_answers(world, dt.date(2024, 4, 19))
+    status = project.run("status", CAMPAIGN, "--as-of", "2024-04-19", "--json")
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    assert set(data) == {"campaign", "as_of", "deadline", "units"}
+    assert data["deadline"] == "2024-04-24"
+    units = {u["code"]: u for u in data["units"]}
+    assert set(units["KPAC"]) == {"code", "name", "required", "responded", "missing", "level_sent", "next_step"}
+    assert (units["KPAC"]["required"], units["KPAC"]["responded"]) == (2, 1)
+    assert units["KPAC"]["missing"] == [{"staff_id": "K-02", "name": "Võ Văn Em"}]
+    assert units["KPAC"]["next_step"] == "nhac-nho on 2024-04-19"
+    assert units["BMT"]["next_step"] == "none: compliant"
+    run = project.run("escalate", CAMPAIGN, "--as-of", "2024-04-19", "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert set(result) == {"as_of", "actions"}
+    assert {(a["unit"], a["step"], a["kind"], a["status"]) for a in result["actions"]} == {
+        ("STNMT", "nhac-nho", "mail", "sent"), ("EAHLEO", "nhac-nho", "mail", "sent"),
+        ("KPAC", "nhac-nho", "mail", "sent")}
+    assert all(set(a) == {"unit", "step", "kind", "number", "to", "status"} for a in result["actions"])
+    kpac = next(a for a in result["actions"] if a["unit"] == "KPAC")
+    assert kpac["to"] == ["vanthu.kpac@daklak.example"] and kpac["number"] is None
+    after = json.loads(project.run("status", CAMPAIGN, "--as-of", "2024-04-19", "--json").stdout)
+    assert {u["code"]: u["level_sent"] for u in after["units"]}["KPAC"] == 1
