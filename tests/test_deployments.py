@@ -1,0 +1,61 @@
+"""The deployments: what `congvan serve` serves and what prefect.yaml declares agree, and the
+escalation is scheduled at 08:00 on weekdays in Vietnam's timezone, one run at a time per campaign."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from pathlib import Path
+
+import yaml
+from prefect import Flow
+
+from congvan.config import list_campaigns, load_campaign
+from congvan.settings import Settings
+from flows.serve import ESCALATION_CRON, TIMEZONE, deployments
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings() -> Settings:
+    return Settings(config_dir=ROOT / "config", templates_dir=ROOT / "templates")
+
+
+def test_serve_schedules_each_open_campaign_in_vietnam_time() -> None:
+    found = {d.name: d for d in deployments(_settings(), dt.date(2023, 3, 1))}
+    assert set(found) == {"dispatch", "escalate-par-index-2022"}
+    escalate = found["escalate-par-index-2022"]
+    (schedule,) = escalate.schedules
+    assert schedule.schedule.cron == "0 8 * * 1-5"
+    assert schedule.schedule.timezone == "Asia/Ho_Chi_Minh"
+    assert schedule.parameters == {"campaign": "par-index-2022"}
+    assert escalate.parameters == {"campaign": "par-index-2022"}
+    assert escalate.concurrency_limit == 1
+    assert found["dispatch"].schedules == []
+
+
+def test_a_closed_campaign_is_not_served() -> None:
+    closes = load_campaign(ROOT / "config", "par-index-2022").campaign.follow_up.closes  # type: ignore[union-attr]
+    assert closes is not None
+    names = [d.name for d in deployments(_settings(), closes + dt.timedelta(days=1))]
+    assert names == ["dispatch"]
+
+
+def test_prefect_yaml_declares_the_same_flows_and_schedules() -> None:
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    declared = {d["name"]: d for d in spec["deployments"]}
+    for deployment in declared.values():
+        path, _, name = deployment["entrypoint"].partition(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert isinstance(getattr(module, name), Flow), deployment["entrypoint"]
+        assert deployment["work_pool"]["name"] == "congvan"
+    followed = [n for n in list_campaigns(ROOT / "config")
+                if load_campaign(ROOT / "config", n).campaign.follow_up is not None]
+    assert followed
+    for campaign in followed:
+        escalate = declared[f"escalate-{campaign}"]
+        assert escalate["entrypoint"] == "flows/escalate.py:escalate"
+        assert escalate["concurrency_limit"] == 1
+        (schedule,) = escalate["schedules"]
+        assert (schedule["cron"], schedule["timezone"]) == (ESCALATION_CRON, TIMEZONE)
+        assert schedule["parameters"] == {"campaign": campaign}
