@@ -318,10 +318,10 @@ def test_without_libreoffice_sending_refuses_unless_pdf_is_off(sqlite_project: P
         assert sent == UNITS_IN_SAMPLE + COPIES_IN_SAMPLE
 
 
-def test_demo_dispatches_the_sample_to_every_unit(sqlite_project: Project) -> None:
+def test_demo_tells_the_whole_story(sqlite_project: Project) -> None:
     sqlite_project.edit("campaigns/par-index-2022.yaml", lambda c: c.update(pdf=True, attach=["pdf", "docx"]))
-    result = sqlite_project.run("demo")
-    assert result.returncode == 0, result.stderr
+    result = sqlite_project.run("demo", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
     _clean_stderr(result)
     out = result.stdout
     assert out.startswith(f"{CAMPAIGN}: OK: {UNITS_IN_SAMPLE} units")
@@ -329,7 +329,18 @@ def test_demo_dispatches_the_sample_to_every_unit(sqlite_project: Project) -> No
     draft = Path(sqlite_project.root, next(x for x in out.splitlines() if x.startswith("Draft for signature: "))
                  .removeprefix("Draft for signature: "))
     assert draft.is_file() and draft.resolve().parent == (demo / "draft").resolve()
-    assert "Issued: Công văn số 01/UBND-KSTTHC ngày 10/02/2023" in out
-    assert f"Served {UNITS_IN_SAMPLE} of {UNITS_IN_SAMPLE} units (+{COPIES_IN_SAMPLE} copies)" in out
-    assert len(list((demo / "mailbox").glob("*.eml"))) == UNITS_IN_SAMPLE + COPIES_IN_SAMPLE
-    assert len(list((demo / "documents" / CAMPAIGN).glob("*.pdf"))) == 1
+    assert (f"Dispatch: Công văn số 01/UBND-KSTTHC ngày 10/02/2023, served {UNITS_IN_SAMPLE} of "
+            f"{UNITS_IN_SAMPLE} units (+{COPIES_IN_SAMPLE} copies)") in out
+    days = {line[:10]: line for line in out.splitlines() if line[:2].isdigit() and line[2] == "/"}
+    assert "sent nhac-nho (mail)" in days["21/02/2023"]
+    assert "Thứ Bảy, no run" in days["25/02/2023"]
+    assert days["27/02/2023"].endswith("→ STNMT, BDON, EAHLEO, KPAC")  # the lagging units' heads
+    assert "giai-trinh (letter)" in days["03/03/2023"] and "→ BDON, EAHLEO, KPAC" in days["03/03/2023"]
+    assert "bao-cao (report)" in days["03/03/2023"]  # STNMT caught up on 28/02: no second letter
+    assert days["06/03/2023"].endswith("nothing due")
+    letters = list((demo / "documents" / CAMPAIGN / "letters").glob("*.pdf"))
+    assert len(letters) == 7
+    assert len(list((demo / "mailbox").glob("*.eml"))) > UNITS_IN_SAMPLE + COPIES_IN_SAMPLE
+    report = Path(sqlite_project.root, next(x for x in out.splitlines() if x.startswith("Report: "))
+                  .removeprefix("Report: ").split(" (")[0])
+    assert report.is_file() and report.with_suffix(".xlsx").is_file()
