@@ -485,7 +485,7 @@ def check(files: Annotated[list[Path], typer.Argument(help="The .docx files to c
     found = 0
     with user_errors():
         for path in files:
-            violations = nd30.check(path)
+            violations = nd30.check(path, kind=None)
             found += len(violations)
             for v in violations:
                 typer.echo(f"{path}: {nd30.format_violation(v)}")

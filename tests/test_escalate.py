@@ -253,3 +253,43 @@ def test_status_and_escalate_json_through_the_cli(world: dict[str, Any]) -> None
     assert kpac["to"] == ["vanthu.kpac@daklak.example"] and kpac["number"] is None
     after = json.loads(project.run("status", CAMPAIGN, "--as-of", "2024-04-19", "--json").stdout)
     assert {u["code"]: u["level_sent"] for u in after["units"]}["KPAC"] == 1
+
+
+def test_a_letter_that_cannot_be_made_stops_alone(world: dict[str, Any]) -> None:
+    """EAHLEO's head has a title in a script Times New Roman lacks: its PDF would need a fallback font,
+    fails verification, and that letter is not sent (and says why); KPAC's letter goes."""
+    from flows.escalate import escalate
+
+    project: Project = world["project"]
+    project.edit("campaigns/par-index-2022.yaml", lambda c: c.update(pdf=True, attach=["pdf", "docx"]))
+
+    def odd_title(data: dict[str, Any]) -> None:
+        unit = next(u for u in data["units"] if u["code"] == "EAHLEO")
+        unit["head"]["title"] = "Chủ tịch UBND huyện Ea H'leo (ꞌꞋ ⵣ)"
+
+    project.edit("units.yaml", odd_title)
+    _start(world)
+    _import_answers(world, dt.date(2024, 4, 25))
+    result = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 25))
+    by_unit = {d["unit"]: d for d in result["details"]}
+    assert by_unit["KPAC"]["status"] == "sent" and by_unit["KPAC"]["number"] is not None
+    assert by_unit["EAHLEO"]["status"] == "not_sent"
+    assert "is not LiberationSerif or TimesNewRoman" in by_unit["EAHLEO"]["error"]
+    letters = [m.message() for m in world["catcher"].stored() if m.message()["Cc"]]
+    assert len(letters) == 1  # KPAC's; EAHLEO's never left
+    assert letters[0]["Cc"].addresses[0].addr_spec == "vanthu.kpac@daklak.example"
+
+
+def test_report_through_the_cli_is_a_checked_bao_cao(world: dict[str, Any]) -> None:
+    _start(world)
+    _import_answers(world, dt.date(2024, 4, 26))
+    project: Project = world["project"]
+    result = project.run("report", CAMPAIGN, "--as-of", "2024-04-26")
+    assert result.returncode == 0, result.stderr
+    docx_path, xlsx_path = (Path(project.root, line) for line in result.stdout.splitlines())
+    assert docx_path.suffix == ".docx" and xlsx_path.suffix == ".xlsx"
+    assert docx_path.is_file() and xlsx_path.is_file()
+    text = "\n".join(p.text for p in docx.Document(str(docx_path)).paragraphs)
+    assert "BÁO CÁO" in text and "Công văn số 01/UBND-KSTTHC ngày 10/04/2024" in text
+    checked = project.run("check", str(docx_path))
+    assert checked.returncode == 0, checked.stdout

@@ -291,3 +291,17 @@ def test_a_server_that_is_down_is_a_temporary_failure(tmp_path: Path) -> None:
         session.connect()
     assert info.value.temporary
     assert "cannot reach the mail server 127.0.0.1" in info.value.reason
+
+
+def test_the_rate_limit_paces_messages(tmp_path: Path) -> None:
+    # Behaviour, not speed: at 20 messages/s, 5 messages cannot leave in less than 4 intervals.
+    import time
+
+    with MailCatcher(tmp_path / "mailbox") as catcher, \
+            SmtpSession(SmtpConfig("127.0.0.1", catcher.port, rate=20), SENDER.address) as session:
+        raw = compose(_mail(cc=()))
+        session.connect()
+        started = time.monotonic()
+        for _ in range(5):
+            session.send([STNMT.address], raw)
+        assert time.monotonic() - started >= 4 / 20

@@ -577,13 +577,22 @@ def check_model(model: DocumentModel, kind: DocumentKind = "cong_van") -> list[V
     return [v for run in CHECKS for v in run(layout)]
 
 
-def check(path: Path, kind: DocumentKind = "cong_van") -> list[Violation]:
+def detect_kind(model: DocumentModel) -> DocumentKind:
+    """A document whose first body line after the header names a type ("BÁO CÁO") is of that type;
+    anything else is read as a công văn (which has no type name line)."""
+    for kind, (name, _) in TYPE_NAMES.items():
+        if any(p.flat.upper() == name for p in model.paragraphs if p.location.table is None):
+            return kind  # type: ignore[return-value]
+    return "cong_van"
+
+
+def check(path: Path, kind: DocumentKind | None = "cong_van") -> list[Violation]:
     """Every Decree-30 violation found in a công văn (or, with ``kind="bao_cao"``, a báo cáo) .docx,
-    in document-area order."""
+    in document-area order. ``kind=None`` tells the kind from the document itself."""
     if not path.is_file():
         raise DocumentError(f"{path}: file not found")
     try:
         model = read_document(path)
     except (OpcError, zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
         raise DocumentError(f"{path}: not a readable .docx ({type(exc).__name__})") from exc
-    return check_model(model, kind)
+    return check_model(model, kind or detect_kind(model))
