@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -247,7 +247,14 @@ def _engine(settings: Settings) -> Engine:
     return engine
 
 
-def _print_import(report: ImportReport) -> None:
+def _import(load: Callable[[], ImportReport]) -> None:
+    """Run an import; a rejected file lists every problem (file, sheet, row), one line each, exit 2."""
+    try:
+        report = load()
+    except roster.ImportRejected as exc:
+        for line in exc.report.errors:
+            _error(line)
+        raise typer.Exit(code=2) from None
     typer.echo(report.summary())
     for warning in report.warnings:
         typer.echo(f"Warning: {warning}", err=True)
@@ -266,13 +273,7 @@ def roster_import(campaign: Campaign,
     with user_errors():
         lc = _follow_up_campaign(settings, campaign)
         path = file or roster.roster_path(settings.config_dir, lc)
-        try:
-            report = roster.import_roster(_engine(settings), lc, path)
-        except roster.ImportRejected as exc:
-            for line in exc.report.errors:
-                _error(line)
-            raise typer.Exit(code=2) from None
-    _print_import(report)
+        _import(lambda: roster.import_roster(_engine(settings), lc, path))
 
 
 @responses_app.command("import")
@@ -286,13 +287,7 @@ def responses_import(campaign: Campaign,
     settings = _settings()
     with user_errors():
         lc = _follow_up_campaign(settings, campaign)
-        try:
-            report = roster.import_responses(_engine(settings), lc, file)
-        except roster.ImportRejected as exc:
-            for line in exc.report.errors:
-                _error(line)
-            raise typer.Exit(code=2) from None
-    _print_import(report)
+        _import(lambda: roster.import_responses(_engine(settings), lc, file))
 
 
 @app.command()

@@ -17,26 +17,28 @@ from congvan.vndate import draft_date, long_date
 DRAFT_NUMBER_GAP = "      "
 
 
+def heading(lc: LoadedCampaign, *, symbol: str, allocation: Allocation | None, planned: dt.date) -> dict[str, Any]:
+    """The header block every letter shares: issuer, number and symbol, place and date. Without an
+    allocation it is a draft: the number and the day are left for the Văn thư to write in."""
+    auth = lc.authority
+    if allocation is None:
+        so, ky_hieu, ngay_thang = DRAFT_NUMBER_GAP, symbol, draft_date(planned)
+    else:
+        so, ky_hieu, ngay_thang = allocation.number_text, allocation.symbol, long_date(allocation.issued_on)
+    return {"co_quan": auth.name, "co_quan_chu_quan": auth.parent or "", "co_quan_ban_hanh": list(auth.header),
+            "so": so, "ky_hieu": ky_hieu, "dia_danh": auth.place, "ngay_thang": ngay_thang}
+
+
 def dispatch_context(lc: LoadedCampaign, *, allocation: Allocation | None = None,
                      planned: dt.date | None = None) -> dict[str, Any]:
     """What cong_van.docx needs. Without an allocation the letter is a draft."""
-    camp, auth = lc.campaign, lc.authority
-    if allocation is None:
-        when = camp.date or planned or dt.date.today()
-        so, ky_hieu, ngay_thang = DRAFT_NUMBER_GAP, lc.symbol, draft_date(when)
-    else:
-        so, ky_hieu, ngay_thang = allocation.number_text, allocation.symbol, long_date(allocation.issued_on)
+    camp = lc.campaign
     context: dict[str, Any] = dict(camp.fields)
+    context.update(heading(lc, symbol=lc.symbol, allocation=allocation,
+                           planned=camp.date or planned or dt.date.today()))
     context.update(
-        co_quan=auth.name,
-        co_quan_chu_quan=auth.parent or "",
-        co_quan_ban_hanh=list(auth.header),
-        so=so,
-        ky_hieu=ky_hieu,
         trich_yeu="\n".join(camp.summary),
         tieu_de=camp.subject,
-        dia_danh=auth.place,
-        ngay_thang=ngay_thang,
         kinh_gui=list(lc.kinh_gui),
         noi_dung=list(camp.body),
         noi_nhan=list(camp.noi_nhan),

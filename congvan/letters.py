@@ -15,10 +15,11 @@ from typing import Any
 
 from congvan.compliance import UnitCompliance
 from congvan.config import LadderStep, LoadedCampaign, NamedAddress, Signer, Unit
+from congvan.documents import heading
 from congvan.errors import ConfigError, Problem
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.register import Allocation
-from congvan.vndate import draft_date, long_date, short_date
+from congvan.vndate import short_date
 
 DEFAULT_SUMMARY = {
     "letter": "đôn đốc thực hiện",
@@ -99,21 +100,10 @@ def letter_context(lc: LoadedCampaign, step: LadderStep, unit: Unit, compliance:
     """What cong_van_don_doc.docx / cong_van_giai_trinh.docx need. Without an allocation: a draft."""
     auth, follow_up, signer = lc.authority, lc.campaign.follow_up, signer_of(lc, step)
     assert follow_up is not None
-    if allocation is None:
-        so, ky_hieu, ngay_thang = "      ", lc.symbol, draft_date(as_of)
-    else:
-        so, ky_hieu, ngay_thang = allocation.number_text, allocation.symbol, long_date(allocation.issued_on)
     summary = step_summary(lc, step)
-    return {
-        "co_quan": auth.name,
-        "co_quan_chu_quan": auth.parent or "",
-        "co_quan_ban_hanh": list(auth.header),
-        "so": so,
-        "ky_hieu": ky_hieu,
+    return heading(lc, symbol=lc.symbol, allocation=allocation, planned=as_of) | {
         "trich_yeu": "\n".join(summary),
         "tieu_de": "V/v " + " ".join(summary),
-        "dia_danh": auth.place,
-        "ngay_thang": ngay_thang,
         "kinh_gui": [unit.head.title],
         "noi_nhan": noi_nhan(lc, step, unit),
         "luu": f"VT, {lc.drafting_unit}",

@@ -39,15 +39,15 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from congvan.compliance import Compliance, UnitCompliance
 from congvan.config import LoadedCampaign, Signer
+from congvan.documents import heading
 from congvan.errors import ConfigError, Problem, TemplateError
 from congvan.register import Allocation
 from congvan.render import load_template, write_atomically
 from congvan.text import clean
-from congvan.vndate import draft_date, long_date, short_date
+from congvan.vndate import short_date
 
 REPORT_TEMPLATE = "bao_cao.docx"
 CHART_MARKER = "[BIỂU ĐỒ]"  # the paragraph of bao_cao.docx the chart replaces (templates/make_bao_cao.py)
-DRAFT_NUMBER_GAP = "      "  # as documents.py: the Văn thư writes the number in
 TYPE_CODE = "BC"  # Báo cáo, Decree 30 Appendix III
 
 HEADERS = ("STT", "Đơn vị", "Số phải trả lời", "Đã trả lời", "Tỷ lệ (%)", "Chưa trả lời")
@@ -181,11 +181,7 @@ def report_context(lc: LoadedCampaign, compliance: Compliance, allocation: Alloc
     """What bao_cao.docx needs. Without ``allocation`` (the report's own number) it is a draft dated
     ``planned`` (default: the as-of day). ``dispatch`` is the công văn being followed up, cited in the
     opening sentence; ``signer`` a key of the authority's signers (default: the campaign's)."""
-    camp, auth = lc.campaign, lc.authority
-    if allocation is None:
-        so, ky_hieu, ngay_thang = DRAFT_NUMBER_GAP, report_symbol(lc), draft_date(planned or compliance.as_of)
-    else:
-        so, ky_hieu, ngay_thang = allocation.number_text, allocation.symbol, long_date(allocation.issued_on)
+    camp = lc.campaign
     rows = worst_first(compliance.units)
     who = _signer(lc, signer)
     summary = f"Kết quả thực hiện việc {' '.join(camp.summary)}"
@@ -196,14 +192,7 @@ def report_context(lc: LoadedCampaign, compliance: Compliance, allocation: Alloc
                    f"{short_date(compliance.as_of)}./.")
     total = {"phai": str(compliance.required), "da": str(compliance.responded), "chua": str(missing),
              "ty_le": percent_number(compliance.responded / compliance.required) if compliance.required else "-"}
-    return {
-        "co_quan": auth.name,
-        "co_quan_chu_quan": auth.parent or "",
-        "co_quan_ban_hanh": list(auth.header),
-        "so": so,
-        "ky_hieu": ky_hieu,
-        "dia_danh": auth.place,
-        "ngay_thang": ngay_thang,
+    return heading(lc, symbol=report_symbol(lc), allocation=allocation, planned=planned or compliance.as_of) | {
         "trich_yeu": [summary],
         "tieu_de": f"Báo cáo {summary[:1].lower()}{summary[1:]}",
         "noi_dung": _body(lc, compliance, rows, dispatch),

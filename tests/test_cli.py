@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import json
 import re
 import shutil
 import subprocess
@@ -336,3 +337,34 @@ def test_mailcatcher_command_stores_what_it_receives(project: Project) -> None:
     assert len(stored) == 1
     parsed = email.message_from_bytes(stored[0].read_bytes(), policy=email.policy.default)
     assert parsed["Subject"] == "V/v Krông Pắc & Ea H'leo"
+
+
+def test_a_bad_roster_lists_every_row_and_loads_nothing(project: Project, tmp_path: Path) -> None:
+    roster = tmp_path / "danh-sach.csv"
+    roster.write_text("Mã cán bộ,Họ và tên,Chức vụ,Đơn vị\n"
+                      "A-1,Nguyễn Văn An,Chuyên viên,STNMT\n"
+                      "A-1,Trần Thị Bình,Chuyên viên,Krông Pắc\n"
+                      "A-2,Lê Văn Cường,Chuyên viên,Sở Không Có\n", encoding="utf-8")
+    result = project.run("roster", "import", CAMPAIGN, str(roster))
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert len(lines) == 2
+    assert "danh-sach.csv, row 3" in lines[0] and "A-1" in lines[0]
+    assert "danh-sach.csv, row 4" in lines[1] and "Sở Không Có" in lines[1]
+    status = project.run("status", CAMPAIGN, "--json")
+    assert status.returncode == 0, status.stderr
+    assert all(u["required"] == 0 for u in json.loads(status.stdout)["units"])  # nothing was loaded
+
+
+def test_responses_import_twice_changes_nothing(project: Project, tmp_path: Path) -> None:
+    assert project.run("roster", "import", CAMPAIGN).returncode == 0
+    export = tmp_path / "export.csv"
+    export.write_text("staff_id,completed_at\nDL-STNMT-001,2023-02-15T09:00:00+07:00\nX-404,15/02/2023 10:00\n",
+                      encoding="utf-8")
+    first = project.run("responses", "import", CAMPAIGN, str(export))
+    assert first.returncode == 0, first.stderr
+    assert "2 row(s), 2 new response(s)" in first.stdout
+    assert "X-404" in first.stderr and first.stderr.startswith("Warning: ")  # not on the roster: kept, reported
+    again = project.run("responses", "import", CAMPAIGN, str(export))
+    assert again.returncode == 0
+    assert "already imported (same file), nothing changed" in again.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yagmail
+from support import self_signed_tls
 
 from congvan.mailcatcher import CatcherOptions, MailCatcher, MailCatcherError, default_mailbox, serve_forever
 from congvan.settings import Settings
@@ -191,24 +191,7 @@ def test_auth_is_not_offered_over_plain_tcp_by_default(tmp_path: Path) -> None:
 
 
 def _self_signed(tmp_path: Path) -> ssl.SSLContext:
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
-    return context
+    return self_signed_tls(tmp_path)[0]
 
 
 def test_starttls_then_auth(tmp_path: Path) -> None:
