@@ -30,8 +30,10 @@ from make_cong_van import (
     SIGN_LEFT,
     SIGN_RIGHT,
     TOP,
+    HeaderStyles,
     borderless,
     drop_legacy_parts,
+    header_block,
     page_number_header,
     para,
     pin_fonts,
@@ -145,22 +147,8 @@ def build(out: Path = OUT) -> None:
     page_number_header(doc, s_page)
 
     # Header block as in the công văn, without the V/v line: a báo cáo's summary goes under its type name.
-    head = doc.add_table(rows=2, cols=2)
-    borderless(head, (HEADER_LEFT, HEADER_RIGHT))
-    left, right = head.cell(0, 0), head.cell(0, 1)
-    para(left, "{%p if co_quan_chu_quan %}", s_tag, first=True)
-    para(left, "{{ co_quan_chu_quan }}", s_parent)
-    para(left, "{%p endif %}", s_tag)
-    para(left, "{%p for dong in co_quan_ban_hanh %}", s_tag)
-    para(left, "{{ dong }}", s_issuer)
-    para(left, "{%p endfor %}", s_tag)
-    para(left, "", s_issuer_rule)
-    para(right, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", s_nation, first=True)
-    para(right, "Độc lập - Tự do - Hạnh phúc", s_motto)
-    para(right, "", s_motto_rule)
-    left, right = head.cell(1, 0), head.cell(1, 1)
-    para(left, "Số: {{ so }}/{{ ky_hieu }}", s_number, first=True)
-    para(right, "{{ dia_danh }}, {{ ngay_thang }}", s_date, first=True)
+    header_block(doc, HeaderStyles(s_tag, s_parent, s_issuer, s_issuer_rule, s_nation, s_motto, s_motto_rule,
+                                   s_number, s_date), summary=None)
 
     para(doc, "BÁO CÁO", s_type)
     para(doc, "{%p for dong in trich_yeu %}", s_tag)

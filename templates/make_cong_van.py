@@ -190,6 +190,41 @@ def drop_legacy_parts(doc: Document) -> None:
 
 
 @dataclass(frozen=True)
+class HeaderStyles:
+    tag: ParagraphStyle
+    parent: ParagraphStyle
+    issuer: ParagraphStyle
+    issuer_rule: ParagraphStyle
+    nation: ParagraphStyle
+    motto: ParagraphStyle
+    motto_rule: ParagraphStyle
+    number: ParagraphStyle
+    date: ParagraphStyle
+
+
+def header_block(doc: Document, st: HeaderStyles, *, summary: ParagraphStyle | None) -> None:
+    """Issuer | national title and motto; then "Số: …" (and "V/v …" for a công văn) | place and date."""
+    head = doc.add_table(rows=2, cols=2)
+    borderless(head, (HEADER_LEFT, HEADER_RIGHT))
+    left, right = head.cell(0, 0), head.cell(0, 1)
+    para(left, "{%p if co_quan_chu_quan %}", st.tag, first=True)
+    para(left, "{{ co_quan_chu_quan }}", st.parent)
+    para(left, "{%p endif %}", st.tag)
+    para(left, "{%p for dong in co_quan_ban_hanh %}", st.tag)
+    para(left, "{{ dong }}", st.issuer)
+    para(left, "{%p endfor %}", st.tag)
+    para(left, "", st.issuer_rule)
+    para(right, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", st.nation, first=True)
+    para(right, "Độc lập - Tự do - Hạnh phúc", st.motto)
+    para(right, "", st.motto_rule)
+    left, right = head.cell(1, 0), head.cell(1, 1)
+    para(left, "Số: {{ so }}/{{ ky_hieu }}", st.number, first=True)
+    if summary is not None:
+        para(left, "V/v {{ trich_yeu }}", summary)
+    para(right, "{{ dia_danh }}, {{ ngay_thang }}", st.date, first=True)
+
+
+@dataclass(frozen=True)
 class ListLetter:
     """A follow-up letter: paragraphs, the table of officials (``danh_sach``), paragraphs."""
 
@@ -290,23 +325,8 @@ def build(out: Path = OUT, letter: ListLetter | None = None) -> None:
     page_number_header(doc, s_page)
 
     # Header block: issuer | national title; then Số + V/v | place and date, on one row.
-    head = doc.add_table(rows=2, cols=2)
-    borderless(head, (HEADER_LEFT, HEADER_RIGHT))
-    left, right = head.cell(0, 0), head.cell(0, 1)
-    para(left, "{%p if co_quan_chu_quan %}", s_tag, first=True)
-    para(left, "{{ co_quan_chu_quan }}", s_parent)
-    para(left, "{%p endif %}", s_tag)
-    para(left, "{%p for dong in co_quan_ban_hanh %}", s_tag)
-    para(left, "{{ dong }}", s_issuer)
-    para(left, "{%p endfor %}", s_tag)
-    para(left, "", s_issuer_rule)
-    para(right, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", s_nation, first=True)
-    para(right, "Độc lập - Tự do - Hạnh phúc", s_motto)
-    para(right, "", s_motto_rule)
-    left, right = head.cell(1, 0), head.cell(1, 1)
-    para(left, "Số: {{ so }}/{{ ky_hieu }}", s_number, first=True)
-    para(left, "V/v {{ trich_yeu }}", s_summary)
-    para(right, "{{ dia_danh }}, {{ ngay_thang }}", s_date, first=True)
+    header_block(doc, HeaderStyles(s_tag, s_parent, s_issuer, s_issuer_rule, s_nation, s_motto, s_motto_rule,
+                                   s_number, s_date), summary=s_summary)
 
     # Kính gửi: one recipient on the same line; several as "- …;" lines under the colon.
     para(doc, "{%p if kinh_gui|length == 1 %}", s_tag)
