@@ -27,18 +27,16 @@ from make_cong_van import (
     LEFT,
     MOTTO_WIDTH,
     RIGHT,
-    SIGN_LEFT,
-    SIGN_RIGHT,
     TOP,
     HeaderStyles,
-    borderless,
-    drop_legacy_parts,
+    finish,
     header_block,
     page_number_header,
     para,
     pin_fonts,
     rule_style,
     set_doc_defaults,
+    sign_block,
     style,
 )
 
@@ -192,33 +190,8 @@ def build(out: Path = OUT) -> None:
     para(doc, "{%p endfor %}", s_tag)
     para(doc, "{{ ket_luan[-1] }}", s_body_last)
 
-    sign = doc.add_table(rows=1, cols=2)
-    borderless(sign, (SIGN_LEFT, SIGN_RIGHT))
-    left, right = sign.cell(0, 0), sign.cell(0, 1)
-    sign.rows[0]._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
-    para(left, "Nơi nhận:", s_nn, first=True)
-    para(left, "{%p for noi in noi_nhan %}", s_tag)
-    para(left, "- {{ noi }};", s_nn_item)
-    para(left, "{%p endfor %}", s_tag)
-    para(left, "- Lưu: {{ luu }}.", s_nn_item)
-    para(right, "{%p for dong in tham_quyen %}", s_tag, first=True)
-    para(right, "{{ dong }}", s_sign)
-    para(right, "{%p endfor %}", s_tag)
-    para(right, "{{ nguoi_ky }}", s_name)
-    right.paragraphs[1].paragraph_format.space_before = Pt(6)
-
-    tail = doc.add_paragraph(style=s_nn_item)
-    tail.paragraph_format.space_before = Pt(0)
-
-    drop_legacy_parts(doc)
-    props = doc.core_properties
-    props.title = "{{ tieu_de }}"
-    props.subject = "{{ tieu_de }}"
-    props.author = "{{ co_quan }}"
-    props.language = "vi-VN"
-    props.comments = ""
-    props.keywords = ""
-    props.last_modified_by = "congvan"
+    sign_block(doc, tag=s_tag, nn=s_nn, nn_item=s_nn_item, sign=s_sign, name=s_name)
+    finish(doc)
     doc.save(out)
 
 

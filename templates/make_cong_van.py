@@ -224,6 +224,43 @@ def header_block(doc: Document, st: HeaderStyles, *, summary: ParagraphStyle | N
     para(right, "{{ dia_danh }}, {{ ngay_thang }}", st.date, first=True)
 
 
+def sign_block(doc: Document, *, tag: ParagraphStyle, nn: ParagraphStyle, nn_item: ParagraphStyle,
+               sign: ParagraphStyle, name: ParagraphStyle) -> None:
+    """Nơi nhận | signature, on one row so "Nơi nhận:" is level with the authority line; then the tail."""
+    table = doc.add_table(rows=1, cols=2)
+    borderless(table, (SIGN_LEFT, SIGN_RIGHT))
+    left, right = table.cell(0, 0), table.cell(0, 1)
+    trpr = table.rows[0]._tr.get_or_add_trPr()
+    trpr.append(OxmlElement("w:cantSplit"))  # the signature block stays on one page
+    para(left, "Nơi nhận:", nn, first=True)
+    para(left, "{%p for noi in noi_nhan %}", tag)
+    para(left, "- {{ noi }};", nn_item)
+    para(left, "{%p endfor %}", tag)
+    para(left, "- Lưu: {{ luu }}.", nn_item)
+    para(right, "{%p for dong in tham_quyen %}", tag, first=True)
+    para(right, "{{ dong }}", sign)
+    para(right, "{%p endfor %}", tag)
+    para(right, "{{ nguoi_ky }}", name)
+    # The top padding of the signature cell matches "Nơi nhận:" (both have 6 pt before).
+    right.paragraphs[1].paragraph_format.space_before = Pt(6)
+    # The body's last element must be a paragraph; keep it tiny so it never adds a page.
+    tail = doc.add_paragraph(style=nn_item)
+    tail.paragraph_format.space_before = Pt(0)
+
+
+def finish(doc: Document) -> None:
+    """Drop what python-docx's default template carries and set the properties Word shows."""
+    drop_legacy_parts(doc)
+    props = doc.core_properties
+    props.title = "{{ tieu_de }}"
+    props.subject = "{{ tieu_de }}"
+    props.author = "{{ co_quan }}"
+    props.language = "vi-VN"
+    props.comments = ""
+    props.keywords = ""
+    props.last_modified_by = "congvan"
+
+
 @dataclass(frozen=True)
 class ListLetter:
     """A follow-up letter: paragraphs, the table of officials (``danh_sach``), paragraphs."""
@@ -354,37 +391,8 @@ def build(out: Path = OUT, letter: ListLetter | None = None) -> None:
             para(doc, text, s_body)
         para(doc, letter.after[-1], s_body_last)
 
-    # Nơi nhận | signature, on one row so "Nơi nhận:" is level with the authority line.
-    sign = doc.add_table(rows=1, cols=2)
-    borderless(sign, (SIGN_LEFT, SIGN_RIGHT))
-    left, right = sign.cell(0, 0), sign.cell(0, 1)
-    trpr = sign.rows[0]._tr.get_or_add_trPr()
-    trpr.append(OxmlElement("w:cantSplit"))  # the signature block stays on one page
-    para(left, "Nơi nhận:", s_nn, first=True)
-    para(left, "{%p for noi in noi_nhan %}", s_tag)
-    para(left, "- {{ noi }};", s_nn_item)
-    para(left, "{%p endfor %}", s_tag)
-    para(left, "- Lưu: {{ luu }}.", s_nn_item)
-    para(right, "{%p for dong in tham_quyen %}", s_tag, first=True)
-    para(right, "{{ dong }}", s_sign)
-    para(right, "{%p endfor %}", s_tag)
-    para(right, "{{ nguoi_ky }}", s_name)
-    # The top padding of the signature cell matches "Nơi nhận:" (both have 6 pt before).
-    right.paragraphs[1].paragraph_format.space_before = Pt(6)
-
-    # The body's last element must be a paragraph; keep it tiny so it never adds a page.
-    tail = doc.add_paragraph(style=s_nn_item)
-    tail.paragraph_format.space_before = Pt(0)
-
-    drop_legacy_parts(doc)
-    props = doc.core_properties
-    props.title = "{{ tieu_de }}"
-    props.subject = "{{ tieu_de }}"
-    props.author = "{{ co_quan }}"
-    props.language = "vi-VN"
-    props.comments = ""
-    props.keywords = ""
-    props.last_modified_by = "congvan"
+    sign_block(doc, tag=s_tag, nn=s_nn, nn_item=s_nn_item, sign=s_sign, name=s_name)
+    finish(doc)
     doc.save(out)
 
 
