@@ -83,6 +83,17 @@ def prefect_api() -> Iterator[str]:
 
 @pytest.fixture
 def world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The project copy with the test campaign on SQLite and on PostgreSQL: for what the ledger decides."""
+    yield from _world(tmp_path, prefect_api, db_url, monkeypatch)
+
+
+@pytest.fixture
+def sqlite_world(tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The same on SQLite only: for what does not depend on the database."""
+    yield from _world(tmp_path, prefect_api, f"sqlite:///{tmp_path / 'congvan.db'}", monkeypatch)
+
+
+def _world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """The project copy with the test campaign, its env for in-process flows and CLI runs, and a catcher."""
     project = Project(tmp_path)
     (project.config / "rosters" / "test.csv").write_text(ROSTER, encoding="utf-8")
@@ -169,20 +180,22 @@ def test_the_same_day_twice_sends_nothing_more(world: dict[str, Any]) -> None:
     assert len(world["catcher"].stored()) == count
 
 
-def test_missed_runs_send_only_the_highest_step_due(world: dict[str, Any]) -> None:
+def test_missed_runs_send_only_the_highest_step_due(sqlite_world: dict[str, Any]) -> None:
     """The scheduler was down from 15/04 to 26/04: on 26/04 EAHLEO and KPAC get the letter, not the
     reminder they missed too."""
     from flows.escalate import escalate
 
+    world = sqlite_world
     _start(world)
     _import_answers(world, dt.date(2024, 4, 26))
     result = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
     assert {(a["unit"], a["step"]) for a in result["actions"]} == {("EAHLEO", "don-doc"), ("KPAC", "don-doc")}
 
 
-def test_not_a_working_day_does_nothing(world: dict[str, Any]) -> None:
+def test_not_a_working_day_does_nothing(sqlite_world: dict[str, Any]) -> None:
     from flows.escalate import escalate
 
+    world = sqlite_world
     _start(world)
     _import_answers(world, dt.date(2024, 4, 30))
     result = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 30))  # 30/4: Reunification Day
@@ -190,9 +203,10 @@ def test_not_a_working_day_does_nothing(world: dict[str, Any]) -> None:
     assert WorkCalendar().reason_off(dt.date(2024, 4, 30)) == result["day_off"]
 
 
-def test_the_letter_to_the_head_cites_the_dispatch_lists_who_and_threads_under_it(world: dict[str, Any]) -> None:
+def test_the_letter_to_the_head_cites_the_dispatch_lists_who_and_threads_under_it(sqlite_world: dict[str, Any]) -> None:
     from flows.escalate import escalate
 
+    world = sqlite_world
     _start(world)
     catcher: MailCatcher = world["catcher"]
     dispatch_ids = {str(m.message()["Message-ID"]): m.rcpt_tos for m in catcher.stored()}
@@ -226,7 +240,8 @@ def test_the_letter_to_the_head_cites_the_dispatch_lists_who_and_threads_under_i
     assert checked.returncode == 0, checked.stdout
 
 
-def test_status_and_escalate_json_through_the_cli(world: dict[str, Any]) -> None:
+def test_status_and_escalate_json_through_the_cli(sqlite_world: dict[str, Any]) -> None:
+    world = sqlite_world
     _start(world)
     project: Project = world["project"]
     _import_answers(world, dt.date(2024, 4, 19))
@@ -255,11 +270,12 @@ def test_status_and_escalate_json_through_the_cli(world: dict[str, Any]) -> None
     assert {u["code"]: u["level_sent"] for u in after["units"]}["KPAC"] == 1
 
 
-def test_a_letter_that_cannot_be_made_stops_alone(world: dict[str, Any]) -> None:
+def test_a_letter_that_cannot_be_made_stops_alone(sqlite_world: dict[str, Any]) -> None:
     """EAHLEO's head has a title in a script Times New Roman lacks: its PDF would need a fallback font,
     fails verification, and that letter is not sent (and says why); KPAC's letter goes."""
     from flows.escalate import escalate
 
+    world = sqlite_world
     project: Project = world["project"]
     project.edit("campaigns/par-index-2022.yaml", lambda c: c.update(pdf=True, attach=["pdf", "docx"]))
 
@@ -280,7 +296,8 @@ def test_a_letter_that_cannot_be_made_stops_alone(world: dict[str, Any]) -> None
     assert letters[0]["Cc"].addresses[0].addr_spec == "vanthu.kpac@daklak.example"
 
 
-def test_report_through_the_cli_is_a_checked_bao_cao(world: dict[str, Any]) -> None:
+def test_report_through_the_cli_is_a_checked_bao_cao(sqlite_world: dict[str, Any]) -> None:
+    world = sqlite_world
     _start(world)
     _import_answers(world, dt.date(2024, 4, 26))
     project: Project = world["project"]
