@@ -20,11 +20,12 @@ from prefect.states import Failed
 from congvan import dispatch as steps
 from congvan.config import LoadedCampaign
 from congvan.delivery import Outcome, RetryPolicy, send_batch
+from congvan.errors import StoreError
 from congvan.ledger import DeliveryRow, LedgerMessage
 from congvan.mail import SmtpConfig
 from congvan.register import Allocation
 from congvan.settings import Settings, load_settings
-from congvan.store.db import init_db, make_engine
+from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.validation import validate_campaign
 from flows.steps import StepFailed, run, step
 
@@ -115,19 +116,26 @@ def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
             return _finish(result)
         run(preflight, settings, lc)
         run(check_draft, settings, lc, today)
-        allocation = run(number, settings, lc, today)
-        logger.info("Number %s (%s)", allocation.so_ky_hieu, "new" if allocation.created else "already allocated")
-        files = run(produce, settings, lc, allocation)
-        messages = run(plan, settings, lc, allocation)
-        todo = steps.batches(messages, settings.smtp_batch_size)
-        total = sum(len(b) for b in todo)
-        logger.info("%d message(s) to send in %d batch(es); %d already settled",
-                    total, len(todo), len(messages) - total)
-        done = 0
-        for batch in todo:
-            run(send, settings, lc, allocation, files, batch, done, total)
-            done += len(batch)
-        result = run(summarise, settings, lc, allocation, files)
+        engine = make_engine(settings.database_url)
+        init_db(engine)
+        # One run at a time per campaign plans and sends (a rerun while one is sending, a second worker).
+        with campaign_lock(engine, lc.name):
+            allocation = run(number, settings, lc, today)
+            logger.info("Number %s (%s)", allocation.so_ky_hieu,
+                        "new" if allocation.created else "already allocated")
+            files = run(produce, settings, lc, allocation)
+            messages = run(plan, settings, lc, allocation)
+            todo = steps.batches(messages, settings.smtp_batch_size)
+            total = sum(len(b) for b in todo)
+            logger.info("%d message(s) to send in %d batch(es); %d already settled",
+                        total, len(todo), len(messages) - total)
+            done = 0
+            for batch in todo:
+                run(send, settings, lc, allocation, files, batch, done, total)
+                done += len(batch)
+            result = run(summarise, settings, lc, allocation, files)
+    except StoreError as exc:
+        return Failed(message=str(exc))
     except StepFailed as exc:
         return Failed(message=str(exc))
     logger.info("Sent %d, failed %d, pending %d", result.count("sent"),

@@ -7,6 +7,7 @@ on a day that is not a working day in Vietnam it does nothing. ``congvan escalat
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,12 +23,12 @@ from congvan import dispatch as dispatch_steps
 from congvan import escalation, policy, roster
 from congvan.config import LoadedCampaign
 from congvan.delivery import RetryPolicy, send_batch
-from congvan.errors import CongVanError
+from congvan.errors import CongVanError, StoreError
 from congvan.ledger import LedgerMessage
 from congvan.mail import SmtpConfig
 from congvan.policy import Action
 from congvan.settings import Settings, load_settings
-from congvan.store.db import init_db, make_engine
+from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.validation import validate_campaign
 from congvan.workdays import WorkCalendar
 from flows.dispatch import pdf_session
@@ -170,26 +171,34 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
         imports = [] if dry_run else run(import_exports, settings, lc)
         for line in imports:
             logger.info("Imported %s", line)
-        assessment: Assessment = run(assess, settings, lc, today)
-        if assessment.day_off is not None:
-            logger.info("%s is not a working day (%s): nothing to do", today, assessment.day_off)
-            return _finish(lc, today, [], imports, assessment, dry_run)
-        todo = [(a, today) for a in assessment.actions] + list(assessment.resumed)
-        if dry_run or not todo:
-            planned = [escalation.ActionResult(unit=a.unit, step=a.step.name, kind=a.step.kind, number=None,
-                                               to=[], status="planned") for a, _ in todo]
-            return _finish(lc, today, planned, imports, assessment, dry_run)
-        run(preflight, settings, lc)
-        size = settings.smtp_batch_size
-        made: list[escalation.Prepared | escalation.ActionResult] = []
-        for i in range(0, len(todo), size):
-            made += run(prepare, settings, lc, assessment, today, todo[i:i + size])
-        prepared = [p for p in made if isinstance(p, escalation.Prepared)]
-        for i in range(0, len(prepared), size):
-            run(send, settings, lc, prepared[i:i + size])
-        results = [r for r in made if isinstance(r, escalation.ActionResult)]
-        results += run(outcome, settings, prepared)
+        if not dry_run:
+            run(preflight, settings, lc)
+        engine = make_engine(settings.database_url)
+        init_db(engine)
+        # One run at a time per campaign decides and sends: a manual run and the scheduled one at the
+        # same moment would otherwise both see the step as due.
+        with campaign_lock(engine, lc.name) if not dry_run else contextlib.nullcontext():
+            assessment: Assessment = run(assess, settings, lc, today)
+            if assessment.day_off is not None:
+                logger.info("%s is not a working day (%s): nothing to do", today, assessment.day_off)
+                return _finish(lc, today, [], imports, assessment, dry_run)
+            todo = [(a, today) for a in assessment.actions] + list(assessment.resumed)
+            if dry_run or not todo:
+                planned = [escalation.ActionResult(unit=a.unit, step=a.step.name, kind=a.step.kind, number=None,
+                                                   to=[], status="planned") for a, _ in todo]
+                return _finish(lc, today, planned, imports, assessment, dry_run)
+            size = settings.smtp_batch_size
+            made: list[escalation.Prepared | escalation.ActionResult] = []
+            for i in range(0, len(todo), size):
+                made += run(prepare, settings, lc, assessment, today, todo[i:i + size])
+            prepared = [p for p in made if isinstance(p, escalation.Prepared)]
+            for i in range(0, len(prepared), size):
+                run(send, settings, lc, prepared[i:i + size])
+            results = [r for r in made if isinstance(r, escalation.ActionResult)]
+            results += run(outcome, settings, prepared)
     except StepFailed as exc:
+        return Failed(message=str(exc))
+    except StoreError as exc:
         return Failed(message=str(exc))
     return _finish(lc, today, results, imports, assessment, dry_run)
 

@@ -368,3 +368,15 @@ def test_responses_import_twice_changes_nothing(project: Project, tmp_path: Path
     again = project.run("responses", "import", CAMPAIGN, str(export))
     assert again.returncode == 0
     assert "already imported (same file), nothing changed" in again.stdout
+
+
+@pytest.mark.parametrize("command", [("dispatch", CAMPAIGN), ("escalate", CAMPAIGN), ("status", CAMPAIGN),
+                                     ("roster", "import", CAMPAIGN)])
+def test_an_unreachable_database_is_one_line(project: Project, command: tuple[str, ...]) -> None:
+    # Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    url = "postgresql+psycopg://congvan:Sup3r-S3cret-Pa55@127.0.0.1:1/congvan"
+    result = project.run(*command, CONGVAN_DATABASE_URL=url)
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert "cannot connect to the database postgresql+psycopg://congvan:***@127.0.0.1:1/congvan" in line
+    assert "Sup3r-S3cret-Pa55" not in result.stdout + result.stderr

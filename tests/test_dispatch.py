@@ -344,3 +344,43 @@ def test_demo_tells_the_whole_story(sqlite_project: Project) -> None:
     report = Path(sqlite_project.root, next(x for x in out.splitlines() if x.startswith("Report: "))
                   .removeprefix("Report: ").split(" (")[0])
     assert report.is_file() and report.with_suffix(".xlsx").is_file()
+
+
+def test_smtp_down_for_the_first_seconds_then_everything_goes_once(project: Project, tmp_path: Path) -> None:
+    """The server is down when the run starts: sending retries with backoff (1, 2, 4 s here) and then
+    delivers; nothing is marked sent that the server did not accept."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(project.command("dispatch", CAMPAIGN, "--as-of", AS_OF, "--json"), cwd=project.root,
+                               env={**project.env, "CONGVAN_SMTP_PORT": str(port), "CONGVAN_SMTP_BACKOFF": "1",
+                                    "CONGVAN_SMTP_ATTEMPTS": "6"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(d.status.value == "failed_temporary" for d in _ledger_rows(project)):
+            assert time.monotonic() < deadline and process.poll() is None, "the run never tried the server"
+            time.sleep(0.1)
+        assert not any(d.status.value == "sent" for d in _ledger_rows(project))
+        with MailCatcher(tmp_path / "mailbox", port=port) as catcher:
+            out, err = process.communicate(timeout=120)
+            received = _received(catcher)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    deliveries = json.loads(out)["deliveries"]
+    assert {d["status"] for d in deliveries} == {"sent"}
+    assert {a: dict(c) for a, c in received.items()} == {d["address"]: {d["message_id"]: 1} for d in deliveries}
+
+
+def _ledger_rows(project: Project) -> list[Any]:
+    engine = make_engine(project.env["CONGVAN_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(Delivery.__table__)))
+    except sa.exc.SQLAlchemyError:
+        return []
+    finally:
+        engine.dispose()

@@ -310,3 +310,29 @@ def test_report_through_the_cli_is_a_checked_bao_cao(sqlite_world: dict[str, Any
     assert "BÁO CÁO" in text and "Công văn số 01/UBND-KSTTHC ngày 10/04/2024" in text
     checked = project.run("check", str(docx_path))
     assert checked.returncode == 0, checked.stdout
+
+
+def test_two_runs_of_the_same_day_at_once_send_each_letter_once(world: dict[str, Any]) -> None:
+    """The scheduled run and a manual one start together: the campaign lock lets one decide and send;
+    the other then finds nothing due."""
+    import subprocess
+
+    _start(world)
+    project: Project = world["project"]
+    catcher: MailCatcher = world["catcher"]
+    for day in (dt.date(2024, 4, 19), dt.date(2024, 4, 25)):
+        _import_answers(world, day)
+    before = len(catcher.stored())
+    command = project.command("escalate", CAMPAIGN, "--as-of", "2024-04-25", "--json")
+    runs = [subprocess.Popen(command, cwd=project.root, env=project.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [r.communicate(timeout=180) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], [err for _, err in outputs]
+    actions = [a for out, _ in outputs for a in json.loads(out)["actions"]]
+    # Between them: EAHLEO and KPAC's letters (the reminders of 19/04 were missed: only the highest step).
+    assert sorted((a["unit"], a["step"]) for a in actions) == [("EAHLEO", "don-doc"), ("KPAC", "don-doc")]
+    numbers = [a["number"] for a in actions]
+    assert len(set(numbers)) == 2
+    letters = catcher.stored()[before:]
+    assert len(letters) == 2
+    assert len({str(m.message()["Message-ID"]) for m in letters}) == 2

@@ -8,7 +8,11 @@ failing half-way with "database is locked"; on PostgreSQL, callers lock rows wit
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +28,8 @@ from congvan.errors import StoreError
 from congvan.store.models import Base
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
+LOCK_POLL_S = 0.2
+_memory_lock = threading.Lock()
 POSTGRES_CONNECT_TIMEOUT_S = 10
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
@@ -131,3 +137,68 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, record: ConnectionP
 
 def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def campaign_lock(engine: Engine, campaign: str, *, wait: float = 600.0) -> Iterator[None]:
+    """Hold the campaign's lock: one run at a time plans and sends for a campaign, whichever machine or
+    process it runs in (a scheduled and a manual run, two workers). The lock dies with its holder: a
+    PostgreSQL session advisory lock, or an flock on a file beside the SQLite database. ``StoreError``
+    when another run still holds it after ``wait`` seconds."""
+    if engine.dialect.name == "postgresql":
+        with _pg_lock(engine, campaign, wait):
+            yield
+    else:
+        with _file_lock(engine, campaign, wait):
+            yield
+
+
+def _lock_key(campaign: str) -> int:
+    digest = hashlib.blake2b(f"congvan-campaign:{campaign}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def _pg_lock(engine: Engine, campaign: str, wait: float) -> Iterator[None]:
+    key = _lock_key(campaign)
+    with translated(engine), engine.connect() as conn:
+        deadline = time.monotonic() + wait
+        # A session lock outlives the transaction: commit at once so the connection is not left idle in one.
+        while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one():
+            conn.commit()
+            if time.monotonic() > deadline:
+                raise StoreError(f"another run of campaign {campaign!r} is still in progress "
+                                 f"(waited {wait:.0f} s); try again later")
+            time.sleep(LOCK_POLL_S)
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+            conn.commit()
+
+
+@contextmanager
+def _file_lock(engine: Engine, campaign: str, wait: float) -> Iterator[None]:
+    database = engine.url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        with _memory_lock:  # one process owns an in-memory database
+            yield
+        return
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in campaign)
+    path = Path(database).with_name(f".{Path(database).name}.{safe}.lock")
+    with open(path, "a+b") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(f"another run of campaign {campaign!r} is still in progress "
+                                     f"(waited {wait:.0f} s; lock {path}); try again later") from None
+                time.sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,68 @@
+"""The per-campaign lock, on SQLite and PostgreSQL: one holder at a time across processes, released
+when the holder dies (SIGKILL), and a clear error after waiting too long."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from congvan.errors import StoreError
+from congvan.store import init_db, make_engine
+from congvan.store.db import campaign_lock
+
+
+def _hold(url: str, campaign: str, ready: Path, seconds: float) -> None:
+    engine = make_engine(url)
+    with campaign_lock(engine, campaign):
+        ready.write_text("held")
+        time.sleep(seconds)
+
+
+def _holder(url: str, campaign: str, tmp_path: Path, seconds: float) -> multiprocessing.process.BaseProcess:
+    ready = tmp_path / f"ready-{campaign}"
+    process = multiprocessing.get_context("spawn").Process(target=_hold, args=(url, campaign, ready, seconds))
+    process.start()
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert time.monotonic() < deadline and process.is_alive(), "the holder never took the lock"
+        time.sleep(0.05)
+    return process
+
+
+def test_a_second_run_waits_and_then_gives_a_clear_error(db_url: str, tmp_path: Path) -> None:
+    init_db(make_engine(db_url))
+    holder = _holder(db_url, "par-index-2022", tmp_path, 30)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="another run of campaign 'par-index-2022' is still in progress"), \
+                campaign_lock(make_engine(db_url), "par-index-2022", wait=0.6):
+            pass
+        assert time.monotonic() - started >= 0.6
+        with campaign_lock(make_engine(db_url), "another-campaign", wait=0):
+            pass  # other campaigns are not held up
+    finally:
+        holder.kill()
+        holder.join()
+
+
+def test_the_lock_dies_with_its_holder(db_url: str, tmp_path: Path) -> None:
+    init_db(make_engine(db_url))
+    holder = _holder(db_url, "par-index-2022", tmp_path, 60)
+    assert holder.pid is not None
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    with campaign_lock(make_engine(db_url), "par-index-2022", wait=10):
+        pass
+
+
+def test_a_released_lock_is_free_at_once(db_url: str) -> None:
+    engine = make_engine(db_url)
+    init_db(engine)
+    for _ in range(3):
+        with campaign_lock(engine, "par-index-2022", wait=0):
+            pass
