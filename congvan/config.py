@@ -21,13 +21,15 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     model_validator,
 )
 
 from congvan.errors import ConfigError, Problem
-from congvan.text import clean, has_header_break
+from congvan.text import clean, header_break
 
 # --- value types ---------------------------------------------------------------------------------
 
@@ -37,8 +39,9 @@ def _text(value: Any) -> Any:
 
 
 def _header_safe(value: str) -> str:
-    if has_header_break(value):
-        raise ValueError("contains a line break (CR/LF); it would end up in a mail header")
+    found = header_break(value)
+    if found is not None:
+        raise ValueError(f"contains a line break ({found}); it would end up in a mail header")
     return value
 
 
@@ -74,6 +77,13 @@ def _code(value: str) -> str:
     return value
 
 
+def _file_name(value: str) -> str:
+    """A template named by a step is a file in the templates folder, never a path out of it."""
+    if "/" in value or "\\" in value or value.startswith("."):
+        raise ValueError(f"{value!r} must be a file name inside the templates folder (no folders, no leading '.')")
+    return value
+
+
 def _strip_list_marks(value: Any) -> Any:
     """'- Như trên;' → 'Như trên': the template adds the dash and the closing punctuation."""
     if isinstance(value, str):
@@ -100,6 +110,7 @@ Text = Annotated[str, BeforeValidator(_text), AfterValidator(_non_empty)]
 HeaderText = Annotated[str, BeforeValidator(_text), AfterValidator(_non_empty), AfterValidator(_header_safe)]
 Address = Annotated[str, BeforeValidator(_text), AfterValidator(check_address)]
 Code = Annotated[str, BeforeValidator(_text), AfterValidator(_code)]
+FileName = Annotated[str, BeforeValidator(_text), AfterValidator(_non_empty), AfterValidator(_file_name)]
 ListItem = Annotated[str, BeforeValidator(_strip_list_marks), AfterValidator(_non_empty)]
 # A reference to a key defined elsewhere (a group, an authority, a signer, a unit code).
 Ref = Annotated[str, BeforeValidator(_text), AfterValidator(_non_empty)]
@@ -191,6 +202,20 @@ class NamedAddress(_Model):
     email: Address
 
 
+# A Cc entry is a role of the unit or a named body. The discriminator makes pydantic report the problems
+# of the kind given only (not "should be 'head' or 'mailbox'" beside a bad name); its tags, in "<>", are
+# left out of the field path shown (``_loc``).
+_ROLE, _NAMED = "<role>", "<named>"
+
+
+def _cc_kind(value: Any) -> str:
+    return _NAMED if isinstance(value, dict | NamedAddress) else _ROLE
+
+
+CcEntry = Annotated[Annotated[Literal["head", "mailbox"], Tag(_ROLE)] | Annotated[NamedAddress, Tag(_NAMED)],
+                    Discriminator(_cc_kind)]
+
+
 def _summary_lines(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -236,8 +261,8 @@ class LadderStep(_Model):
     offset: int
     kind: Literal["mail", "letter", "report"]
     to: Literal["head", "mailbox", "leadership"] = "head"
-    cc: list[Literal["head", "mailbox"] | NamedAddress] = Field(default_factory=list)
-    template: str
+    cc: list[CcEntry] = Field(default_factory=list)
+    template: FileName
     signer: Ref | None = None  # letters: a signer of the campaign's authority (default: the campaign's)
     summary: Annotated[list[HeaderText], BeforeValidator(_summary_lines)] | None = None  # the letter's V/v
     min_gap: int = Field(default=1, ge=0)  # working days after the previous step sent to the same unit
@@ -370,11 +395,27 @@ def _read_yaml(path: Path, shown: str, problems: list[Problem]) -> Any:
     return data
 
 
+def _is_tag(part: int | str) -> bool:
+    """A union member's tag in an error location (``<named>``), not a field."""
+    return isinstance(part, str) and part.startswith("<")
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if _is_tag(part):
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _tagged(tp: Any, tag: str) -> Any:
+    """The member of a discriminated union that carries ``Tag(tag)``."""
+    for member in get_args(_unwrap(tp)):
+        if get_origin(member) is Annotated and any(isinstance(m, Tag) and m.tag == tag
+                                                   for m in member.__metadata__):
+            return member
+    return None
 
 
 def _unwrap(tp: Any) -> Any:
@@ -396,6 +437,9 @@ def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The field names the model accepts at ``loc`` (the location of an unknown field)."""
     tp: Any = model
     for part in loc[:-1]:
+        if isinstance(part, str) and _is_tag(part):
+            tp = _tagged(tp, part)
+            continue
         tp = _unwrap(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             info = tp.model_fields.get(part) if isinstance(part, str) else None

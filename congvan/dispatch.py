@@ -135,7 +135,7 @@ def produce_files(engine: Engine, allocation: Allocation, *, render: Callable[[]
         pdf = Path(recorded_pdf) if recorded_pdf and Path(recorded_pdf).is_file() else None
         if pdf is None and make_pdf is not None:
             pdf = make_pdf(Path(recorded_docx), expected)
-            _record_files(engine, allocation.document_id, Path(recorded_docx), pdf)
+            record_files(engine, allocation.document_id, Path(recorded_docx), pdf)
         return IssuedFiles(Path(recorded_docx), pdf)
     path = render()
     check_layout(path)
@@ -144,7 +144,7 @@ def produce_files(engine: Engine, allocation: Allocation, *, render: Callable[[]
                             "recipients and would now come out different; restore the recorded file or "
                             "issue a new letter")
     pdf = make_pdf(path, expected) if make_pdf is not None else None
-    _record_files(engine, allocation.document_id, path, pdf)
+    record_files(engine, allocation.document_id, path, pdf)
     return IssuedFiles(path, pdf)
 
 
@@ -245,7 +245,7 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def _record_files(engine: Engine, document_id: int, docx: Path, pdf: Path | None) -> None:
+def record_files(engine: Engine, document_id: int, docx: Path, pdf: Path | None) -> None:
     with transaction(engine) as session:
         session.execute(sa.update(Document).where(Document.id == document_id).values(
             docx_path=str(docx), pdf_path=str(pdf) if pdf else None, sha256=_sha256(docx)))

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from congvan import ledger, register
 from congvan.compliance import Compliance
 from congvan.config import LadderStep, LoadedCampaign, Unit
-from congvan.dispatch import IssuedFiles, PdfMaker, check_layout, produce_files
+from congvan.dispatch import IssuedFiles, PdfMaker, check_layout, produce_files, record_files
 from congvan.documents import dispatch_key
 from congvan.errors import CongVanError, NotIssuedError
 from congvan.ledger import LedgerMessage
@@ -167,29 +167,60 @@ class Context:
     write_report: Callable[..., Any] | None = None  # congvan.report.write_report, when a ladder has a report
 
 
+@dataclass(frozen=True)
+class Made:
+    """A step's record and documents, before its PDF and its ledger rows."""
+
+    action: Action
+    document_id: int
+    number: str | None
+    docx: Path | None  # the letter or report, to convert
+    pdf: Path | None  # already converted (a rerun)
+    others: tuple[Path, ...]  # attached after the document (the report's .xlsx)
+    expected: tuple[str, ...]  # what its PDF must say
+
+
 def prepare(ctx: Context, action: Action) -> Prepared:
-    """Record, render, check and plan one action. ``CongVanError`` if its letter cannot be made."""
+    """Record, render, check, convert and plan one action. ``CongVanError`` if its letter cannot be made."""
+    made = make(ctx, action)
+    pdf = made.pdf
+    if pdf is None and made.docx is not None and ctx.make_pdf is not None:
+        pdf = ctx.make_pdf(made.docx, made.expected)
+    return finish(ctx, made, pdf)
+
+
+def make(ctx: Context, action: Action) -> Made:
+    """Record the step (a number for a letter or report) and render and check its document; the PDF is
+    left to the caller, which converts a whole batch at once. ``CongVanError`` if it cannot be made."""
     step = action.step
     unit = unit_of(ctx.lc, action.unit) if action.unit else None
     key = document_key(ctx.lc, step, action.unit)
-    dispatch = dispatch_citation(ctx.engine, ctx.lc)
     if step.kind == "mail":
         assert unit is not None
         record = register.record_unnumbered(ctx.engine, key=key, campaign=ctx.lc.name, kind="mail", unit=unit.code,
                                             level=action.level, issued_on=ctx.as_of)
-        document_id, number, files = record.document_id, None, list[Path]()
-    elif step.kind == "letter":
+        return Made(action, record.document_id, None, None, None, (), ())
+    if step.kind == "letter":
         assert unit is not None
-        document_id, number, files = _letter(ctx, action, unit, key, dispatch)
-    else:
-        document_id, number, files = _report(ctx, action, key)
-    planned = ledger.plan(ctx.engine, document_id, step_messages(ctx.lc, step, unit),
+        return _letter(ctx, action, unit, key, dispatch_citation(ctx.engine, ctx.lc))
+    return _report(ctx, action, key)
+
+
+def finish(ctx: Context, made: Made, pdf: Path | None) -> Prepared:
+    """Record the PDF, give every address its ledger row, and say how to write the mail."""
+    action, step = made.action, made.action.step
+    unit = unit_of(ctx.lc, action.unit) if action.unit else None
+    if pdf is not None and made.docx is not None and pdf != made.pdf:
+        record_files(ctx.engine, made.document_id, made.docx, pdf)
+    files = [p for p in (pdf, made.docx) if p is not None] + list(made.others)
+    dispatch = dispatch_citation(ctx.engine, ctx.lc)
+    planned = ledger.plan(ctx.engine, made.document_id, step_messages(ctx.lc, step, unit),
                           message_id_domain=ctx.message_id_domain)
     references = thread(ctx.engine, ctx.lc, action.unit)
-    attachments = [Attachment.from_file(p, filename=_attachment_name(number, step, p)) for p in files]
+    attachments = [Attachment.from_file(p, filename=_attachment_name(made.number, step, p)) for p in files]
 
     def build(message: LedgerMessage) -> bytes:
-        text, html = _bodies(ctx, action, unit, message, number, dispatch, [a.filename for a in attachments])
+        text, html = _bodies(ctx, action, unit, message, made.number, dispatch, [a.filename for a in attachments])
         to = tuple(Mailbox(r.name, r.address) for r in message.planned.to)
         cc = tuple(Mailbox(r.name, r.address) for r in message.planned.cc)
         refs = tuple(r for r in references if r != message.message_id)
@@ -197,12 +228,11 @@ def prepare(ctx: Context, action: Action) -> Prepared:
                                 html=html, message_id=message.message_id, attachments=tuple(attachments),
                                 in_reply_to=refs[-1] if refs else None, references=refs))
 
-    return Prepared(action=action, document_id=document_id, number=number, files=tuple(files),
+    return Prepared(action=action, document_id=made.document_id, number=made.number, files=tuple(files),
                     messages=tuple(planned), compose=build)
 
 
-def _letter(ctx: Context, action: Action, unit: Unit, key: str,
-            dispatch: Citation) -> tuple[int, str | None, list[Path]]:
+def _letter(ctx: Context, action: Action, unit: Unit, key: str, dispatch: Citation) -> Made:
     step, lc = action.step, ctx.lc
     template = load_template(letter_template(ctx.templates_dir, lc, step))
     new_deadline = ctx.calendar.add_working_days(ctx.as_of, step.extend)
@@ -224,12 +254,12 @@ def _letter(ctx: Context, action: Action, unit: Unit, key: str,
         ctx.engine, allocation,
         render=lambda: template.render_to(context(allocation),
                                           out / letter_filename(lc, step, unit.code, allocation)),
-        expected=[allocation.so_ky_hieu, unit.head.title], make_pdf=ctx.make_pdf)
-    files = [p for p in (issued.pdf, issued.docx) if p is not None]
-    return allocation.document_id, allocation.so_ky_hieu, files
+        expected=[], make_pdf=None)
+    return Made(action, allocation.document_id, allocation.so_ky_hieu, issued.docx, issued.pdf, (),
+                (allocation.so_ky_hieu, unit.head.title))
 
 
-def _report(ctx: Context, action: Action, key: str) -> tuple[int, str | None, list[Path]]:
+def _report(ctx: Context, action: Action, key: str) -> Made:
     if ctx.write_report is None:
         raise CongVanError("the ladder has a report step but the report writer is not available")
     from congvan.report import report_symbol
@@ -243,11 +273,8 @@ def _report(ctx: Context, action: Action, key: str) -> tuple[int, str | None, li
                                allocation=allocation, dispatch=dispatch_allocation, signer=action.step.signer,
                                template=action.step.template)
     check_layout(written.docx, kind="bao_cao")
-    files: list[Path] = []
-    if ctx.make_pdf is not None:
-        files.append(ctx.make_pdf(written.docx, [allocation.so_ky_hieu]))
-    files += [written.docx, written.xlsx]
-    return allocation.document_id, allocation.so_ky_hieu, files
+    return Made(action, allocation.document_id, allocation.so_ky_hieu, written.docx, None, (written.xlsx,),
+                (allocation.so_ky_hieu,))
 
 
 def _attachment_name(number: str | None, step: LadderStep, path: Path) -> str:

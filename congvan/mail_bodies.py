@@ -2,21 +2,35 @@
 
 Both bodies come from the same context; the HTML is autoescaped and the text is not, so a unit
 named "Sở Tài nguyên & Môi trường" reads the same in both. A missing value is an error naming it.
+
+The templates run in Jinja's sandbox, and a template that names an attribute starting with "_"
+(``{{ ''.__class__.__mro__ }}``, ``{{ cycler.__init__.__globals__ }}``) is refused when it is loaded,
+even in a branch that would not run: a mail template has no business with Python's internals.
+Whatever a template's own expressions raise (``{{ 1 / 0 }}``, a range the sandbox refuses) is a
+``TemplateError`` naming the file, never a traceback.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from congvan.errors import TemplateError
 from congvan.text import sanitize
 
 MAIL_DIR = "mail"
+SUFFIXES = ((".txt", False), (".html", True))  # (file suffix, autoescaped)
+# A mail template is named by its file stem in templates/mail/ ("nhac_nho"), never by a path.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# What a template's own expressions may raise at run time (the sandbox's refusals are SecurityError).
+_RUNTIME_ERRORS = (ArithmeticError, LookupError, TypeError, ValueError, RecursionError)
 
 
 @lru_cache(maxsize=8)
@@ -25,22 +39,85 @@ def _environment(folder: Path, html: bool) -> SandboxedEnvironment:
                                 undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
+def _private_names(tree: nodes.Template) -> list[tuple[str, int]]:
+    """Every ``_name`` the template reaches for: ``x._y``, ``x['_y']``, ``x|attr('_y')``, with its line."""
+    found: list[tuple[str, int]] = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Getattr):
+            names = [node.attr]
+        elif isinstance(node, nodes.Getitem):
+            names = [node.arg.value] if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str) else []
+        elif isinstance(node, nodes.Filter) and node.name == "attr":
+            names = [a.value for a in node.args if isinstance(a, nodes.Const) and isinstance(a.value, str)]
+        else:
+            names = []
+        found += [(name, node.lineno) for name in names if name.startswith("_")]
+    return found
+
+
+@lru_cache(maxsize=64)
+def _checked(folder: Path, file: str, html: bool, mtime_ns: int) -> jinja2.Template:
+    """The compiled template, once its source has been read for private names (per file version)."""
+    env = _environment(folder, html)
+    path = folder / file
+    source = path.read_text(encoding="utf-8")
+    private = _private_names(env.parse(source, file))
+    if private:
+        name, line = private[0]
+        raise TemplateError(f"not allowed in a mail template: {name!r} (line {line}) reaches into Python's "
+                            "internals", template=path)
+    return env.get_template(file)
+
+
+def _template(folder: Path, file: str, html: bool) -> jinja2.Template:
+    path = folder / file
+    try:
+        mtime_ns = path.stat().st_mtime_ns
+        return _checked(folder, file, html, mtime_ns)
+    except (FileNotFoundError, jinja2.TemplateNotFound):
+        raise TemplateError("mail template not found", template=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"the mail template cannot be read: {exc}", template=path) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"the mail template is broken: {exc.message} (line {exc.lineno})", template=path) from None
+
+
+def _folder(templates_dir: Path, name: str) -> Path:
+    folder = (templates_dir / MAIL_DIR).resolve()
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise TemplateError("not a mail template name (a file stem in the mail templates folder)",
+                            template=folder / name)
+    return folder
+
+
+def check_bodies(templates_dir: Path, name: str) -> None:
+    """Load both templates of ``name`` as ``render_bodies`` would; ``TemplateError`` if one is missing, broken
+    or reaches for Python's internals. For checking a campaign before anything is numbered or sent."""
+    folder = _folder(templates_dir, name)
+    for suffix, html in SUFFIXES:
+        _template(folder, f"{name}{suffix}", html)
+
+
 def render_bodies(templates_dir: Path, name: str, context: dict[str, Any]) -> tuple[str, str]:
     """(text, html) of mail template ``name`` (``templates/mail/NAME.txt`` and ``NAME.html``)."""
-    folder = (templates_dir / MAIL_DIR).resolve()
+    folder = _folder(templates_dir, name)
     context = sanitize(context)
     bodies = []
-    for suffix, html in ((".txt", False), (".html", True)):
-        path = folder / f"{name}{suffix}"
+    for suffix, html in SUFFIXES:
+        file = f"{name}{suffix}"
+        path = folder / file
+        template = _template(folder, file, html)
         try:
-            bodies.append(_environment(folder, html).get_template(path.name).render(context))
-        except jinja2.TemplateNotFound:
-            raise TemplateError("mail template not found", template=path) from None
+            bodies.append(template.render(context))
+        except SecurityError as exc:
+            raise TemplateError(f"not allowed in a mail template: {exc}", template=path) from None
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"the mail template needs a value it was not given: {exc.message}",
                                 template=path) from None
         except jinja2.TemplateError as exc:
             raise TemplateError(f"the mail template is broken: {exc}", template=path) from None
+        except _RUNTIME_ERRORS as exc:
+            raise TemplateError(f"the mail template failed: {type(exc).__name__}: {exc}", template=path) from None
     return bodies[0], bodies[1]
 
 

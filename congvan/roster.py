@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import sqlalchemy as sa
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from openpyxl.utils.datetime import from_excel
 from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy.engine import Engine
@@ -416,10 +417,15 @@ def _parse_csv(text: str, delimiter: str, shown: str, *, limit: int | None = Non
 
 def _decode(data: bytes, shown: str) -> str:
     try:
-        return data.decode("utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig")
+        text = data.decode("utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SourceDataError(f"{shown}: not UTF-8 text (byte {exc.start}); in Excel save it as "
                               "'CSV UTF-8 (Comma delimited)'") from None
+    nul = text.find("\x00")
+    if nul >= 0:  # a binary file, or UTF-16 without its mark: its cells would silently lose characters
+        raise SourceDataError(f"{shown}, line {text.count(chr(10), 0, nul) + 1}: contains a NUL byte, which a "
+                              "text file never holds; in Excel save it as 'CSV UTF-8 (Comma delimited)'")
+    return text
 
 
 _XLSX_ERRORS = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, SyntaxError, EOFError,
@@ -434,8 +440,24 @@ def _xlsx_errors(shown: str) -> Iterator[None]:
         try:
             yield
         except _XLSX_ERRORS as exc:
+            if _defused(exc):
+                raise SourceDataError(f"{shown}: refused: its XML declares entities, which Excel never writes "
+                                      "(a possible XML bomb); open it in Excel and save it again as .xlsx") from exc
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SourceDataError(f"{shown}: not a readable .xlsx workbook ({reason})") from exc
+
+
+def _defused(exc: BaseException) -> bool:
+    """Whether defusedxml (which openpyxl parses through) refused a DTD or entity, maybe under openpyxl's own
+    wrapping ValueError."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, DefusedXmlException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _check_unpacked_size(data: bytes, shown: str) -> None:

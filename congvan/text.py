@@ -28,6 +28,21 @@ def has_header_break(text: str) -> bool:
     return _HEADER_BREAKS.search(text) is not None
 
 
+# What each header break is called, for a message that names the character a user cannot see.
+_BREAK_NAMES = {"\r": "CR", "\n": "LF", "\x0b": "VT", "\x0c": "FF", "\x1c": "FS", "\x1d": "GS", "\x1e": "RS",
+                "\x85": "NEL", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
+
+
+def header_break(text: str) -> str | None:
+    """The first header break in ``text`` described for a person ("U+2028 LINE SEPARATOR at character 9"),
+    or None when there is none."""
+    found = _HEADER_BREAKS.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    return f"U+{ord(char):04X} {_BREAK_NAMES[char]} at character {found.start() + 1}"
+
+
 def sanitize(value: Any) -> Any:
     """Clean every string in a rendering context, recursively (lists, tuples, mappings)."""
     if isinstance(value, str) and not hasattr(value, "__html__"):

@@ -7,8 +7,7 @@ Task runs grow with batches (``CONGVAN_SMTP_BATCH_SIZE`` messages each), not wit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,33 +153,6 @@ def pdf_maker(lc: LoadedCampaign) -> steps.PdfMaker | None:
     from congvan import pdf
 
     return pdf.make_pdf
-
-
-@contextmanager
-def pdf_session(lc: LoadedCampaign) -> Iterator[steps.PdfMaker | None]:
-    """The PDF step for a batch of letters: one warm LibreOffice, started on first use (a batch of
-    reminder mails needs none) and stopped at the end. None when the campaign says ``pdf: false``."""
-    if not lc.campaign.pdf:
-        yield None
-        return
-    from congvan.pdf import PdfConverter
-
-    converter: PdfConverter | None = None
-
-    def make(docx: Path, expect_text: Sequence[str]) -> Path:
-        nonlocal converter
-        if converter is None:
-            converter = PdfConverter(workers=1)
-            converter.start()
-        pdf = docx.with_suffix(".pdf")
-        converter.convert(docx, pdf, expect_text=expect_text)
-        return pdf
-
-    try:
-        yield make
-    finally:
-        if converter is not None:
-            converter.close()
 
 
 def _finish(result: steps.DispatchReport) -> dict[str, Any]:

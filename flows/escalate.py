@@ -31,7 +31,6 @@ from congvan.settings import Settings, load_settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.validation import validate_campaign
 from congvan.workdays import WorkCalendar
-from flows.dispatch import pdf_session
 from flows.steps import StepFailed, UserError, run, step
 
 
@@ -112,27 +111,61 @@ def preflight(settings: Settings, lc: LoadedCampaign) -> None:
 @step("prepare letters", retries=2)
 def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_of: dt.date,
             batch: Sequence[tuple[Action, dt.date]]) -> list[escalation.Prepared | escalation.ActionResult]:
-    """Record, render, check and plan a batch of actions. One that cannot be made (a letter breaking
-    Decree 30, a broken template) is reported and does not stop the others."""
+    """Record, render and check a batch of actions, convert their PDFs together (one LibreOffice worker
+    per core), then plan their deliveries. One that cannot be made (a letter breaking Decree 30, a PDF
+    that fails verification) is reported and does not stop the others."""
     from congvan.report import write_report
 
-    engine = make_engine(settings.database_url)
-    out: list[escalation.Prepared | escalation.ActionResult] = []
-    with pdf_session(lc) as make_pdf:
-        base = escalation.Context(
-            engine=engine, lc=lc, compliance=assessment.compliance, calendar=assessment.calendar, as_of=as_of,
-            templates_dir=settings.templates_dir, out_dir=settings.output_dir / "documents" / lc.name,
-            sender=dispatch_steps.sender(lc, settings),
-            message_id_domain=dispatch_steps.message_id_domain(lc, settings),
-            make_pdf=make_pdf, write_report=write_report)
-        for action, issued_on in batch:
-            try:
-                out.append(escalation.prepare(replace(base, as_of=issued_on), action))
-            except CongVanError as exc:
-                out.append(escalation.ActionResult(unit=action.unit, step=action.step.name,
-                                                   kind=action.step.kind, number=None, to=[], status="not_sent",
-                                                   error=str(exc)))
+    base = escalation.Context(
+        engine=make_engine(settings.database_url), lc=lc, compliance=assessment.compliance,
+        calendar=assessment.calendar, as_of=as_of, templates_dir=settings.templates_dir,
+        out_dir=settings.output_dir / "documents" / lc.name, sender=dispatch_steps.sender(lc, settings),
+        message_id_domain=dispatch_steps.message_id_domain(lc, settings), make_pdf=None, write_report=write_report)
+    failed: list[escalation.Prepared | escalation.ActionResult] = []
+    made: list[tuple[escalation.Made, escalation.Context]] = []
+    for action, issued_on in batch:
+        ctx = replace(base, as_of=issued_on)
+        try:
+            made.append((escalation.make(ctx, action), ctx))
+        except CongVanError as exc:
+            failed.append(_not_sent(action, exc))
+    pdfs, errors = _convert(lc, [m for m, _ in made])
+    out = failed
+    for m, ctx in made:
+        if m.document_id in errors:
+            out.append(_not_sent(m.action, errors[m.document_id]))
+            continue
+        try:
+            out.append(escalation.finish(ctx, m, pdfs.get(m.document_id, m.pdf)))
+        except CongVanError as exc:
+            out.append(_not_sent(m.action, exc))
     return out
+
+
+def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made]) -> tuple[dict[int, Any], dict[int, CongVanError]]:
+    """The PDFs of the documents that need one, converted together; and the errors, by document id."""
+    todo = [m for m in made if m.docx is not None and m.pdf is None] if lc.campaign.pdf else []
+    if not todo:
+        return {}, {}
+    from congvan.pdf import PdfConverter, PdfJob, default_workers
+
+    jobs = [PdfJob(m.docx, m.docx.with_suffix(".pdf"), m.expected) for m in todo if m.docx is not None]
+    with PdfConverter(workers=min(default_workers(), len(jobs))) as converter:
+        results = converter.convert_many(jobs)
+    pdfs: dict[int, Any] = {}
+    errors: dict[int, CongVanError] = {}
+    for m, result in zip(todo, results, strict=True):
+        if result.ok:
+            pdfs[m.document_id] = result.job.pdf
+        else:
+            assert result.error is not None
+            errors[m.document_id] = result.error
+    return pdfs, errors
+
+
+def _not_sent(action: Action, exc: CongVanError) -> escalation.ActionResult:
+    return escalation.ActionResult(unit=action.unit, step=action.step.name, kind=action.step.kind, number=None,
+                                   to=[], status="not_sent", error=str(exc))
 
 
 @step("send batch", retries=2)
