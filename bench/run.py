@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mail import bench_mail
 from bench_pdf import bench_pdf
 from bench_render import bench_render
+from bench_scale import bench_scale
 
 OUT = Path("outputs") / "bench.json"
 
@@ -33,11 +34,14 @@ def record(entries: list[dict[str, object]]) -> None:
 
 
 def main() -> None:
-    entries = [bench_render(), bench_pdf(), bench_mail()]
+    entries = [bench_render(), bench_pdf(), bench_mail(), bench_scale()]
     record(entries)
     for e in entries:
         print(f"{e['name']}: ours {e['ours_per_s']:.1f}/s, baseline {e['baseline_per_s']:.1f}/s, "
               f"ratio {e['ratio']:.2f}x")
+        if "total_s" in e:
+            print(f"  wall time {e['total_s']} s (target {e['target_s']} s): {e['stages_s']}; "
+                  f"escalation stages {e['escalation_stages_s']}")
     print(f"written {OUT}")
 
 

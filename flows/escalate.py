@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +33,22 @@ from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.validation import validate_campaign
 from congvan.workdays import WorkCalendar
 from flows.steps import StepFailed, UserError, run, step
+
+# Letters made per task: each batch starts its LibreOffice workers once (about a second), so it is larger
+# than a mail batch.
+PREPARE_BATCH = 250
+# Seconds spent per stage in this process's current run (make, pdf, plan, send): for the result and the
+# benchmark. Tasks of one flow run execute in its process, one after the other.
+timings: dict[str, float] = {}
+
+
+@contextlib.contextmanager
+def _stage(name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
 
 
 @dataclass(frozen=True)
@@ -123,14 +140,24 @@ def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_o
         message_id_domain=dispatch_steps.message_id_domain(lc, settings), make_pdf=None, write_report=write_report)
     failed: list[escalation.Prepared | escalation.ActionResult] = []
     made: list[tuple[escalation.Made, escalation.Context]] = []
-    for action, issued_on in batch:
-        ctx = replace(base, as_of=issued_on)
-        try:
-            made.append((escalation.make(ctx, action), ctx))
-        except CongVanError as exc:
-            failed.append(_not_sent(action, exc))
-    pdfs, errors = _convert(lc, [m for m, _ in made])
+    with _stage("record, render, check"):
+        for action, issued_on in batch:
+            ctx = replace(base, as_of=issued_on)
+            try:
+                made.append((escalation.make(ctx, action), ctx))
+            except CongVanError as exc:
+                failed.append(_not_sent(action, exc))
+    with _stage("pdf"):
+        pdfs, errors = _convert(lc, [m for m, _ in made])
     out = failed
+    with _stage("plan deliveries"):
+        out += _finish_all(made, pdfs, errors)
+    return out
+
+
+def _finish_all(made: Sequence[tuple[escalation.Made, escalation.Context]], pdfs: dict[int, Any],
+                errors: dict[int, CongVanError]) -> list[escalation.Prepared | escalation.ActionResult]:
+    out: list[escalation.Prepared | escalation.ActionResult] = []
     for m, ctx in made:
         if m.document_id in errors:
             out.append(_not_sent(m.action, errors[m.document_id]))
@@ -199,6 +226,7 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
     logger = get_run_logger()
     settings = load_settings()
     today = as_of or dt.date.today()
+    timings.clear()
     try:
         lc = run(validate, settings, campaign)
         imports = [] if dry_run else run(import_exports, settings, lc)
@@ -211,7 +239,8 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
         # One run at a time per campaign decides and sends: a manual run and the scheduled one at the
         # same moment would otherwise both see the step as due.
         with campaign_lock(engine, lc.name) if not dry_run else contextlib.nullcontext():
-            assessment: Assessment = run(assess, settings, lc, today)
+            with _stage("assess"):
+                assessment: Assessment = run(assess, settings, lc, today)
             if assessment.day_off is not None:
                 logger.info("%s is not a working day (%s): nothing to do", today, assessment.day_off)
                 return _finish(lc, today, [], imports, assessment, dry_run)
@@ -222,11 +251,12 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
                 return _finish(lc, today, planned, imports, assessment, dry_run)
             size = settings.smtp_batch_size
             made: list[escalation.Prepared | escalation.ActionResult] = []
-            for i in range(0, len(todo), size):
-                made += run(prepare, settings, lc, assessment, today, todo[i:i + size])
+            for i in range(0, len(todo), PREPARE_BATCH):
+                made += run(prepare, settings, lc, assessment, today, todo[i:i + PREPARE_BATCH])
             prepared = [p for p in made if isinstance(p, escalation.Prepared)]
             for i in range(0, len(prepared), size):
-                run(send, settings, lc, prepared[i:i + size])
+                with _stage("send"):
+                    run(send, settings, lc, prepared[i:i + size])
             results = [r for r in made if isinstance(r, escalation.ActionResult)]
             results += run(outcome, settings, prepared)
     except StepFailed as exc:
@@ -256,6 +286,7 @@ def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionR
         "imports": imports,
         "day_off": assessment.day_off,
         "dry_run": dry_run,
+        "timings": {k: round(v, 2) for k, v in timings.items()},
         "compliance": {"required": state.required, "responded": state.responded,
                        "units_behind": sum(1 for u in state.units if not u.compliant)},
     }
