@@ -20,9 +20,15 @@ class Validated:
 
     def summary(self) -> str:
         lc = self.campaign
-        return (f"{lc.name}: OK: {len(lc.addressees)} units to address ({len(lc.kinh_gui)} 'Kính gửi' "
+        text = (f"{lc.name}: OK: {len(lc.addressees)} units to address ({len(lc.kinh_gui)} 'Kính gửi' "
                 f"entries), signed by {lc.signer.name} ({' / '.join(lc.signer.lines)}), "
                 f"template {self.template.name} ({len(self.fields)} fields)")
+        follow_up = lc.campaign.follow_up
+        if follow_up is not None:
+            steps = ", ".join(f"{s.name} ({s.offset:+d})" for s in follow_up.ladder)
+            text += (f"; follow-up: deadline {follow_up.deadline:%d/%m/%Y}, roster {follow_up.roster}, "
+                     f"ladder {steps}")
+        return text
 
 
 def validate_campaign(config_dir: Path, templates_dir: Path, name: str) -> Validated:
