@@ -16,6 +16,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import Project, edit_yaml, error_lines
@@ -380,3 +381,20 @@ def test_an_unreachable_database_is_one_line(project: Project, command: tuple[st
     (line,) = error_lines(result)
     assert "cannot connect to the database postgresql+psycopg://congvan:***@127.0.0.1:1/congvan" in line
     assert "Sup3r-S3cret-Pa55" not in result.stdout + result.stderr
+
+
+def test_validate_reports_every_follow_up_problem(project: Project) -> None:
+    def break_ladder(data: Any) -> None:
+        data["follow_up"]["ladder"][1]["template"] = "khong_co.docx"
+        data["follow_up"]["ladder"][2]["signer"] = "bi-thu"
+        data["follow_up"]["ladder"][0]["template"] = "khong_co_thu"
+        data["follow_up"]["roster"] = "rosters/khong-co.xlsx"
+
+    project.edit("campaigns/par-index-2022.yaml", break_ladder)
+    result = project.run("validate", CAMPAIGN)
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert any("follow_up.ladder[1].template" in x and "khong_co.docx" in x for x in lines)
+    assert any("follow_up.ladder[2].signer" in x and "bi-thu" in x for x in lines)
+    assert any("follow_up.ladder[0].template" in x and "khong_co_thu.txt" in x for x in lines)
+    assert any("follow_up.roster" in x and "khong-co.xlsx" in x for x in lines)
