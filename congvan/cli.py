@@ -165,9 +165,15 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
         typer.echo(json.dumps({k: result[k] for k in ("document", "deliveries")}, ensure_ascii=False, indent=2))
     else:
         _print_dispatch(result)
-    unsent = [d for d in result["deliveries"] if d["status"] not in ("sent", "planned")]
-    if unsent:
+    if _unserved(result["details"]):
         raise typer.Exit(code=1)
+
+
+def _unserved(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Deliveries not sent to a unit (or named recipient) that no other address of it was served at:
+    a 550 to an old address stops counting once the corrected address has the letter."""
+    served = {d["unit"] or d["address"] for d in details if d["status"] in ("sent", "planned")}
+    return [d for d in details if d["status"] not in ("sent", "planned") and (d["unit"] or d["address"]) not in served]
 
 
 def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]:
@@ -322,6 +328,9 @@ def status(campaign: Campaign, as_of: AsOf = None,
     typer.echo(f"{lc.name} as of {short_date(day)}{f' ({off})' if off else ''}: "
                f"deadline {short_date(follow_up.deadline)}, {state.responded}/{state.required} answered, "
                f"{sum(1 for u in state.units if not u.compliant)} unit(s) behind")
+    if state.required == 0:
+        typer.echo(f"Warning: no roster imported yet: every unit counts as compliant; run congvan roster import "
+                   f"{lc.name}", err=True)
     if state.unknown_responses:
         typer.echo(f"  {state.unknown_responses} response(s) from staff IDs not on the roster", err=True)
     width = max(len(u["code"]) for u in units)

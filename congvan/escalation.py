@@ -121,6 +121,30 @@ def unfinished(engine: Engine, lc: LoadedCampaign) -> list[tuple[int, str | None
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+def rerouted(engine: Engine, lc: LoadedCampaign) -> list[tuple[int, str | None, int, dt.date]]:
+    """Follow-ups refused for good (5xx) at an address the config has since changed: the new address has
+    no row yet, so the letter is sent again to it (the dispatch does the same on a rerun)."""
+    ladder = lc.campaign.follow_up.ladder if lc.campaign.follow_up else []
+    with transaction(engine) as session:
+        docs = session.execute(
+            sa.select(Document.id, Document.unit, Document.level, Document.issued_on).where(
+                Document.campaign == lc.name, Document.kind.in_(FOLLOW_UP_KINDS),
+                sa.exists().where(Delivery.document_id == Document.id,
+                                  Delivery.status == DeliveryStatus.FAILED_PERMANENT))
+            .order_by(Document.id)).all()
+    found = []
+    for document_id, unit, level, issued_on in docs:
+        if not 1 <= level <= len(ladder):
+            continue
+        unit_config = unit_of(lc, unit) if unit and any(u.code == unit for u in lc.units) else None
+        wanted = {ledger.address_key(r.address)
+                  for m in step_messages(lc, ladder[level - 1], unit_config) for r in m.recipients}
+        known = {d.address for d in ledger.deliveries(engine, document_id)}
+        if wanted - known:
+            found.append((document_id, unit, level, issued_on))
+    return found
+
+
 def thread(engine: Engine, lc: LoadedCampaign, unit: str | None) -> list[str]:
     """Message-IDs this unit has had from the campaign, oldest first: the dispatch, then each follow-up."""
     if unit is None:

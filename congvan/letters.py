@@ -101,7 +101,8 @@ def letter_context(lc: LoadedCampaign, step: LadderStep, unit: Unit, compliance:
     auth, follow_up, signer = lc.authority, lc.campaign.follow_up, signer_of(lc, step)
     assert follow_up is not None
     summary = step_summary(lc, step)
-    return heading(lc, symbol=lc.symbol, allocation=allocation, planned=as_of) | {
+    # The campaign's own fields first, as for the dispatch: a template may use {{ han_chot }} and the like.
+    return dict(lc.campaign.fields) | heading(lc, symbol=lc.symbol, allocation=allocation, planned=as_of) | {
         "trich_yeu": "\n".join(summary),
         "tieu_de": "V/v " + " ".join(summary),
         "kinh_gui": [unit.head.title],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from congvan.config import LoadedCampaign, load_campaign
+from congvan.config import LadderStep, LoadedCampaign, load_campaign
 from congvan.documents import dispatch_context, template_path
 from congvan.errors import ConfigError, Problem, SourceDataError, TemplateError
 from congvan.mail_bodies import missing_bodies
@@ -57,6 +57,30 @@ def validate_campaign(config_dir: Path, templates_dir: Path, name: str) -> Valid
     return Validated(campaign=lc, template=path, fields=template.fields)
 
 
+def _letter_field_problems(templates_dir: Path, lc: LoadedCampaign, step: LadderStep, where: str) -> list[Problem]:
+    """Fields a letter template uses that neither congvan nor the campaign's ``fields:`` provide."""
+    from congvan.compliance import UnitCompliance
+    from congvan.letters import Citation, letter_context
+
+    follow_up = lc.campaign.follow_up
+    assert follow_up is not None
+    if step.signer is not None and step.signer not in lc.authority.signers:
+        return []  # reported on its own
+    try:
+        template = load_template(templates_dir / step.template)
+    except TemplateError as exc:
+        return [Problem(str(lc.path), f"{where}.template", str(exc))]
+    unit = lc.addressees[0].unit if lc.addressees else lc.units[0]
+    sample = letter_context(lc, step, unit, UnitCompliance(unit.code, unit.name, 1, 0, (), follow_up.threshold),
+                            dispatch=Citation("01/" + lc.symbol, follow_up.deadline), previous=None,
+                            allocation=None, as_of=follow_up.deadline, new_deadline=follow_up.deadline)
+    missing = template.missing(sample)
+    if not missing:
+        return []
+    return [Problem(str(lc.path), f"{where}.template", f"{step.template} needs field(s) the config lacks: "
+                                                       f"{', '.join(sorted(missing))} (add them under 'fields:')")]
+
+
 def _follow_up_problems(config_dir: Path, templates_dir: Path, lc: LoadedCampaign) -> list[Problem]:
     """The ladder's templates and signers, and the roster file, checked before the first mail leaves."""
     follow_up = lc.campaign.follow_up
@@ -74,6 +98,8 @@ def _follow_up_problems(config_dir: Path, templates_dir: Path, lc: LoadedCampaig
         elif not (templates_dir / step.template).is_file() or not step.template.endswith(".docx"):
             problems.append(Problem(shown, f"{where}.template",
                                     f"{step.template!r} is not a .docx template in {templates_dir}"))
+        elif step.kind == "letter":
+            problems += _letter_field_problems(templates_dir, lc, step, where)
         if step.signer is not None and step.signer not in lc.authority.signers:
             problems.append(Problem(shown, f"{where}.signer", f"unknown signer {step.signer!r} of "
                                     f"{lc.authority_key} (known: {', '.join(sorted(lc.authority.signers))})"))

@@ -95,6 +95,10 @@ def assess(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> Assessment
     escalation.dispatch_citation(engine, lc)  # a clear error if the dispatch was never issued
     calendar = WorkCalendar(follow_up.calendar)
     state = compliance_mod.compute(engine, lc, as_of)
+    if state.required == 0:
+        # Every unit would count as compliant and nothing would ever be sent: say so instead.
+        raise CongVanError(f"{lc.name}: no roster imported yet: nobody must answer, so nothing can be "
+                           f"followed up; run congvan roster import {lc.name}")
     actions = policy.plan(follow_up, state, escalation.history(engine, lc), as_of, calendar)
     return Assessment(compliance=state, calendar=calendar, actions=tuple(actions),
                       resumed=tuple(_resumable(engine, lc, state, actions, as_of)),
@@ -112,7 +116,9 @@ def _resumable(engine: Any, lc: LoadedCampaign, state: compliance_mod.Compliance
     higher = {a.unit: a.level for a in actions}
     compliant = {u.code for u in state.units if u.compliant}
     found = []
-    for _, unit, level, issued_on in escalation.unfinished(engine, lc):
+    pending = escalation.unfinished(engine, lc)
+    pending += [r for r in escalation.rerouted(engine, lc) if r[0] not in {p[0] for p in pending}]
+    for _, unit, level, issued_on in pending:
         if unit in compliant or higher.get(unit, 0) > level or not 1 <= level <= len(follow_up.ladder):
             continue
         found.append((Action(unit, follow_up.ladder[level - 1], level, issued_on), issued_on))
@@ -213,7 +219,12 @@ def outcome(settings: Settings, prepared: Sequence[escalation.Prepared]) -> list
     from congvan.ledger import deliveries
 
     engine = make_engine(settings.database_url)
-    return [escalation.result_of(p, deliveries(engine, p.document_id)) for p in prepared]
+    results = []
+    for p in prepared:
+        # Only the addresses the letter goes to now: a 550 at an address since corrected is history.
+        current = {row.address for m in p.messages for row in m.rows}
+        results.append(escalation.result_of(p, [r for r in deliveries(engine, p.document_id) if r.address in current]))
+    return results
 
 
 @flow(name="escalate", log_prints=False)

@@ -17,7 +17,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 
-from congvan.errors import CongVanError, StoreError
+from congvan.errors import CongVanError, NotIssuedError, StoreError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,6 +53,8 @@ def step(name: str, *, retries: int = 0) -> Callable[[Callable[P, R]], Any]:
         def guarded(*args: P.args, **kwargs: P.kwargs) -> Any:
             try:
                 return fn(*args, **kwargs)
+            except NotIssuedError as exc:
+                return UserError(str(exc))  # nothing to wait for: the user must issue the dispatch first
             except StoreError as exc:
                 if retries:
                     raise  # the retry condition decides

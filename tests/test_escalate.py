@@ -9,6 +9,7 @@ the report to leadership the same day.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import docx
 import pytest
+import yaml
 from support import Project
 
 from congvan import roster
@@ -336,3 +338,53 @@ def test_two_runs_of_the_same_day_at_once_send_each_letter_once(world: dict[str,
     letters = catcher.stored()[before:]
     assert len(letters) == 2
     assert len({str(m.message()["Message-ID"]) for m in letters}) == 2
+
+
+def test_escalate_before_the_dispatch_or_without_a_roster_is_one_line(sqlite_world: dict[str, Any]) -> None:
+    from support import error_lines
+
+    project: Project = sqlite_world["project"]
+    early = project.run("escalate", CAMPAIGN, "--as-of", "2024-04-19")
+    assert early.returncode == 2
+    (line,) = error_lines(early)
+    assert "the dispatch has not been issued yet; run congvan dispatch par-index-2022 first" in line
+    from flows.dispatch import dispatch
+
+    _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
+    no_roster = project.run("escalate", CAMPAIGN, "--as-of", "2024-04-19")
+    assert no_roster.returncode == 2
+    (line,) = error_lines(no_roster)
+    assert "no roster imported yet" in line and "congvan roster import par-index-2022" in line
+    status = project.run("status", CAMPAIGN, "--as-of", "2024-04-19")
+    assert status.returncode == 0
+    assert status.stderr.startswith("Warning: no roster imported yet")
+
+
+def test_a_bounced_letter_goes_to_the_corrected_address(sqlite_world: dict[str, Any]) -> None:
+    """The head's address answers 550; the coordinator fixes units.yaml; the next run sends the same
+    letter (same number) to the new address, and only there."""
+    from flows.escalate import escalate
+
+    world = sqlite_world
+    _start(world)
+    project: Project = world["project"]
+    catcher: MailCatcher = world["catcher"]
+    units = {u["code"]: u for u in yaml.safe_load((project.config / "units.yaml").read_text(encoding="utf-8"))["units"]}
+    old = units["KPAC"]["head"]["email"]
+    _import_answers(world, dt.date(2024, 4, 25))
+    # The running server starts refusing the old address (its handler reads the options per command).
+    catcher._handler.options = dataclasses.replace(catcher.options, perm_fail_rcpts=frozenset({old}))
+    first = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 25))
+    kpac = next(d for d in first["details"] if d["unit"] == "KPAC")
+    assert kpac["status"] == "failed" and kpac["error"].startswith("550")
+
+    def fix(data: dict[str, Any]) -> None:
+        next(u for u in data["units"] if u["code"] == "KPAC")["head"]["email"] = "chutich.kpac@daklak.example"
+
+    project.edit("units.yaml", fix)
+    before = len(catcher.stored())
+    again = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
+    kpac_again = next(d for d in again["details"] if d["unit"] == "KPAC")
+    assert kpac_again["status"] == "sent" and kpac_again["number"] == kpac["number"]
+    resent = catcher.stored()[before:]
+    assert [m.rcpt_tos for m in resent] == [("chutich.kpac@daklak.example",)]  # the mailbox had it already
