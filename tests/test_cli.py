@@ -398,3 +398,19 @@ def test_validate_reports_every_follow_up_problem(project: Project) -> None:
     assert any("follow_up.ladder[2].signer" in x and "bi-thu" in x for x in lines)
     assert any("follow_up.ladder[0].template" in x and "khong_co_thu.txt" in x for x in lines)
     assert any("follow_up.roster" in x and "khong-co.xlsx" in x for x in lines)
+
+
+def test_a_letter_template_field_must_be_in_the_config(project: Project) -> None:
+    import docx
+
+    template = project.root / "templates" / "cong_van_don_doc.docx"
+    document = docx.Document(str(template))
+    document.paragraphs[-1].insert_paragraph_before("Hạn chót của Bộ Nội vụ: {{ han_chot }}.")
+    document.save(str(template))
+    result = project.run("validate", CAMPAIGN)
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert "follow_up.ladder[1].template" in line and "han_chot" in line
+    project.edit("campaigns/par-index-2022.yaml", lambda c: c["fields"].update(han_chot="28/02/2023")
+                 if "fields" in c else c.update(fields={"han_chot": "28/02/2023"}))
+    assert project.run("validate", CAMPAIGN).returncode == 0
