@@ -377,6 +377,8 @@ def _print_escalation(result: dict[str, Any]) -> None:
     for d in result["details"]:
         number = f" số {d['number']}" if d["number"] else ""
         error = f"  {d['error']}" if d["error"] else ""
+        if result["dry_run"] and d["files"]:
+            error += f"  draft: {d['files'][0]}"
         typer.echo(f"  {(d['unit'] or 'ALL'):<8} {d['step']:<12} {d['kind']:<7}{number:<20} {d['status']:<9} "
                    f"{', '.join(d['to'])}{error}")
     done = sum(1 for d in result["details"] if d["status"] in ("sent", "planned"))

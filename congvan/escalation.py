@@ -230,6 +230,22 @@ def make(ctx: Context, action: Action) -> Made:
     return _report(ctx, action, key)
 
 
+def preview(ctx: Context, action: Action) -> Path | None:
+    """The letter as it would go today, as a draft (no number taken, nothing recorded), for a dry run."""
+    step = action.step
+    if step.kind != "letter" or action.unit is None:
+        return None
+    unit = unit_of(ctx.lc, action.unit)
+    template = load_template(letter_template(ctx.templates_dir, ctx.lc, step))
+    context = letter_context(ctx.lc, step, unit, ctx.compliance.unit(unit.code),
+                             dispatch=dispatch_citation(ctx.engine, ctx.lc),
+                             previous=previous_letter(ctx.engine, ctx.lc, unit.code, action.level), allocation=None,
+                             as_of=ctx.as_of, new_deadline=ctx.calendar.add_working_days(ctx.as_of, step.extend))
+    path = template.render_to(context, ctx.out_dir / letter_filename(ctx.lc, step, unit.code, None))
+    check_layout(path)
+    return path
+
+
 def finish(ctx: Context, made: Made, pdf: Path | None) -> Prepared:
     """Record the PDF, give every address its ledger row, and say how to write the mail."""
     action, step = made.action, made.action.step

@@ -21,7 +21,7 @@ from prefect.states import Failed
 
 from congvan import compliance as compliance_mod
 from congvan import dispatch as dispatch_steps
-from congvan import escalation, policy, roster
+from congvan import escalation, letters, policy, roster
 from congvan.config import LoadedCampaign
 from congvan.delivery import RetryPolicy, send_batch
 from congvan.errors import CongVanError, StoreError
@@ -201,6 +201,30 @@ def _not_sent(action: Action, exc: CongVanError) -> escalation.ActionResult:
                                    to=[], status="not_sent", error=str(exc))
 
 
+@step("dry run")
+def rehearse(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_of: dt.date,
+             todo: Sequence[tuple[Action, dt.date]]) -> list[escalation.ActionResult]:
+    """What would go today: each letter rendered as a draft to read (and checked), nothing recorded."""
+    ctx = escalation.Context(
+        engine=make_engine(settings.database_url), lc=lc, compliance=assessment.compliance,
+        calendar=assessment.calendar, as_of=as_of, templates_dir=settings.templates_dir,
+        out_dir=settings.output_dir / "dry-run" / lc.name, sender=dispatch_steps.sender(lc, settings),
+        message_id_domain=dispatch_steps.message_id_domain(lc, settings), make_pdf=None)
+    out = []
+    for action, _ in todo:
+        unit = letters.unit_of(lc, action.unit) if action.unit else None
+        to = [r.address for m in letters.step_messages(lc, action.step, unit) for r in m.to]
+        try:
+            draft = escalation.preview(ctx, action)
+        except CongVanError as exc:
+            out.append(_not_sent(action, exc))
+            continue
+        out.append(escalation.ActionResult(unit=action.unit, step=action.step.name, kind=action.step.kind,
+                                           number=None, to=to, status="planned",
+                                           files=[str(draft)] if draft else []))
+    return out
+
+
 @step("send batch", retries=2)
 def send(settings: Settings, lc: LoadedCampaign, batch: Sequence[escalation.Prepared]) -> None:
     composers = {m.message_id: p.compose for p in batch for m in p.messages}
@@ -257,8 +281,7 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
                 return _finish(lc, today, [], imports, assessment, dry_run)
             todo = [(a, today) for a in assessment.actions] + list(assessment.resumed)
             if dry_run or not todo:
-                planned = [escalation.ActionResult(unit=a.unit, step=a.step.name, kind=a.step.kind, number=None,
-                                                   to=[], status="planned") for a, _ in todo]
+                planned = run(rehearse, settings, lc, assessment, today, todo) if todo else []
                 return _finish(lc, today, planned, imports, assessment, dry_run)
             size = settings.smtp_batch_size
             made: list[escalation.Prepared | escalation.ActionResult] = []

@@ -388,3 +388,22 @@ def test_a_bounced_letter_goes_to_the_corrected_address(sqlite_world: dict[str, 
     assert kpac_again["status"] == "sent" and kpac_again["number"] == kpac["number"]
     resent = catcher.stored()[before:]
     assert [m.rcpt_tos for m in resent] == [("chutich.kpac@daklak.example",)]  # the mailbox had it already
+
+
+def test_a_dry_run_shows_the_letters_as_drafts_and_records_nothing(sqlite_world: dict[str, Any]) -> None:
+    world = sqlite_world
+    _start(world)
+    project: Project = world["project"]
+    _import_answers(world, dt.date(2024, 4, 25))
+    before = len(world["catcher"].stored())
+    result = project.run("escalate", CAMPAIGN, "--as-of", "2024-04-25", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    drafts = [Path(project.root, line.split("draft: ")[1]) for line in result.stdout.splitlines() if "draft: " in line]
+    assert sorted(p.name for p in drafts) == ["par-index-2022_don-doc_EAHLEO_du-thao.docx",
+                                              "par-index-2022_don-doc_KPAC_du-thao.docx"]
+    text = "\n".join(c.text for t in docx.Document(str(drafts[1])).tables for r in t.rows for c in r.cells)
+    assert "Số:       /UBND-KSTTHC" in text and "Võ Văn Em" in text
+    assert len(world["catcher"].stored()) == before
+    real = project.run("escalate", CAMPAIGN, "--as-of", "2024-04-25", "--json")
+    numbers = sorted(a["number"] for a in json.loads(real.stdout)["actions"])
+    assert numbers == ["02/UBND-KSTTHC", "03/UBND-KSTTHC"]  # the dry run took no number
