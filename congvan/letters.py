@@ -9,6 +9,7 @@ Both go out threaded under the dispatch the unit received (In-Reply-To/Reference
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,8 @@ def letter_filename(lc: LoadedCampaign, step: LadderStep, unit: str | None, allo
     who = unit or "ALL"
     if allocation is None:
         return f"{lc.name}_{step.name}_{who}_du-thao.docx"
-    return f"{lc.name}_{step.name}_{who}_{allocation.number_text}-{allocation.symbol}_{allocation.year}.docx"
+    symbol = re.sub(r"[^A-Za-z0-9-]", "_", allocation.symbol)
+    return f"{lc.name}_{step.name}_{who}_{allocation.number_text}-{symbol}_{allocation.year}.docx"
 
 
 def reminder_context(lc: LoadedCampaign, unit: Unit, compliance: UnitCompliance, *, dispatch: Citation,

@@ -60,6 +60,10 @@ class MailServerError(CongVanError):
     """The mail server cannot be used at all (unreachable, TLS, login): nothing was sent through it."""
 
 
+class HeaderError(CongVanError, ValueError):
+    """A value that cannot go into a mail header (a line break, not an address): refused, never folded."""
+
+
 class SmtpFailure(Exception):
     """One message was not accepted. ``temporary`` for 4xx and dropped connections, else 5xx."""
 
@@ -86,7 +90,7 @@ class Mailbox:
         _check_header_value("address", self.address)
         username, _, domain = self.address.rpartition("@")
         if not username or not domain or not self.address.isascii() or any(c in self.address for c in " <>,;\"'"):
-            raise ValueError(f"{self.address!r} is not an e-mail address")
+            raise HeaderError(f"{self.address!r} is not an e-mail address")
         name = nfc(self.name).strip()
         if not name:
             return self.address
@@ -222,13 +226,13 @@ _MSG_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII without "<",
 
 def _msg_id(value: str) -> str:
     if not _MSG_ID.fullmatch(value):
-        raise ValueError(f"{value!r} is not a Message-ID (expected <left@right>)")
+        raise HeaderError(f"{value!r} is not a Message-ID (expected <left@right>)")
     return value
 
 
 def _check_header_value(label: str, value: str) -> None:
     if has_header_break(value):
-        raise ValueError(f"the {label} {value!r} contains a line break, which would forge mail headers")
+        raise HeaderError(f"the {label} {value!r} contains a line break, which would forge mail headers")
 
 
 # --- transport -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from congvan.errors import TemplateError
-from congvan.text import sanitize
+from congvan.text import one_line, sanitize
 
 MAIL_DIR = "mail"
 SUFFIXES = ((".txt", False), (".html", True))  # (file suffix, autoescaped)
@@ -63,9 +63,11 @@ def _checked(folder: Path, file: str, html: bool, mtime_ns: int) -> jinja2.Templ
     source = path.read_text(encoding="utf-8")
     private = _private_names(env.parse(source, file))
     if private:
-        name, line = private[0]
-        raise TemplateError(f"not allowed in a mail template: {name!r} (line {line}) reaches into Python's "
-                            "internals", template=path)
+        line = min(n for _, n in private)
+        # find_all walks outside in ("x.__class__.__mro__" gives __mro__ first): reversed, names read as written.
+        names = list(dict.fromkeys(name for name, n in reversed(private) if n == line))
+        raise TemplateError(f"not allowed in a mail template: line {line} reaches into Python's internals "
+                            f"({', '.join(map(repr, names))})", template=path)
     return env.get_template(file)
 
 
@@ -86,7 +88,7 @@ def _folder(templates_dir: Path, name: str) -> Path:
     folder = (templates_dir / MAIL_DIR).resolve()
     if not _NAME.fullmatch(name) or ".." in name:
         raise TemplateError("not a mail template name (a file stem in the mail templates folder)",
-                            template=folder / name)
+                            template=Path(one_line(name)))
     return folder
 
 

@@ -108,6 +108,10 @@ class CompiledTemplate:
                                 template=self.path) from exc
         except jinja2.TemplateError as exc:
             raise TemplateError(f"{part.info.filename}: {exc}", template=self.path) from exc
+        except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+            # An expression in the template failed ({{ 1/0 }}, a huge range): the template's fault, one line.
+            raise TemplateError(f"{part.info.filename}: the template failed: {type(exc).__name__}: {exc}",
+                                template=self.path) from exc
         if part.is_word:
             xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", xml)
             xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")

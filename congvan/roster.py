@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import io
 import re
+import stat
 import warnings
 import zipfile
 import zlib
@@ -38,7 +39,7 @@ from congvan.config import Columns, LoadedCampaign, check_address
 from congvan.errors import ConfigError, Problem, SourceDataError
 from congvan.store.db import transaction
 from congvan.store.models import Import, Response, Staff
-from congvan.text import clean, nfc
+from congvan.text import clean, nfc, one_line
 
 Kind = Literal["roster", "responses"]
 
@@ -182,19 +183,19 @@ def import_roster(engine: Engine, lc: LoadedCampaign, path: Path, *, sheet: str 
     digest = hashlib.sha256(data).hexdigest()
     with transaction(engine) as session:
         if _roster_current(session, lc.name, digest):
-            return ImportReport(path.name, "roster", rows=_import_rows(session, lc.name, "roster", digest),
+            return ImportReport(_name(path), "roster", rows=_import_rows(session, lc.name, "roster", digest),
                                 skipped_same_file=True)
     parsed = _parse_roster(data, path, lc, sheet)
     if parsed.errors:
-        raise ImportRejected(ImportReport(path.name, "roster", rows=parsed.rows, warnings=parsed.warnings,
+        raise ImportRejected(ImportReport(_name(path), "roster", rows=parsed.rows, warnings=parsed.warnings,
                                           errors=parsed.errors))
     with transaction(engine) as session:
         _lock_campaign(session, lc.name)
         if _roster_current(session, lc.name, digest):  # another run loaded it meanwhile
-            return ImportReport(path.name, "roster", rows=parsed.rows, skipped_same_file=True)
+            return ImportReport(_name(path), "roster", rows=parsed.rows, skipped_same_file=True)
         import_id = _record_import(session, lc.name, "roster", path.name, digest, parsed.rows, len(parsed.warnings))
         added, updated, removed = _replace_staff(session, lc.name, parsed.staff, import_id)
-    return ImportReport(path.name, "roster", rows=parsed.rows, added=added, updated=updated, removed=removed,
+    return ImportReport(_name(path), "roster", rows=parsed.rows, added=added, updated=updated, removed=removed,
                         warnings=parsed.warnings)
 
 
@@ -208,21 +209,22 @@ def import_responses(engine: Engine, lc: LoadedCampaign, path: Path, *, sheet: s
     digest = hashlib.sha256(data).hexdigest()
     with transaction(engine) as session:
         if _find_import(session, lc.name, "responses", digest) is not None:
-            return ImportReport(path.name, "responses", rows=_import_rows(session, lc.name, "responses", digest),
+            return ImportReport(_name(path), "responses", rows=_import_rows(session, lc.name, "responses", digest),
                                 skipped_same_file=True)
     parsed = _parse_responses(data, path, lc, sheet)
     if parsed.errors:
-        raise ImportRejected(ImportReport(path.name, "responses", rows=parsed.rows, not_completed=parsed.not_completed,
+        raise ImportRejected(ImportReport(_name(path), "responses", rows=parsed.rows,
+                                          not_completed=parsed.not_completed,
                                           warnings=parsed.warnings, errors=parsed.errors))
     with transaction(engine) as session:
         _lock_campaign(session, lc.name)
         if _find_import(session, lc.name, "responses", digest) is not None:
-            return ImportReport(path.name, "responses", rows=parsed.rows, skipped_same_file=True)
+            return ImportReport(_name(path), "responses", rows=parsed.rows, skipped_same_file=True)
         unknown = _unknown_staff(session, lc.name, parsed)
         warnings_ = (*parsed.warnings, *unknown)
         import_id = _record_import(session, lc.name, "responses", path.name, digest, parsed.rows, len(warnings_))
         added, updated = _merge_responses(session, lc.name, parsed.completed, import_id)
-    return ImportReport(path.name, "responses", rows=parsed.rows, added=added, updated=updated,
+    return ImportReport(_name(path), "responses", rows=parsed.rows, added=added, updated=updated,
                         not_completed=parsed.not_completed, warnings=warnings_)
 
 
@@ -241,7 +243,7 @@ def import_new_exports(engine: Engine, lc: LoadedCampaign, folder: Path) -> list
         except ImportRejected as exc:
             report = exc.report
         except SourceDataError as exc:
-            report = ImportReport(path.name, "responses", errors=(str(exc),))
+            report = ImportReport(_name(path), "responses", errors=(str(exc),))
         if not report.skipped_same_file:
             reports.append(report)
     return reports
@@ -270,35 +272,53 @@ class _Table:
     warnings: list[str] = field(default_factory=list)
 
 
+def _name(path: Path) -> str:
+    """The file's name as messages show it: on one line, whatever the name holds (exports arrive with any name)."""
+    return one_line(path.name)
+
+
+def _where(path: Path) -> str:
+    return one_line(str(path))
+
+
+_TOO_LARGE = f"larger than the {MAX_FILE_BYTES // 2**20} MB limit for a roster or export"
+
+
 def _read_bytes(path: Path) -> bytes:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         hint = " (save it as an Excel Workbook .xlsx)" if suffix == ".xls" else ""
-        raise SourceDataError(f"{path}: not a .xlsx or .csv file{hint}")
+        raise SourceDataError(f"{_where(path)}: not a .xlsx or .csv file{hint}")
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise SourceDataError(f"{path}: larger than the {MAX_FILE_BYTES // 2**20} MB limit for a roster or export")
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a pipe or a device (/dev/zero) would never end, or never start
+            raise SourceDataError(f"{_where(path)}: not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise SourceDataError(f"{_where(path)}: {_TOO_LARGE}")
+        with path.open("rb") as fh:
+            data = fh.read(info.st_size + 1)
+            if len(data) > info.st_size:  # it grew since stat(), or says 0 like /proc files: read on, to the limit
+                data += fh.read(MAX_FILE_BYTES + 1 - len(data))
     except FileNotFoundError:
-        raise SourceDataError(f"{path}: file not found") from None
+        raise SourceDataError(f"{_where(path)}: file not found") from None
     except OSError as exc:
-        raise SourceDataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        raise SourceDataError(f"{_where(path)}: cannot be read ({exc.strerror or exc})") from exc
     if len(data) > MAX_FILE_BYTES:  # it grew between stat() and read
-        raise SourceDataError(f"{path}: larger than the {MAX_FILE_BYTES // 2**20} MB limit for a roster or export")
+        raise SourceDataError(f"{_where(path)}: {_TOO_LARGE}")
     return data
 
 
 def _table(data: bytes, path: Path, columns: Columns, kind: Kind, sheet: str | None) -> _Table:
     headers = _Headers.of(columns)
     if path.suffix.lower() == ".csv":
-        return _collect(_csv_records(data, path.name, headers), path.name, headers, kind)
-    with _xlsx_errors(path.name):
-        _check_unpacked_size(data, path.name)
+        return _collect(_csv_records(data, _name(path), headers), _name(path), headers, kind)
+    with _xlsx_errors(_name(path)):
+        _check_unpacked_size(data, _name(path))
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
-            ws = _worksheet(workbook, path.name, sheet)
+            ws = _worksheet(workbook, _name(path), sheet)
             ws.reset_dimensions()  # a stated size can be wrong (or hostile): read the rows that exist
-            return _collect(ws.iter_rows(values_only=True), f"{path.name}, sheet '{ws.title}'", headers, kind)
+            return _collect(ws.iter_rows(values_only=True), f"{_name(path)}, sheet '{_text(ws.title)}'", headers, kind)
         finally:
             workbook.close()
 
@@ -480,7 +500,7 @@ def _worksheet(workbook: Any, shown: str, sheet: str | None) -> Any:  # openpyxl
     for ws in sheets:
         if header_key(ws.title) == header_key(sheet):
             return ws
-    raise SourceDataError(f"{shown}: no sheet '{sheet}' (sheets: {_quoted([ws.title for ws in sheets])})")
+    raise SourceDataError(f"{shown}: no sheet '{sheet}' (sheets: {_quoted([_text(ws.title) for ws in sheets])})")
 
 
 # --- values --------------------------------------------------------------------------------------
@@ -631,7 +651,7 @@ def _parse_roster(data: bytes, path: Path, lc: LoadedCampaign, sheet: str | None
             per_unit[record.unit] = per_unit.get(record.unit, 0) + 1
     if not table.rows:
         errors.append(f"{table.shown}: no staff rows under the header")
-    return ParsedRoster(path.name, len(table.rows), tuple(staff),
+    return ParsedRoster(_name(path), len(table.rows), tuple(staff),
                         tuple(table.warnings + _coverage_warnings(table.shown, lc, units, per_unit)), tuple(errors))
 
 
@@ -723,7 +743,7 @@ def _parse_responses(data: bytes, path: Path, lc: LoadedCampaign, sheet: str | N
             if moment >= first[0]:
                 continue
         completed[staff_id] = (moment, row.where)
-    return ParsedResponses(path.name, len(table.rows), completed, not_completed, tuple(warnings_), tuple(errors))
+    return ParsedResponses(_name(path), len(table.rows), completed, not_completed, tuple(warnings_), tuple(errors))
 
 
 def _unknown_staff(session: Session, campaign: str, parsed: ParsedResponses) -> list[str]:

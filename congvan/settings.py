@@ -5,31 +5,60 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONGVAN_", env_file=".env", extra="ignore")
 
-    config_dir: Path = Path("config")
-    output_dir: Path = Path("outputs")
-    templates_dir: Path = Path("templates")
-    database_url: str = ""
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
-    smtp_security: Literal["none", "ssl", "starttls"] = "none"
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str | None = None
+    config_dir: Path = Field(default=Path("config"), description=(
+        "Thư mục cấu hình: authorities.yaml, units.yaml, campaigns/, rosters/, responses/."))
+    output_dir: Path = Field(default=Path("outputs"), description=(
+        "Thư mục kết quả: văn bản đã ban hành (documents/), báo cáo (reports/), bản nháp (drafts/, dry-run/), thư "
+        "của mailcatcher (mailbox/) và cơ sở dữ liệu mặc định."))
+    templates_dir: Path = Field(default=Path("templates"), description=(
+        "Thư mục mẫu: các tệp .docx và mẫu nội dung thư điện tử (mail/)."))
+    database_url: str = Field(default="", description=(
+        "Cơ sở dữ liệu (sổ văn bản đi, sổ theo dõi gửi thư, danh sách cán bộ, kết quả trả lời). Để trống là tệp "
+        "SQLite congvan.db trong CONGVAN_OUTPUT_DIR; PostgreSQL thì ghi "
+        "postgresql+psycopg://người_dùng:mật_khẩu@máy_chủ/tên_csdl."))
+    smtp_host: str = Field(default="127.0.0.1", description=(
+        "Máy chủ thư gửi đi (SMTP). Mặc định là mailcatcher trên chính máy này (congvan mailcatcher): thư không ra "
+        "ngoài."))
+    smtp_port: int = Field(default=1025, description="Cổng của máy chủ thư: thường là 587 với starttls, 465 với ssl.")
+    smtp_security: Literal["none", "ssl", "starttls"] = Field(default="none", description=(
+        "Cách mã hóa kết nối: starttls, ssl, hoặc none (chỉ cho máy chủ thư trên chính máy này)."))
+    smtp_user: str | None = Field(default=None, description=(
+        "Tên đăng nhập máy chủ thư; đặt cùng CONGVAN_SMTP_PASSWORD, hoặc bỏ trống cả hai."))
+    smtp_password: SecretStr | None = Field(default=None, description=(
+        "Mật khẩu đăng nhập máy chủ thư; không bao giờ được in ra, ghi vào tệp kết quả hay cơ sở dữ liệu."))
+    smtp_from: str | None = Field(default=None, description=(
+        "Địa chỉ gửi đi; không đặt thì dùng email của cơ quan ban hành trong authorities.yaml. Tên người gửi luôn là "
+        "tên cơ quan."))
     # Beyond the contract of DESIGN §6: tuning and the escape hatches a test or a lab needs.
-    smtp_ca_file: Path | None = None  # trust this CA (PEM) instead of the system's, e.g. a self-signed test server
-    smtp_allow_plain_auth: bool = False  # AUTH over an unencrypted link: never in production
-    smtp_timeout: float = Field(default=30.0, gt=0)
-    smtp_rate: float = Field(default=0.0, ge=0)  # messages per second; 0 = as fast as the server takes them
-    smtp_batch_size: int = Field(default=50, ge=1)  # messages per connection (and per Prefect task)
-    smtp_attempts: int = Field(default=4, ge=1)  # tries per message within one run, with backoff
-    smtp_backoff: float = Field(default=2.0, ge=0)  # seconds before the 2nd try; doubles after
+    smtp_ca_file: Path | None = Field(default=None, description=(
+        "Tệp chứng thư gốc (PEM) để tin cậy máy chủ thư dùng chứng thư nội bộ hoặc tự cấp."))
+    smtp_allow_plain_auth: bool = Field(default=False, description=(
+        "Cho phép đăng nhập qua kết nối không mã hóa, và none với máy chủ ở máy khác: chỉ để thử nghiệm, không dùng "
+        "khi gửi thật."))
+    smtp_timeout: float = Field(default=30.0, gt=0, description="Số giây chờ máy chủ thư trả lời.")
+    smtp_rate: float = Field(default=0.0, ge=0, description=(
+        "Số thư tối đa mỗi giây; 0 là không giới hạn. Dùng khi máy chủ thư giới hạn tốc độ gửi."))
+    smtp_batch_size: int = Field(default=50, ge=1, description=(
+        "Số thư gửi trong một lần kết nối (và một tác vụ Prefect)."))
+    smtp_attempts: int = Field(default=4, ge=1, description=(
+        "Số lần thử mỗi thư trong một lần chạy khi gặp lỗi tạm thời (mã 4xx, mất kết nối)."))
+    smtp_backoff: float = Field(default=2.0, ge=0, description=(
+        "Số giây chờ trước lần thử thứ hai; sau đó mỗi lần gấp đôi."))
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _plain_address(cls, value: str | None) -> str | None:
+        # It goes into the From header and the SMTP envelope: one plain address, nothing smuggled in.
+        from congvan.config import check_address
+
+        return None if value is None or not value.strip() else check_address(value.strip())
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

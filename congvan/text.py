@@ -43,6 +43,12 @@ def header_break(text: str) -> str | None:
     return f"U+{ord(char):04X} {_BREAK_NAMES[char]} at character {found.start() + 1}"
 
 
+def one_line(text: str) -> str:
+    """A name from a file or the command line as a one-line message shows it: as written, or quoted with
+    escapes when it holds what one line cannot (a line break, a control character)."""
+    return text if text.isprintable() else repr(text)
+
+
 def sanitize(value: Any) -> Any:
     """Clean every string in a rendering context, recursively (lists, tuples, mappings)."""
     if isinstance(value, str) and not hasattr(value, "__html__"):

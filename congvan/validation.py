@@ -8,7 +8,7 @@ from pathlib import Path
 from congvan.config import LadderStep, LoadedCampaign, load_campaign
 from congvan.documents import dispatch_context, template_path
 from congvan.errors import ConfigError, Problem, SourceDataError, TemplateError
-from congvan.mail_bodies import missing_bodies
+from congvan.mail_bodies import check_bodies, missing_bodies
 from congvan.render import load_template
 
 
@@ -51,10 +51,39 @@ def validate_campaign(config_dir: Path, templates_dir: Path, name: str) -> Valid
         raise ConfigError([Problem(str(lc.path), "fields",
                                 f"{path} needs field(s) the config lacks: {', '.join(sorted(missing))} "
                                 f"(add them under 'fields:')")])
-    problems = _follow_up_problems(config_dir, templates_dir, lc)
+    problems: list[Problem] = []
+    try:  # render once in memory: a template that fails or reaches for Python's internals stops here
+        template.render_bytes(dispatch_context(lc))
+    except TemplateError as exc:
+        problems.append(Problem(str(lc.path), "template", str(exc)))
+    problems += _mail_template_problems(templates_dir, lc)
+    problems += _follow_up_problems(config_dir, templates_dir, lc)
     if problems:
         raise ConfigError(problems)
     return Validated(campaign=lc, template=path, fields=template.fields)
+
+
+def _mail_template_problems(templates_dir: Path, lc: LoadedCampaign) -> list[Problem]:
+    """The mail bodies this campaign will use, loaded (and so checked) before anything is numbered."""
+    from congvan.dispatch import MAIL_TEMPLATE
+    from congvan.escalation import LETTER_MAIL, REPORT_MAIL
+
+    names = {MAIL_TEMPLATE: "template"}
+    for i, step in enumerate(lc.campaign.follow_up.ladder if lc.campaign.follow_up else []):
+        key = {"letter": LETTER_MAIL, "report": REPORT_MAIL}.get(step.kind, step.template)
+        names.setdefault(key, f"follow_up.ladder[{i}].template")
+    problems = []
+    for name, field in names.items():
+        missing = missing_bodies(templates_dir, name)
+        if missing and name == MAIL_TEMPLATE:
+            problems += [Problem(str(lc.path), field, f"mail template not found: {m}") for m in missing]
+        if missing:
+            continue  # a step's missing template is reported with the step
+        try:
+            check_bodies(templates_dir, name)
+        except TemplateError as exc:
+            problems.append(Problem(str(lc.path), field, str(exc)))
+    return problems
 
 
 def _letter_field_problems(templates_dir: Path, lc: LoadedCampaign, step: LadderStep, where: str) -> list[Problem]:

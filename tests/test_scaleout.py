@@ -1,0 +1,543 @@
+"""congvan scaled out, for real (docs/operations.md, DESIGN §8): a ``prefect server start`` on a fresh
+PostgreSQL database, the process work pool ``congvan``, the deployments of ``prefect.yaml`` made with
+``prefect --no-prompt deploy --all``, and two ``prefect worker start --pool congvan`` processes (two
+"machines": each its own PREFECT_HOME and working folder, the same code, venv and CONGVAN_* settings),
+congvan's state in a PostgreSQL schema, and a mail catcher.
+
+Runs are triggered through the server (the CLI for the dispatch, the client for the escalations) and
+read back from it; what each unit got is read from the catcher and compared with the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    WorkPoolFilter,
+    WorkPoolFilterName,
+)
+from prefect.client.schemas.objects import StateType
+from sqlalchemy.engine import Engine
+from support import ROOT, edit_yaml, project_copy
+
+from congvan.mailcatcher import CatcherOptions, MailCatcher
+from congvan.store.models import Delivery, Document
+
+pytestmark = [pytest.mark.scaleout, pytest.mark.postgres]
+
+CAMPAIGN = "par-index-2022"
+POOL = "congvan"
+BATCH = 10  # CONGVAN_SMTP_BATCH_SIZE: messages per SMTP connection and per Prefect task
+WORKERS = ("scaleout-w1", "scaleout-w2")
+LAGGING = {"EAHLEO": 0, "KPAC": 5, "STNMT": 10}  # unit -> how many of its staff answer
+REMINDER_DAY, LETTER_DAY = "2023-02-21", "2023-02-27"  # deadline 24/02: nhac-nho at −3, don-doc at +1
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+BIN = Path(sys.executable).parent
+TIMEOUT = 240.0
+SLOW_SMTP = 1.0  # seconds per message on the slow mail server: two runs at once surely overlap
+
+
+# --- subprocesses ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+        return f"--- {self.name} ({self.log}) ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def _start(name: str, args: list[str], env: dict[str, str], cwd: Path, logs: Path) -> Proc:
+    log = logs / f"{name}.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    return Proc(name, popen, log)
+
+
+def _stop(*procs: Proc, grace: float = 10.0) -> None:
+    """SIGTERM each process group, SIGKILL what is left after ``grace`` seconds. (A Prefect 3.9 worker
+    turns SIGTERM into SIGINT and, idle or not, may not exit on it: only its second signal kills it.)"""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for proc in procs:
+            if proc.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.popen.pid, sig)
+        deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 10.0)
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.popen.wait(max(0.1, deadline - time.monotonic()))
+    for proc in procs:  # children that outlived their parent
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5,
+              diagnose: Callable[[], str] = lambda: "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{diagnose()}", pytrace=False)
+        time.sleep(interval)
+
+
+# --- the cluster ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    api_url: str
+    home: Path  # CONGVAN_HOME: the checkout every worker has (here: a copy of config/, templates/, flows/)
+    env: dict[str, str]  # what a worker machine and the CLI get: PREFECT_API_URL and CONGVAN_*
+    db_url: str  # congvan's state
+    catcher: MailCatcher
+    slow_catcher: MailCatcher  # the same, answering each message after SLOW_SMTP seconds
+    server: Proc
+    workers: list[Proc]
+    logs: Path
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    def diagnose(self) -> str:
+        return "\n".join(p.tail() for p in (self.server, *self.workers))
+
+    def command(self, *args: str, timeout: float = 120, cwd: Path | None = None,
+                **env: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(list(args), cwd=cwd or self.home, env={**self.env, **env}, capture_output=True,
+                                text=True, encoding="utf-8", errors="replace", timeout=timeout, check=False)
+        assert result.returncode == 0, f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n" \
+                                       f"{result.stderr}\n{self.diagnose()}"
+        return result
+
+    def prefect(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.command(str(BIN / "prefect"), *args, **kwargs)
+
+    def congvan(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.command(sys.executable, "-m", "congvan", *args)
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Any]:
+        from prefect import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+            yield client
+
+    def engine(self) -> Engine:
+        from congvan.store import make_engine
+
+        return make_engine(self.db_url)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server: Engine) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("scaleout")
+    logs = tmp / "logs"
+    logs.mkdir()
+    suffix = uuid.uuid4().hex[:10]
+    prefect_db, schema = f"prefect_scaleout_{suffix}", f"scaleout_{suffix}"
+    base_url = postgres_server.url.set(query={})
+    with contextlib.ExitStack() as stack:
+        # PostgreSQL: a database for the Prefect server (with pg_trgm), a schema for congvan's state.
+        with postgres_server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{prefect_db}"'))
+        stack.callback(_drop_database, postgres_server, prefect_db)
+        created = sa.create_engine(base_url.set(database=prefect_db), poolclass=sa.NullPool)
+        with created.begin() as conn:
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        created.dispose()
+        with postgres_server.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        stack.callback(_drop_schema, postgres_server, schema)
+        db_url = base_url.set(drivername="postgresql+psycopg").update_query_dict(
+            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        prefect_url = base_url.set(drivername="postgresql+asyncpg", database=prefect_db).render_as_string(
+            hide_password=False)
+
+        home = _checkout(tmp)
+        catcher = stack.enter_context(MailCatcher(tmp / "mailbox"))
+        slow_catcher = stack.enter_context(MailCatcher(tmp / "mailbox-slow",
+                                                       options=CatcherOptions(delay_seconds=SLOW_SMTP)))
+        port = _free_port()
+        api_url = f"http://127.0.0.1:{port}/api"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CONGVAN_"))}
+        clean.update(PYTHONIOENCODING="utf-8", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                     PREFECT_HOME=str(tmp / "prefect-home-cli"))
+        env = {**clean, "PREFECT_API_URL": api_url,
+               "CONGVAN_CONFIG_DIR": str(home / "config"), "CONGVAN_TEMPLATES_DIR": str(home / "templates"),
+               "CONGVAN_OUTPUT_DIR": str(tmp / "outputs"), "CONGVAN_DATABASE_URL": db_url,
+               "CONGVAN_SMTP_HOST": "127.0.0.1", "CONGVAN_SMTP_PORT": str(catcher.port),
+               "CONGVAN_SMTP_BATCH_SIZE": str(BATCH), "CONGVAN_SMTP_ATTEMPTS": "2", "CONGVAN_SMTP_BACKOFF": "0.1"}
+
+        t0 = time.monotonic()
+        server = _start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-ui"], {
+            **clean, "PREFECT_HOME": str(tmp / "prefect-home-server"),
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_url,
+            "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+            "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
+            # Quicker than production, so that the test does not wait: a queued run retries its
+            # deployment's concurrency slot every second (30 s by default), and the scheduler
+            # creates the escalation's scheduled runs within seconds of the deploy (60 s loop).
+            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "1",
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+        }, tmp, logs)
+        stack.callback(_stop, server)
+        _wait_for("the Prefect server's health check", lambda: _healthy(api_url, server), 120,
+                  diagnose=server.tail)
+        measured: dict[str, Any] = {"server start (s)": time.monotonic() - t0}
+
+        cluster = Cluster(api_url, home, env, db_url, catcher, slow_catcher, server, [], logs, measured)
+        t0 = time.monotonic()
+        cluster.prefect("work-pool", "create", POOL, "--type", "process")
+        cluster.prefect("--no-prompt", "deploy", "--all", CONGVAN_HOME=str(home))
+        measured["work pool + deploy --all (s)"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        # Stopped before the server (callbacks run last-in first-out); by then their runs are over.
+        stack.callback(lambda: _stop(*cluster.workers, grace=3.0))
+        for name in WORKERS:
+            machine = tmp / name
+            machine.mkdir()
+            # --limit 1: a busy worker leaves the next run to the other one, so runs at once are spread
+            # over both "machines".
+            worker = _start(name, [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--name", name,
+                                   "--limit", "1"], {
+                **env, "PREFECT_HOME": str(machine / "prefect-home"),
+                "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+            }, machine, logs)
+            cluster.workers.append(worker)
+        _wait_for("both workers online", lambda: _online(cluster) >= set(WORKERS), 90,
+                  diagnose=cluster.diagnose)
+        measured["workers online (s)"] = time.monotonic() - t0
+        yield cluster
+        print("\nscale-out measurements:", {k: round(v, 1) if isinstance(v, float) else v
+                                              for k, v in measured.items()})
+
+
+def _checkout(tmp: Path) -> Path:
+    """What each worker machine has at CONGVAN_HOME: config/, templates/, flows/ and prefect.yaml."""
+    home = project_copy(tmp)
+    shutil.copytree(ROOT / "flows", home / "flows", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "prefect.yaml", home / "prefect.yaml")
+    # The PDF has its own tests; here the mail path, with the .docx as the attachment.
+    edit_yaml(home / "config" / "campaigns" / f"{CAMPAIGN}.yaml", lambda c: c.update(pdf=False, attach=["docx"]))
+
+    # One deployment more, in this copy only: the escalation without the deployment's concurrency
+    # limit, so that two runs of the same campaign really do run at once (as a manual `congvan
+    # escalate` and the scheduled run would); then only congvan's own guards stand between them.
+    def unlimited(spec: Any) -> None:
+        spec["deployments"].append({"name": "escalate-unlimited", "entrypoint": "flows/escalate.py:escalate",
+                                    "work_pool": {"name": POOL}, "parameters": {"campaign": CAMPAIGN}})
+
+    edit_yaml(home / "prefect.yaml", unlimited)
+    return home
+
+
+def _healthy(api_url: str, server: Proc) -> bool:
+    if server.popen.poll() is not None:
+        pytest.fail(f"prefect server start exited {server.popen.returncode}\n{server.tail()}", pytrace=False)
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _online(cluster: Cluster) -> set[str]:
+    for worker in cluster.workers:
+        if worker.popen.poll() is not None:
+            pytest.fail(f"{worker.name} exited {worker.popen.returncode}\n{worker.tail()}", pytrace=False)
+    with cluster.client() as client:
+        return {w.name for w in client.read_workers_for_work_pool(POOL) if w.status.value == "ONLINE"}
+
+
+def _drop_database(server: Engine, name: str) -> None:
+    with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _drop_schema(server: Engine, name: str) -> None:
+    with server.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+
+
+# --- reading back ---------------------------------------------------------------------------------
+
+
+def _wait_runs(cluster: Cluster, ids: list[Any], timeout: float = TIMEOUT) -> list[Any]:
+    def final() -> list[Any] | None:
+        with cluster.client() as client:
+            runs = [client.read_flow_run(i) for i in ids]
+        return runs if all(r.state is not None and r.state.is_final() for r in runs) else None
+
+    runs: list[Any] = _wait_for("the flow runs to finish", final, timeout, interval=1, diagnose=cluster.diagnose)
+    for run in runs:
+        assert run.state.is_completed(), f"{run.name}: {run.state.name} {run.state.message}\n{cluster.diagnose()}"
+    return runs
+
+
+def _task_runs(cluster: Cluster, flow_run_id: Any, expect_last: str) -> list[Any]:
+    """The flow run's task runs as the server recorded them (the recorder writes in batches: wait for
+    the last task to appear)."""
+    def recorded() -> list[Any] | None:
+        with cluster.client() as client:
+            found = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                                          limit=200)
+        done = all(t.state is not None and t.state.is_final() for t in found)
+        return found if done and any(_task(t) == expect_last for t in found) else None
+
+    result: list[Any] = _wait_for("the task runs to be recorded", recorded, 60, interval=1,
+                                  diagnose=cluster.diagnose)
+    return result
+
+
+def _task(task_run: Any) -> str:
+    return str(task_run.name).rpartition("-")[0]
+
+
+def _received(*catchers: MailCatcher) -> Counter[tuple[str, str]]:
+    """(recipient, Message-ID) -> how many times the SMTP servers accepted it."""
+    got: Counter[tuple[str, str]] = Counter()
+    for catcher in catchers:
+        for stored in catcher.stored():
+            for rcpt in stored.rcpt_tos:
+                got[(rcpt.lower(), str(stored.message()["Message-ID"]))] += 1
+    return got
+
+
+def _ledger(cluster: Cluster) -> list[Any]:
+    engine = cluster.engine()
+    try:
+        with engine.connect() as conn:
+            d, doc = Delivery.__table__.c, Document.__table__.c
+            return list(conn.execute(
+                sa.select(d.address, d.message_id, d.status, d.unit, doc.kind, doc.unit.label("doc_unit"),
+                          doc.level, doc.number)
+                .join(Document.__table__, doc.id == d.document_id)))
+    finally:
+        engine.dispose()
+
+
+def _documents(cluster: Cluster) -> list[Any]:
+    engine = cluster.engine()
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(Document.__table__)))
+    finally:
+        engine.dispose()
+
+
+def _assert_each_delivery_once(cluster: Cluster) -> list[Any]:
+    """Every delivery of the ledger reached the SMTP server once, and nothing else did."""
+    received = _received(cluster.catcher, cluster.slow_catcher)
+    twice = {k: n for k, n in received.items() if n > 1}
+    assert not twice, f"delivered more than once (recipient, Message-ID): {twice}"
+    ledger = _ledger(cluster)
+    statuses = Counter(str(getattr(r.status, "value", r.status)) for r in ledger)
+    assert set(statuses) == {"sent"}, statuses
+    assert set(received) == {(r.address.lower(), r.message_id) for r in ledger}
+    numbers = Counter((d.register, d.year, d.number) for d in _documents(cluster) if d.number is not None)
+    assert all(n == 1 for n in numbers.values()), f"register numbers taken twice: {numbers}"
+    return ledger
+
+
+def _overlap(runs: list[Any]) -> bool:
+    a, b = runs
+    return bool(a.start_time < b.end_time and b.start_time < a.end_time)
+
+
+# --- the runs -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dispatched(cluster: Cluster) -> dict[str, Any]:
+    """The dispatch, triggered as an operator does: ``prefect deployment run … --watch``."""
+    t0 = time.monotonic()
+    result = cluster.prefect("deployment", "run", "dispatch/dispatch", "--param", f"campaign={CAMPAIGN}",
+                             "--param", "as_of=2023-02-10", "--watch", "--watch-timeout", str(int(TIMEOUT)),
+                             timeout=TIMEOUT + 30)
+    cluster.measured["dispatch run, trigger to Completed (s)"] = time.monotonic() - t0
+    match = re.search(r"UUID: ([0-9a-f-]{36})", result.stdout)
+    assert match, result.stdout
+    (run,) = _wait_runs(cluster, [uuid.UUID(match.group(1))])
+    cluster.measured["dispatch run, Running to Completed (s)"] = (run.end_time - run.start_time).total_seconds()
+    return {"run": run, "stdout": result.stdout}
+
+
+def test_dispatch_through_the_server_reaches_every_unit_once(cluster: Cluster, dispatched: dict[str, Any]) -> None:
+    run = dispatched["run"]
+    assert run.labels.get("prefect.worker.name") in WORKERS
+    assert run.work_pool_name == POOL
+    ledger = _assert_each_delivery_once(cluster)
+    dispatch = [r for r in ledger if r.kind == "dispatch"]
+    units = Counter(r.unit for r in dispatch if r.unit)
+    assert len(units) == 36 and set(units.values()) == {1}, units  # each of the 36 units, once
+    assert len(dispatch) == 38  # and the two copies
+
+    # Task runs grow with batches, not with letters: 38 messages in batches of 10 are 4 send tasks.
+    tasks = Counter(_task(t) for t in _task_runs(cluster, run.id, expect_last="report"))
+    batches = math.ceil(len(dispatch) / BATCH)
+    assert tasks["send batch"] == batches, tasks
+    others = sum(tasks.values()) - batches
+    assert others <= 10, tasks  # validate, preflight, check, number, render, plan, report: a constant
+    cluster.measured["dispatch task runs"] = sum(tasks.values())
+
+    with cluster.client() as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[f"dispatch-{CAMPAIGN}"])))
+    (artifact,) = [a for a in artifacts if a.flow_run_id == run.id]
+    assert artifact.type == "table"
+    assert artifact.description.startswith("Công văn số 01/UBND-KSTTHC: 38 sent, 0 failed, 0 pending")
+
+
+def test_the_escalation_is_scheduled_at_8_on_weekdays_in_vietnam(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        deployment = client.read_deployment_by_name(f"escalate/escalate-{CAMPAIGN}")
+        (schedule,) = deployment.schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 8 * * 1-5", "Asia/Ho_Chi_Minh")
+        assert schedule.active and schedule.parameters == {"campaign": CAMPAIGN}
+        assert deployment.global_concurrency_limit is not None and deployment.global_concurrency_limit.limit == 1
+        assert deployment.pull_steps == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(cluster.home)}}]
+
+        def scheduled() -> list[Any]:
+            with cluster.client() as c:
+                return list(c.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])))))
+
+        runs = _wait_for("the scheduler's escalation runs", scheduled, 60, interval=1, diagnose=cluster.diagnose)
+        for run in runs:
+            local = run.expected_start_time.astimezone(VN)
+            assert (local.hour, local.minute, local.weekday() < 5) == (8, 0, True), local
+            assert run.parameters == {"campaign": CAMPAIGN}
+        # The runs fire at 08:00 Vietnam time, days from now: switch the schedule off so that none of
+        # them can take the deployment's slot while the next test runs, whatever the hour.
+        client.update_deployment_schedule(deployment.id, schedule.id, active=False)
+
+
+def test_two_escalations_at_once_send_each_step_once(cluster: Cluster, dispatched: dict[str, Any],
+                                                    tmp_path: Path) -> None:
+    # The roster and the survey's answers, loaded with congvan's CLI as a coordinator would.
+    out = cluster.congvan("roster", "import", CAMPAIGN)
+    assert "roster of 540 staff loaded" in out.stdout, out.stdout
+    answers = _answers(cluster.home, tmp_path / "answers.csv")
+    out = cluster.congvan("responses", "import", CAMPAIGN, str(answers))
+    assert "new response(s)" in out.stdout, out.stdout
+
+    # 1. The scheduled deployment (concurrency_limit 1): two runs of the same day at once; the
+    #    server holds the second until the first is done.
+    with cluster.client() as client:
+        deployment = client.read_deployment_by_name(f"escalate/escalate-{CAMPAIGN}")
+        t0 = time.monotonic()
+        ids = [client.create_flow_run_from_deployment(deployment.id, parameters={
+            "campaign": CAMPAIGN, "as_of": REMINDER_DAY}).id for _ in range(2)]
+    runs = _wait_runs(cluster, ids)
+    cluster.measured["2 limited escalation runs, trigger to both Completed (s)"] = time.monotonic() - t0
+    assert not _overlap(runs), [(r.start_time, r.end_time) for r in runs]
+    with cluster.client() as client:
+        queued = [any(s.name == "AwaitingConcurrencySlot" for s in client.read_flow_run_states(r.id)) for r in runs]
+    cluster.measured["limited pair: runs that waited for the slot"] = sum(queued)
+    ledger = _assert_each_delivery_once(cluster)
+    reminders = Counter(r.unit for r in ledger if r.kind == "mail")
+    assert reminders == Counter(set(LAGGING)), reminders  # one reminder per lagging unit's mailbox
+
+    # 2. Two runs at once that the server lets run together (the deployment without a limit):
+    #    each step still goes out once, each letter with a number of its own. They use a slow mail
+    #    server (the flow run's job variables override the worker's environment), so that the second
+    #    starts while the first is still sending.
+    with cluster.client() as client:
+        unlimited = client.read_deployment_by_name("escalate/escalate-unlimited")
+        t0 = time.monotonic()
+        slow = {"env": {"CONGVAN_SMTP_PORT": str(cluster.slow_catcher.port)}}
+        ids = [client.create_flow_run_from_deployment(unlimited.id, job_variables=slow, parameters={
+            "campaign": CAMPAIGN, "as_of": LETTER_DAY}).id for _ in range(2)]
+    runs = _wait_runs(cluster, ids)
+    cluster.measured["2 unlimited escalation runs, trigger to both Completed (s)"] = time.monotonic() - t0
+    # They did run at once, one on each worker: what is left to keep them apart is congvan's own
+    # guards (the ledger's rows before SMTP, the campaign lock, the register's unique numbers).
+    assert {r.labels.get("prefect.worker.name") for r in runs} == set(WORKERS), [r.labels for r in runs]
+    assert _overlap(runs), [(r.start_time, r.end_time) for r in runs]
+    first, second = sorted(runs, key=lambda r: r.start_time)
+    cluster.measured["unlimited pair: start gap, Running time of the first (s)"] = (
+        round((second.start_time - first.start_time).total_seconds(), 1),
+        round((first.end_time - first.start_time).total_seconds(), 1))
+    ledger = _assert_each_delivery_once(cluster)
+    letters = [d for d in _documents(cluster) if d.kind == "letter"]
+    assert Counter(d.unit for d in letters) == Counter(set(LAGGING)), \
+        [(d.unit, d.level, d.number) for d in letters]
+    assert sorted(d.number for d in letters) == [2, 3, 4]  # 01 is the dispatch
+    assert len(cluster.slow_catcher.stored()) == len(LAGGING)  # one message each, through the slow server
+    letter_mail = Counter(r.unit for r in ledger if r.kind == "letter")
+    assert set(letter_mail) == set(LAGGING), letter_mail  # to each head, the mailbox in Cc
+
+    # Every run is in the server, Completed, with the worker that ran it; the letters' table is published.
+    with cluster.client() as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[f"escalate-{CAMPAIGN}"])))
+        everything = client.read_flow_runs(work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])))
+    assert {a.flow_run_id for a in artifacts} >= set(ids)
+    ran = {(r.name, r.state_name, r.labels.get("prefect.worker.name")) for r in everything}
+    assert len(ran) == 5 and {state for _, state, _ in ran} == {"Completed"}, ran  # 1 dispatch, 2 + 2 escalations
+    assert {worker for _, _, worker in ran} == set(WORKERS), ran
+    cluster.measured["runs per worker"] = dict(Counter(worker for _, _, worker in ran))
+    for worker in cluster.workers:
+        assert "Traceback" not in worker.log.read_text(encoding="utf-8", errors="replace"), worker.tail(200)
+
+
+def _answers(home: Path, path: Path) -> Path:
+    """A survey export in which everyone answered except some staff of the LAGGING units."""
+    sheet = openpyxl.load_workbook(home / "config" / "rosters" / f"{CAMPAIGN}.xlsx", read_only=True).active
+    seen: Counter[str] = Counter()
+    with path.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["Mã cán bộ", "Thời gian hoàn thành"])
+        for staff_id, _name, _position, unit, _email in list(sheet.iter_rows(values_only=True))[1:]:
+            seen[unit] += 1
+            if unit not in LAGGING or seen[unit] <= LAGGING[unit]:
+                out.writerow([staff_id, dt.datetime(2023, 2, 15, 9, 0, tzinfo=VN).isoformat()])
+    return path
