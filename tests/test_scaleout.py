@@ -165,10 +165,10 @@ class Cluster:
         with temporary_settings({PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
             yield client
 
-    def engine(self) -> Engine:
+    def engine(self, db_url: str | None = None) -> Engine:
         from congvan.store import make_engine
 
-        return make_engine(self.db_url)
+        return make_engine(db_url or self.db_url)
 
 
 @pytest.fixture(scope="module")
@@ -348,8 +348,8 @@ def _received(*catchers: MailCatcher) -> Counter[tuple[str, str]]:
     return got
 
 
-def _ledger(cluster: Cluster) -> list[Any]:
-    engine = cluster.engine()
+def _ledger(cluster: Cluster, db_url: str | None = None) -> list[Any]:
+    engine = cluster.engine(db_url)
     try:
         with engine.connect() as conn:
             d, doc = Delivery.__table__.c, Document.__table__.c
@@ -361,8 +361,8 @@ def _ledger(cluster: Cluster) -> list[Any]:
         engine.dispose()
 
 
-def _documents(cluster: Cluster) -> list[Any]:
-    engine = cluster.engine()
+def _documents(cluster: Cluster, db_url: str | None = None) -> list[Any]:
+    engine = cluster.engine(db_url)
     try:
         with engine.connect() as conn:
             return list(conn.execute(sa.select(Document.__table__)))
@@ -541,3 +541,136 @@ def _answers(home: Path, path: Path) -> Path:
             if unit not in LAGGING or seen[unit] <= LAGGING[unit]:
                 out.writerow([staff_id, dt.datetime(2023, 2, 15, 9, 0, tzinfo=VN).isoformat()])
     return path
+
+
+# --- a worker killed mid-dispatch -----------------------------------------------------------------
+
+# What the operator runs to mark the dead worker's run Crashed (docs/operations.md §8, "After a worker
+# dies"): the self-hosted server leaves it Running, and `prefect flow-run retry` takes only a run in a
+# final state.
+MARK_CRASHED = """import sys
+from prefect import get_client
+from prefect.states import Crashed
+with get_client(sync_client=True) as client:
+    client.set_flow_run_state(sys.argv[1], Crashed(message="its worker died"), force=True)
+"""
+KILL_SMTP = 0.3  # seconds per message: the 38 messages take about 11 s, time enough to kill the worker mid-way
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and every process descended from it, from /proc (a flow run's subprocess is started in a
+    session of its own: the worker's process group does not hold it)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rpartition(")")[2].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _kill_worker(worker: Proc) -> list[int]:
+    """SIGKILL the worker and everything it started, the worker first (so it cannot report its flow
+    run's end): a machine that loses power."""
+    tree = _process_tree(worker.popen.pid)
+    groups = set()
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            groups.add(os.getpgid(pid))
+            os.kill(pid, signal.SIGKILL)
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+    worker.popen.wait(10)
+    _wait_for("the killed processes to be gone", lambda: not any(_alive(p) for p in tree), 10)
+    return tree
+
+
+def test_a_worker_killed_mid_dispatch_and_the_run_retried_loses_and_doubles_no_letter(
+        cluster: Cluster, postgres_server: Engine, tmp_path: Path) -> None:
+    # A campaign state of its own (a fresh schema, output folder and slow mail server), handed to the
+    # run in its job variables: the dispatch starts from nothing, whatever the tests before did.
+    schema = f"scaleout_kill_{uuid.uuid4().hex[:10]}"
+    with postgres_server.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    db_url = postgres_server.url.set(drivername="postgresql+psycopg", query={}).update_query_dict(
+        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    with contextlib.ExitStack() as stack:
+        stack.callback(_drop_schema, postgres_server, schema)
+        catcher = stack.enter_context(MailCatcher(tmp_path / "mailbox", options=CatcherOptions(
+            delay_seconds=KILL_SMTP)))
+        env = {"CONGVAN_DATABASE_URL": db_url, "CONGVAN_SMTP_PORT": str(catcher.port),
+               "CONGVAN_OUTPUT_DIR": str(tmp_path / "outputs")}
+
+        with cluster.client() as client:
+            deployment = client.read_deployment_by_name("dispatch/dispatch")
+            t0 = time.monotonic()
+            run_id = client.create_flow_run_from_deployment(deployment.id, job_variables={"env": env}, parameters={
+                "campaign": CAMPAIGN, "as_of": "2023-02-10"}).id
+
+        # A few messages out, the run's worker loses power: the worker and its flow run's process.
+        _wait_for("the first messages", lambda: len(catcher.stored()) >= 3, 120, interval=0.1,
+                  diagnose=cluster.diagnose)
+        with cluster.client() as client:
+            running = client.read_flow_run(run_id)
+        name = running.labels.get("prefect.worker.name")
+        (victim,) = [w for w in cluster.workers if w.name == name]
+        killed = _kill_worker(victim)
+        assert len(killed) >= 2, killed  # the worker and (at least) the flow run's process
+        time.sleep(2 * KILL_SMTP)  # the message in flight, if any, lands in the mailbox
+        at_kill = len(catcher.stored())
+        assert 3 <= at_kill < 38, at_kill
+        cluster.measured["kill: messages received before the kill"] = at_kill
+
+        # Nothing on a self-hosted server notices: the run stays Running (a zombie) and cannot be retried.
+        time.sleep(3)
+        with cluster.client() as client:
+            zombie = client.read_flow_run(run_id)
+        assert zombie.state is not None and zombie.state.type == StateType.RUNNING, zombie.state
+        assert len(catcher.stored()) == at_kill  # and nothing more is sent
+        refused = subprocess.run([str(BIN / "prefect"), "flow-run", "retry", str(run_id)], env=cluster.env,
+                                 cwd=cluster.home, capture_output=True, text=True, timeout=120, check=False)
+        assert refused.returncode != 0, refused
+        assert "in state 'RUNNING' and cannot be retried" in " ".join((refused.stdout + refused.stderr).split())
+
+        # The operator marks it Crashed, then retries it: the same run, with the same parameters and job
+        # variables, goes back to the pool, and the worker still up picks it up.
+        t1 = time.monotonic()
+        cluster.command(sys.executable, "-c", MARK_CRASHED, str(run_id))
+        cluster.prefect("flow-run", "retry", str(run_id))
+        (run,) = _wait_runs(cluster, [run_id], timeout=120)
+        cluster.measured["kill: retry to Completed, trigger to Completed (s)"] = (
+            round(time.monotonic() - t1, 1), round(time.monotonic() - t0, 1))
+        assert run.labels.get("prefect.worker.name") in set(WORKERS) - {name}, run.labels
+        with cluster.client() as client:
+            states = [s.type for s in client.read_flow_run_states(run_id)]
+        assert StateType.CRASHED in states and states[-1] == StateType.COMPLETED, states
+
+        # Every recipient got the dispatch under one Message-ID; at most the message in flight at the
+        # kill came twice (the same Message-ID: accepted by the server, not yet committed as sent).
+        ledger = _ledger(cluster, db_url)
+        assert len(ledger) == 38 and {str(getattr(r.status, "value", r.status)) for r in ledger} == {"sent"}, ledger
+        assert {r.kind for r in ledger} == {"dispatch"}
+        assert len(Counter(r.unit for r in ledger if r.unit)) == 36
+        received = _received(catcher)
+        assert set(received) == {(r.address.lower(), r.message_id) for r in ledger}
+        per_address = Counter(address for address, _ in received)
+        assert set(per_address.values()) == {1}, per_address  # one Message-ID each
+        twice = {k: n for k, n in received.items() if n > 1}
+        assert len({mid for _, mid in twice}) <= 1 and set(twice.values()) <= {2}, twice
+        cluster.measured["kill: messages received twice"] = len({mid for _, mid in twice})
+        (document,) = _documents(cluster, db_url)
+        assert (document.kind, document.number) == ("dispatch", 1)
