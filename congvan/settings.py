@@ -47,9 +47,9 @@ class Settings(BaseSettings):
         "Số thư tối đa mỗi giây; 0 là không giới hạn. Dùng khi máy chủ thư giới hạn tốc độ gửi."))
     smtp_batch_size: int = Field(default=50, ge=1, description=(
         "Số thư gửi trong một lần kết nối (và một tác vụ Prefect)."))
-    smtp_attempts: int = Field(default=4, ge=1, description=(
+    smtp_attempts: int = Field(default=6, ge=1, description=(
         "Số lần thử mỗi thư trong một lần chạy khi gặp lỗi tạm thời (mã 4xx, mất kết nối)."))
-    smtp_backoff: float = Field(default=2.0, ge=0, description=(
+    smtp_backoff: float = Field(default=5.0, ge=0, description=(
         "Số giây chờ trước lần thử thứ hai; sau đó mỗi lần gấp đôi."))
 
     @field_validator("smtp_from")
