@@ -63,6 +63,11 @@ def test_the_lock_dies_with_its_holder(db_url: str, tmp_path: Path) -> None:
 def test_a_released_lock_is_free_at_once(db_url: str) -> None:
     engine = make_engine(db_url)
     init_db(engine)
+    taken = 0
     for _ in range(3):
         with campaign_lock(engine, "par-index-2022", wait=0):
-            pass
+            # Held: another holder (another connection, another open file) is refused at once.
+            with pytest.raises(StoreError), campaign_lock(make_engine(db_url), "par-index-2022", wait=0):
+                pass
+            taken += 1
+    assert taken == 3
