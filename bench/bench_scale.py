@@ -19,7 +19,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -94,12 +93,13 @@ def _run(tmp: Path) -> dict[str, object]:
     from flows import escalate as escalate_module
     from flows.dispatch import dispatch
     from flows.escalate import escalate
+    from flows.steps import outcome_of
 
     stages: dict[str, float] = {}
     with prefect_test_harness(server_startup_timeout=120), MailCatcher(tmp / "mailbox") as catcher:
         os.environ["CONGVAN_SMTP_PORT"] = str(catcher.port)
         started = time.perf_counter()
-        sent = _result(dispatch(campaign="par-index-2022", as_of=AS_OF_DISPATCH, return_state=True))
+        sent = outcome_of(dispatch(campaign="par-index-2022", as_of=AS_OF_DISPATCH, return_state=True), "dispatch")
         stages["dispatch (number, render, check, PDF, 1,000 mails)"] = time.perf_counter() - started
         assert sum(d["status"] == "sent" for d in sent["deliveries"]) == UNITS, "the dispatch did not reach everyone"
 
@@ -111,7 +111,7 @@ def _run(tmp: Path) -> dict[str, object]:
         stages["roster import (1,000 staff)"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        wave = _result(escalate(campaign="par-index-2022", as_of=WAVE, return_state=True))
+        wave = outcome_of(escalate(campaign="par-index-2022", as_of=WAVE, return_state=True), "escalate")
         stages["escalation wave (1,000 letters)"] = time.perf_counter() - started
         inner = dict(escalate_module.timings)
         letters = [a for a in wave["actions"] if a["status"] == "sent"]
@@ -126,10 +126,3 @@ def _run(tmp: Path) -> dict[str, object]:
             "escalation_stages_s": {k: round(v, 1) for k, v in inner.items()},
             "naive_estimate_s": round(naive), "notes": "ours: documents+mails per second over both stages; "
             f"baseline: a fresh soffice per letter, measured on {NAIVE_SAMPLE} letters in this run"}
-
-
-def _result(state: Any) -> dict[str, Any]:
-    assert state.is_completed(), state.message
-    result = state.result()
-    assert isinstance(result, dict)
-    return result

@@ -202,12 +202,13 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
         dispatch_flow.progress_listener = None
         if bar is not None:
             bar.__exit__(None, None, None)
-    if not state.is_completed():
-        _error(state.message or f"the {name} run ended {state.type.value.lower()}")
-        raise typer.Exit(code=2)
-    result = state.result()
-    assert isinstance(result, dict)
-    return result
+    from flows.steps import outcome_of
+
+    try:
+        return outcome_of(state, name)
+    except CongVanError as exc:
+        _error(str(exc))
+        raise typer.Exit(code=2) from None
 
 
 def _print_dispatch(result: dict[str, Any]) -> None:

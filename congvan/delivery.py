@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
 
@@ -129,6 +129,4 @@ def _record_failures(engine: Engine, errors: dict[int, str], *, permanent: bool,
 
 
 def _with(row: DeliveryRow, status: DeliveryStatus, error: str | None) -> DeliveryRow:
-    return DeliveryRow(id=row.id, document_id=row.document_id, address=row.address, display_name=row.display_name,
-                       role=row.role, unit=row.unit, message_id=row.message_id, status=status,
-                       attempts=row.attempts + 1, last_error=error, sent_at=row.sent_at)
+    return replace(row, status=status, attempts=row.attempts + 1, last_error=error)

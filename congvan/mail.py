@@ -330,30 +330,31 @@ class SmtpSession:
         client = _Client(self.config, self.envelope_sender)
         try:
             client.login()
-        except smtplib.SMTPAuthenticationError as exc:
-            _quietly_close(client)
-            raise MailServerError(f"the mail server {self.config.where} refused the login of "
-                                  f"{self.config.user!r}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
-        except smtplib.SMTPNotSupportedError as exc:
-            _quietly_close(client)
-            raise MailServerError(f"the mail server {self.config.where} does not support it: {exc}") from None
-        except ssl.SSLCertVerificationError as exc:
-            _quietly_close(client)
-            raise MailServerError(f"the mail server {self.config.where} has a certificate we do not trust "
-                                  f"({exc.verify_message}); set CONGVAN_SMTP_CA_FILE to its CA") from None
-        except ssl.SSLError as exc:
-            _quietly_close(client)
-            raise MailServerError(f"TLS with the mail server {self.config.where} failed: {exc.reason}") from None
-        except smtplib.SMTPResponseException as exc:
-            _quietly_close(client)
-            raise SmtpFailure(_reply(exc.smtp_code, exc.smtp_error),
-                              temporary=not 500 <= exc.smtp_code < 600, connection_lost=True) from None
         except (smtplib.SMTPException, OSError) as exc:
             _quietly_close(client)
-            raise SmtpFailure(f"cannot reach the mail server {self.config.where}: {_os_reason(exc)}",
-                              temporary=True, connection_lost=True) from None
+            raise self._login_failure(exc) from None
         self._client = client
         self.connections += 1
+
+    def _login_failure(self, exc: BaseException) -> Exception:
+        """What a failed connect means: ``MailServerError`` when the configuration must change (login,
+        TLS), ``SmtpFailure`` when the server is down or busy and a later try may work."""
+        where = self.config.where
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return MailServerError(f"the mail server {where} refused the login of "
+                                   f"{self.config.user!r}: {_reply(exc.smtp_code, exc.smtp_error)}")
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return MailServerError(f"the mail server {where} does not support it: {exc}")
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return MailServerError(f"the mail server {where} has a certificate we do not trust "
+                                   f"({exc.verify_message}); set CONGVAN_SMTP_CA_FILE to its CA")
+        if isinstance(exc, ssl.SSLError):
+            return MailServerError(f"TLS with the mail server {where} failed: {exc.reason}")
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return SmtpFailure(_reply(exc.smtp_code, exc.smtp_error), temporary=not 500 <= exc.smtp_code < 600,
+                               connection_lost=True)
+        return SmtpFailure(f"cannot reach the mail server {where}: {_os_reason(exc)}", temporary=True,
+                           connection_lost=True)
 
     def send(self, recipients: Sequence[str], raw: bytes) -> dict[str, tuple[int, str]]:
         """Send one message; return the recipients the server refused, with code and reply.

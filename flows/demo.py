@@ -17,7 +17,6 @@ from typing import Any
 
 from congvan import compliance, roster
 from congvan.config import LoadedCampaign
-from congvan.errors import CongVanError
 from congvan.mailcatcher import MailCatcher
 from congvan.report import write_report
 from congvan.settings import load_settings
@@ -27,6 +26,7 @@ from congvan.vndate import short_date, weekday_name
 from congvan.workdays import WorkCalendar
 from flows.dispatch import dispatch
 from flows.escalate import escalate
+from flows.steps import outcome_of
 
 SEED = 2023
 # Units that answer only in part: their heads get the letters. STNMT catches up after the first letter.
@@ -53,7 +53,8 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
                           CONGVAN_SMTP_SECURITY="none")
         issue_date = lc.campaign.date or dt.date.today()
         echo(f"Mail catcher on 127.0.0.1:{catcher.port}. {short_date(issue_date)}: dispatching {lc.name}…")
-        story.dispatch = _result(dispatch(campaign=lc.name, as_of=issue_date, dry_run=False, return_state=True))
+        run = dispatch(campaign=lc.name, as_of=issue_date, dry_run=False, return_state=True)
+        story.dispatch = outcome_of(run, "dispatch")
         engine = make_engine(settings.database_url)
         init_db(engine)
         path = roster.roster_path(settings.config_dir, lc)
@@ -72,7 +73,7 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
                 story.days.append((day, None))
                 echo(f"{short_date(day)} {weekday_name(day)}: {off}, no run")
             else:
-                result = _result(escalate(campaign=lc.name, as_of=day, dry_run=False, return_state=True))
+                result = outcome_of(escalate(campaign=lc.name, as_of=day, dry_run=False, return_state=True), "escalate")
                 story.days.append((day, result))
                 echo(_day_line(day, result))
             day += dt.timedelta(days=1)
@@ -96,13 +97,6 @@ def _answers(lc: LoadedCampaign, path: Path, start: dt.date, end: dt.date) -> li
         answers += [(s.staff_id, moment) for s in staff if s.unit == unit and s.staff_id not in answered]
     return answers
 
-
-def _result(state: Any) -> dict[str, Any]:
-    if not state.is_completed():
-        raise CongVanError(state.message or "the run failed")
-    result = state.result()
-    assert isinstance(result, dict)
-    return result
 
 
 def _day_line(day: dt.date, result: dict[str, Any]) -> str:

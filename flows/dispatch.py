@@ -26,7 +26,7 @@ from congvan.register import Allocation
 from congvan.settings import Settings, load_settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.validation import validate_campaign
-from flows.steps import StepFailed, run, step
+from flows.steps import StepFailed, artifact_key, run, step
 
 # The CLI sets this to drive its progress bar: called with (sent so far, total) after each message.
 progress_listener: Callable[[int, int], None] | None = None
@@ -160,7 +160,7 @@ def _finish(result: steps.DispatchReport) -> dict[str, Any]:
              "status": d["status"], "message_id": d["message_id"] or "", "error": d["error"] or ""}
             for d in result.deliveries]
     title = "Dry run" if result.dry_run else f"Công văn số {result.number}/{result.symbol}"
-    create_table_artifact(table=rows, key=f"dispatch-{_slug(result.campaign)}",
+    create_table_artifact(table=rows, key=artifact_key("dispatch", result.campaign),
                           description=f"{title}: {result.count('sent')} sent, "
                                       f"{result.count('failed_permanent')} failed, "
                                       f"{result.count('failed_temporary') + result.count('pending')} pending")
@@ -168,7 +168,3 @@ def _finish(result: steps.DispatchReport) -> dict[str, Any]:
     data["details"] = result.deliveries
     data["dry_run"] = result.dry_run
     return data
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")

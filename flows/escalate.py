@@ -32,7 +32,7 @@ from congvan.settings import Settings, load_settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.validation import validate_campaign
 from congvan.workdays import WorkCalendar
-from flows.steps import StepFailed, UserError, run, step
+from flows.steps import StepFailed, UserError, artifact_key, run, step
 
 # Letters made per task: each batch starts its LibreOffice workers once (about a second), so it is larger
 # than a mail batch.
@@ -308,7 +308,7 @@ def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionR
         sent = sum(1 for r in results if r.status == "sent")
         create_table_artifact(table=rows or [{"unit": "", "step": "", "kind": "", "number": "", "to": "",
                                               "status": "nothing due", "error": ""}],
-                              key=f"escalate-{_slug(lc.name)}",
+                              key=artifact_key("escalate", lc.name),
                               description=f"{as_of.isoformat()}: {sent} of {len(results)} follow-up(s) sent"
                                           + (f" ({assessment.day_off}: not a working day)"
                                              if assessment.day_off else ""))
@@ -325,9 +325,6 @@ def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionR
                        "units_behind": sum(1 for u in state.units if not u.compliant)},
     }
 
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
 __all__ = ["UserError", "escalate"]

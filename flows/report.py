@@ -17,7 +17,7 @@ from congvan.documents import dispatch_key
 from congvan.settings import Settings, load_settings
 from congvan.store.db import init_db, make_engine
 from flows.escalate import validate
-from flows.steps import StepFailed, run, step
+from flows.steps import StepFailed, artifact_key, run, step
 
 
 @step("write report", retries=2)
@@ -45,7 +45,7 @@ def report(campaign: str, as_of: dt.date | None = None) -> dict[str, Any] | Stat
         result: dict[str, Any] = run(write, settings, lc, today)
     except StepFailed as exc:
         return Failed(message=str(exc))
-    create_table_artifact(table=result["rows"], key=f"report-{lc.name.lower().replace('.', '-')}",
+    create_table_artifact(table=result["rows"], key=artifact_key("report", lc.name),
                           description=f"{today.isoformat()}: {result['responded']}/{result['required']} answered; "
                                       f"{result['docx']}")
     return result

@@ -68,6 +68,22 @@ def step(name: str, *, retries: int = 0) -> Callable[[Callable[P, R]], Any]:
     return decorate
 
 
+def outcome_of(state: Any, name: str) -> dict[str, Any]:
+    """The result of a flow run called with ``return_state=True``; a run that did not complete is the
+    user's to fix (its state message is the one line to show): ``CongVanError``."""
+    if not state.is_completed():
+        raise CongVanError(state.message or f"the {name} run ended {state.type.value.lower()}")
+    result = state.result()
+    assert isinstance(result, dict)
+    return result
+
+
+def artifact_key(kind: str, campaign: str) -> str:
+    """``dispatch-par-index-2022``: Prefect keys allow only lowercase letters, digits and dashes."""
+    slug = "".join(c if c.isalnum() else "-" for c in campaign.lower()).strip("-")
+    return f"{kind}-{slug}"
+
+
 def run(step_task: Any, *args: Any, **kwargs: Any) -> Any:
     """Call a step; its result, or ``StepFailed`` with its message."""
     state = step_task(*args, return_state=True, **kwargs)

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,6 @@ UNITS_IN_SAMPLE = 36
 COPIES_IN_SAMPLE = 2
 JSON_DOCUMENT_KEYS = {"number", "symbol", "issued_on", "path"}
 JSON_DELIVERY_KEYS = {"unit", "address", "status", "message_id"}
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    """One Prefect API for the module's CLI runs, so each run does not start a server of its own."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield str(PREFECT_API_URL.value())
 
 
 def _project(tmp_path: Path, prefect_api: str, db_url: str) -> Project:

@@ -74,15 +74,6 @@ def _campaign(data: dict[str, Any]) -> None:
     follow_up.pop("responses", None)
 
 
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield str(PREFECT_API_URL.value())
-
-
 @pytest.fixture
 def world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """The project copy with the test campaign on SQLite and on PostgreSQL: for what the ledger decides."""

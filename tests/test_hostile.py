@@ -27,7 +27,7 @@ import subprocess
 import time
 import tracemalloc
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import cycle
 from pathlib import Path
 from typing import Any
@@ -65,16 +65,6 @@ BREAKS = {"CRLF": "\r\nBcc: spy@evil.example", "LF": "\nBcc: spy@evil.example", 
 
 
 # --- running the command line ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    """One Prefect API for the module's real runs (as tests/test_escalate.py does)."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield str(PREFECT_API_URL.value())
 
 
 @pytest.fixture
