@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv system demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "congvan needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
@@ -15,10 +15,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# System packages (LibreOffice, poppler, fonts; PostgreSQL for the tests): installed when missing.
+system:
+	@scripts/system-deps.sh demo
+
 demo: $(STAMP)
+	@scripts/system-deps.sh demo
 	$(BIN)/congvan demo
 
 test: $(STAMP)
+	@scripts/system-deps.sh test
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
