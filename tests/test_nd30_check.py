@@ -10,7 +10,7 @@ import docx
 import pytest
 from docx.enum.style import WD_STYLE_TYPE
 from docx.shared import Pt
-from fixtures_nd30 import BREAKS, broken_copy
+from fixtures_nd30 import BREAKS, ENCODED_BREAKS, ENCODINGS, broken_copy, encoded_copy
 
 from congvan.config import load_campaign
 from congvan.documents import render_dispatch
@@ -43,6 +43,22 @@ def test_each_break_trips_its_rule(good_docs: dict[str, Path], tmp_path: Path, n
     broken = broken_copy(good_docs[kind], name, tmp_path)
     violations = check(broken)
     assert {v.rule for v in violations} == BREAKS[name].rules, [format_violation(v) for v in violations]
+
+
+@pytest.mark.parametrize("kind", ["draft", "issued"])
+@pytest.mark.parametrize("name", sorted(ENCODINGS))
+def test_compliant_encodings_pass(good_docs: dict[str, Path], tmp_path: Path, name: str, kind: str) -> None:
+    """The same compliant layout typed the ways people type it in Word: what the reader sees passes."""
+    encoded = encoded_copy(good_docs[kind], name, tmp_path)
+    assert [format_violation(v) for v in check(encoded)] == []
+
+
+@pytest.mark.parametrize("name", sorted(ENCODED_BREAKS))
+def test_each_encoded_break_trips_its_rule(good_docs: dict[str, Path], tmp_path: Path, name: str) -> None:
+    """Reading through an encoding does not excuse a broken rule inside it."""
+    broken = encoded_copy(good_docs["issued"], name, tmp_path)
+    violations = check(broken)
+    assert {v.rule for v in violations} == ENCODED_BREAKS[name].rules, [format_violation(v) for v in violations]
 
 
 def test_month_03_message(good_docs: dict[str, Path], tmp_path: Path) -> None:

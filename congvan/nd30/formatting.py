@@ -3,7 +3,13 @@
 Run properties are resolved the way Word layers them: ``w:docDefaults`` → the paragraph's style
 chain (``w:basedOn``, the default paragraph style when none is named) → the run's character style
 chain → the run's own ``w:rPr``. Paragraph properties: ``w:pPrDefault`` → paragraph style chain →
-the paragraph's own ``w:pPr``. ``w:spacing`` and ``w:ind`` merge attribute by attribute.
+the numbering level the paragraph (or its style) points to (``w:numPr`` → ``numbering.xml``) → the
+paragraph's own ``w:pPr``. ``w:spacing`` and ``w:ind`` merge attribute by attribute.
+
+What the reader sees, not how it is encoded: a paragraph inside a table cell that is broken into
+lines by ``w:br`` (an issuer, national-title or signature block typed as one paragraph) is read as
+one paragraph per line, with the paragraph's spacing before on its first line and after on its last.
+Body paragraphs are not split (a soft break inside body text stays one paragraph).
 
 Simplifications (documented, not hidden): toggle properties (b, i, caps) take the last explicit
 value instead of XOR-ing across style levels, and table styles are not applied.
@@ -15,7 +21,7 @@ import hashlib
 import posixpath
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +97,8 @@ class ParaFormat:
     line_rule: str
     contextual: bool
     runs: tuple[RunFormat, ...]
+    mark_size: float | None = None  # the paragraph mark's size: the height of an empty paragraph
+    numbered: bool = False  # Word's automatic numbering (w:numPr) applies
 
     @property
     def text(self) -> str:
@@ -322,9 +330,57 @@ _RUN_DEFAULTS: dict[str, Any] = {
 }
 
 
+class _Numbering:
+    """``numbering.xml``: the paragraph properties (indents) of each (numId, level)."""
+
+    def __init__(self, root: _Element | None) -> None:
+        self.levels: dict[tuple[str, int], _Element | None] = {}
+        if root is None:
+            return
+        abstract: dict[str, dict[int, _Element]] = {}
+        for an in root.iterfind("w:abstractNum", NS):
+            aid = an.get(w("abstractNumId"))
+            if aid is not None:
+                abstract[aid] = {(_int(lvl.get(w("ilvl"))) or 0): lvl for lvl in an.iterfind("w:lvl", NS)}
+        for num in root.iterfind("w:num", NS):
+            nid = num.get(w("numId"))
+            ref = num.find("w:abstractNumId", NS)
+            if nid is None or ref is None:
+                continue
+            levels = dict(abstract.get(ref.get(w("val"), ""), {}))
+            for override in num.iterfind("w:lvlOverride", NS):
+                lvl = override.find("w:lvl", NS)
+                if lvl is not None:
+                    levels[_int(override.get(w("ilvl"))) or 0] = lvl
+            for ilvl, lvl in levels.items():
+                self.levels[(nid, ilvl)] = lvl.find("w:pPr", NS)
+
+    def ppr(self, num_id: str, ilvl: int) -> _Element | None:
+        return self.levels.get((num_id, ilvl))
+
+
+def _num_pr(ppr: _Element | None, acc: dict[str, Any]) -> None:
+    """Collect numId/ilvl from a w:pPr's w:numPr (later levels override earlier ones)."""
+    if ppr is None:
+        return
+    num_pr = ppr.find("w:numPr", NS)
+    if num_pr is None:
+        return
+    num_id = num_pr.find("w:numId", NS)
+    ilvl = num_pr.find("w:ilvl", NS)
+    if num_id is not None:
+        acc["num_id"] = num_id.get(w("val"))
+    if ilvl is not None:
+        acc["ilvl"] = _int(ilvl.get(w("val"))) or 0
+
+
+_NO_NUMBERING = _Numbering(None)
+
+
 class _Resolver:
-    def __init__(self, styles: _Styles) -> None:
+    def __init__(self, styles: _Styles, numbering: _Numbering = _NO_NUMBERING) -> None:
         self.styles = styles
+        self.numbering = numbering
 
     def paragraph(self, p: _Element, index: int, location: Location) -> ParaFormat:
         st = self.styles
@@ -335,21 +391,38 @@ class _Resolver:
 
         pacc: dict[str, Any] = {"align": None, "left": 0, "first_line": 0, "before": 0, "after": 0,
                                 "line": None, "line_rule": "auto", "contextual": False}
+        num: dict[str, Any] = {"num_id": None, "ilvl": 0}
+        for s in chain:
+            _num_pr(s.find("w:pPr", NS), num)
+        from_style = num["num_id"] not in (None, "0")
+        _num_pr(ppr, num)
+        numbered = num["num_id"] not in (None, "0")
+        level = self.numbering.ppr(num["num_id"], num["ilvl"]) if numbered else None
+        # The level's indents sit under the style that names the list, or over the style when the
+        # paragraph itself is numbered (Word's order); the paragraph's own properties come last.
+        direct = ppr is not None and ppr.find("w:numPr", NS) is not None
         _merge_ppr(pacc, st.ppr_default)
+        if from_style and not direct:
+            _merge_ppr(pacc, level)
         for s in chain:
             _merge_ppr(pacc, s.find("w:pPr", NS))
+        if direct:
+            _merge_ppr(pacc, level)
         _merge_ppr(pacc, ppr)
 
         base: dict[str, Any] = dict(_RUN_DEFAULTS)
         _merge_rpr(base, st.rpr_default, st.theme_fonts)
         for s in chain:
             _merge_rpr(base, s.find("w:rPr", NS), st.theme_fonts)
+        mark = dict(base)
+        _merge_rpr(mark, ppr.find("w:rPr", NS) if ppr is not None else None, st.theme_fonts)
 
         runs = tuple(self._run(r, base) for r in _runs_of(p))
         return ParaFormat(index=index, location=location, style_id=style_id, runs=runs,
                           align=pacc["align"], left=pacc["left"], first_line=pacc["first_line"],
                           before=pacc["before"], after=pacc["after"], line=pacc["line"],
-                          line_rule=pacc["line_rule"], contextual=pacc["contextual"])
+                          line_rule=pacc["line_rule"], contextual=pacc["contextual"],
+                          mark_size=mark["size"], numbered=numbered)
 
     def _run(self, r: _Element, base: dict[str, Any]) -> RunFormat:
         acc = dict(base)
@@ -417,7 +490,8 @@ def _block_paragraphs(container: _Element, resolver: _Resolver, part: str,
                 for ci, tc in enumerate(tr.iterfind("w:tc", NS)):
                     for p in _cell_paragraphs(tc):
                         loc = Location(part=part, table=tables, row=ri, col=ci)
-                        out.append(resolver.paragraph(p, start + len(out), loc))
+                        for line in split_lines(resolver.paragraph(p, start + len(out), loc)):
+                            out.append(replace(line, index=start + len(out)))
             tables += 1
         elif child.tag == w("sdt"):
             content = child.find("w:sdtContent", NS)
@@ -426,6 +500,25 @@ def _block_paragraphs(container: _Element, resolver: _Resolver, part: str,
                 out.extend(inner)
                 tables += n
     return out, tables
+
+
+def split_lines(p: ParaFormat) -> tuple[ParaFormat, ...]:
+    """A paragraph broken by ``w:br`` as the lines the reader sees: one paragraph each, the first keeping
+    the spacing before and the first-line indent, the last the spacing after."""
+    if not any("\n" in r.text for r in p.runs):
+        return (p,)
+    lines: list[list[RunFormat]] = [[]]
+    for r in p.runs:
+        pieces = r.text.split("\n")
+        for n, piece in enumerate(pieces):
+            if n:
+                lines.append([])
+            if piece:
+                lines[-1].append(replace(r, text=piece))
+    last = len(lines) - 1
+    return tuple(replace(p, runs=tuple(runs), before=p.before if n == 0 else 0, after=p.after if n == last else 0,
+                         first_line=p.first_line if n == 0 else 0)
+                 for n, runs in enumerate(lines))
 
 
 def has_page_field(root: _Element) -> bool:
@@ -475,7 +568,7 @@ def read_document(path: Path) -> DocumentModel:
     with zipfile.ZipFile(path) as package:
         main = _main_part(package)
         part = _Part(package, main)
-        styles_blob = theme_blob = b""
+        styles_blob = theme_blob = numbering_blob = b""
         for rel in part.rels.values():
             if rel.is_external:
                 continue
@@ -483,7 +576,9 @@ def read_document(path: Path) -> DocumentModel:
                 styles_blob = rel.target_part.blob
             elif rel.reltype.endswith("/theme"):
                 theme_blob = rel.target_part.blob
-        resolver = _Resolver(_styles(styles_blob, theme_blob))
+            elif rel.reltype.endswith("/numbering"):
+                numbering_blob = rel.target_part.blob
+        resolver = _Resolver(_styles(styles_blob, theme_blob), _numbering(numbering_blob))
         root = _parse(package.read(main))
         body = root.find("w:body", NS)
         if body is None:
@@ -550,6 +645,19 @@ def _resolve(folder: str, target: str) -> str:
 
 
 _styles_cache: dict[bytes, _Styles] = {}
+_numbering_cache: dict[bytes, _Numbering] = {}
+
+
+def _numbering(blob: bytes) -> _Numbering:
+    if not blob:
+        return _NO_NUMBERING
+    key = hashlib.blake2b(blob, digest_size=16).digest()
+    found = _numbering_cache.get(key)
+    if found is None:
+        if len(_numbering_cache) > 16:
+            _numbering_cache.clear()
+        found = _numbering_cache[key] = _Numbering(_parse(blob))
+    return found
 
 
 def _styles(styles_blob: bytes, theme_blob: bytes) -> _Styles:
