@@ -27,7 +27,7 @@ from docx.opc.exceptions import OpcError
 from lxml import etree
 
 from congvan.errors import DocumentError
-from congvan.nd30.formatting import DocumentModel, ParaFormat, SectionInfo, read_document
+from congvan.nd30.formatting import DocumentModel, ParaFormat, ReadCache, RunFormat, SectionInfo, read_document
 
 TNR = "Times New Roman"
 MM = 1440 / 25.4  # twips per millimetre
@@ -259,12 +259,34 @@ def _check_page_numbers(sections: Sequence[SectionInfo]) -> Iterator[Violation]:
 LEGACY_FONT = re.compile(r"^(\.vn|vni[- ]|vn[- ]?times|vntime)", re.IGNORECASE)
 
 
+_FontMemo = dict[int, tuple[tuple[RunFormat, ...], tuple[Violation, ...]]]
+_font_memo: _FontMemo = {}
+
+
 def check_fonts(layout: Layout) -> Iterator[Violation]:
     model = layout.model
     for p in (*model.paragraphs, *model.header_paragraphs):
-        inked = p.inked
-        if not inked:
-            continue
+        # F1–F4 depend on the runs alone; a paragraph read once for many letters shares its runs
+        # (the very same tuple), so its verdict is worked out once. Keyed by identity, the tuple kept
+        # alive with it so the key cannot be reused.
+        found = _font_memo.get(id(p.runs))
+        if found is None or found[0] is not p.runs:
+            if len(_font_memo) >= 20_000:
+                _font_memo.clear()
+            found = _font_memo[id(p.runs)] = (p.runs, tuple(_paragraph_fonts(p)))
+        yield from found[1]
+    qh, motto, pd = layout.quoc_hieu, layout.motto, layout.place_date
+    if qh is not None and qh.size in (12, 13):
+        want = qh.size + 1
+        for part, other in (("Tiêu ngữ", motto), ("place/date", pd)):
+            if other is not None and other.size != want:
+                yield _v("F5", other.flat, f"{part} at {want:g} pt to match Quốc hiệu at {qh.size:g} pt "
+                                           f"(found {_pt(other.size)})")
+
+
+def _paragraph_fonts(p: ParaFormat) -> Iterator[Violation]:
+    inked = p.inked
+    if inked:
         bad_face = next((r for r in inked if r.font_ascii != TNR or r.font_hansi != TNR), None)
         if bad_face is not None:
             yield _v("F1", bad_face.text, f"Times New Roman (found {bad_face.font_ascii}/{bad_face.font_hansi})")
@@ -279,13 +301,6 @@ def check_fonts(layout: Layout) -> Iterator[Violation]:
                                           f"highlight {coloured.highlight}, shading {coloured.shading})")
         if unicodedata.normalize("NFC", p.text) != p.text:
             yield _v("F4", p.text, "precomposed Unicode (NFC)")
-    qh, motto, pd = layout.quoc_hieu, layout.motto, layout.place_date
-    if qh is not None and qh.size in (12, 13):
-        want = qh.size + 1
-        for part, other in (("Tiêu ngữ", motto), ("place/date", pd)):
-            if other is not None and other.size != want:
-                yield _v("F5", other.flat, f"{part} at {want:g} pt to match Quốc hiệu at {qh.size:g} pt "
-                                           f"(found {_pt(other.size)})")
 
 
 # --- header block ----------------------------------------------------------------------------------
@@ -627,13 +642,30 @@ def detect_kind(model: DocumentModel) -> DocumentKind:
     return "cong_van"
 
 
+class Checker:
+    """Checks letters made from the same templates: what they share (styles, numbering, page setup,
+    headers, and every paragraph identical byte for byte) is read once, then only what varies per letter.
+    The verdicts are those of a full check of each letter: the rules run on the whole document every
+    time, and a remembered paragraph is only ever reused for the very same XML. ``Checker(cache=False)``
+    is the full check of each letter, kept for comparison (bench/bench_check.py, the tests)."""
+
+    def __init__(self, *, cache: bool = True) -> None:
+        self.cache = ReadCache() if cache else None
+
+    def check(self, path: Path, kind: DocumentKind | None = "cong_van") -> list[Violation]:
+        if not path.is_file():
+            raise DocumentError(f"{path}: file not found")
+        try:
+            model = read_document(path, self.cache)
+        except (OpcError, zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
+            raise DocumentError(f"{path}: not a readable .docx ({type(exc).__name__})") from exc
+        return check_model(model, kind or detect_kind(model))
+
+
+_CHECKER = Checker()  # one per process: a campaign's letters come from a handful of templates
+
+
 def check(path: Path, kind: DocumentKind | None = "cong_van") -> list[Violation]:
     """Every Decree-30 violation found in a công văn (or, with ``kind="bao_cao"``, a báo cáo) .docx,
     in document-area order. ``kind=None`` tells the kind from the document itself."""
-    if not path.is_file():
-        raise DocumentError(f"{path}: file not found")
-    try:
-        model = read_document(path)
-    except (OpcError, zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
-        raise DocumentError(f"{path}: not a readable .docx ({type(exc).__name__})") from exc
-    return check_model(model, kind or detect_kind(model))
+    return _CHECKER.check(path, kind)
