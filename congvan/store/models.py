@@ -46,6 +46,10 @@ class RegisterCounter(Base):
     register: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     year: Mapped[int] = mapped_column(primary_key=True)
     last_number: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set by `congvan register set-next` when the office had issued numbers before congvan: the first
+    # number congvan gives this year. NULL: the register started at 1 in congvan.
+    first_number: Mapped[int | None]
+    updated_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class Document(Base):
@@ -73,6 +77,12 @@ class Document(Base):
     docx_path: Mapped[str | None]
     pdf_path: Mapped[str | None]
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    # The register entry as written when the number was taken (sổ văn bản đi: trích yếu, người ký,
+    # bản lưu), so the register stays true when the campaign's YAML changes later. NULL on rows issued
+    # before revision 0002: the export reads those from the campaign.
+    summary: Mapped[str | None] = mapped_column(sa.Text)
+    signer: Mapped[str | None] = mapped_column(sa.String(255))
+    archive: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[created_now]
 
 
