@@ -182,11 +182,16 @@ def adopt_legacy(conn: Connection, state: SchemaState) -> None:
         from alembic.operations import Operations
         from alembic.runtime.migration import MigrationContext
 
-        operations = Operations(MigrationContext.configure(conn, opts={"render_as_batch": True}))
-        with operations.batch_alter_table("documents") as batch:
+        documents = baseline.metadata.tables["documents"]
+        operations = Operations(MigrationContext.configure(conn))
+        if conn.dialect.name == "sqlite":  # rebuilt from the baseline's definition: reflection loses constraints
+            with operations.batch_alter_table("documents", copy_from=documents, recreate="always"):
+                pass
+            for index in documents.indexes:  # copy_from carries the constraints, not the indexes
+                index.create(conn, checkfirst=True)
+        else:
             for name in not_null:
-                batch.alter_column(name, existing_type=baseline.metadata.tables["documents"].c[name].type,
-                                   nullable=True)
+                operations.alter_column("documents", name, existing_type=documents.c[name].type, nullable=True)
     for table in baseline.metadata.sorted_tables:
         if table.name not in columns:
             table.create(conn)
