@@ -1,4 +1,4 @@
-"""The tables (DESIGN §3), as SQLAlchemy 2.0 typed models.
+"""The tables (docs/design.md §3), as SQLAlchemy 2.0 typed models.
 
 One ``Base`` owns the metadata. Constraint names come from the naming convention, so they are
 the same on SQLite and PostgreSQL and stay stable for migrations. Enums are stored by value
@@ -98,7 +98,7 @@ class DeliveryStatus(enum.Enum):
 
 
 class Delivery(Base):
-    """One copy of one document to one address (DESIGN §3).
+    """One copy of one document to one address (docs/design.md §3.2).
 
     The row and its Message-ID exist before the SMTP transaction and the status turns ``sent`` only
     after the server's 250, so a rerun sends exactly what is not sent, under the same Message-ID.
