@@ -55,8 +55,9 @@ class RegisterCounter(Base):
 class Document(Base):
     """One issued letter: its number in the register, and what was produced for it.
 
-    ``key`` names the document within the whole database (campaign/step/unit, e.g.
-    ``par-index-2022/dispatch/ALL``); allocating the same key again reuses the number.
+    ``key`` names the document within the whole database: ``par-index-2022/dispatch`` for a dispatch,
+    campaign/step/unit for a follow-up (``par-index-2022/don-doc/KPAC``, ``…/bao-cao/ALL``); allocating the same
+    key again reuses the number (docs/design.md §3.2).
     """
 
     __tablename__ = "documents"
