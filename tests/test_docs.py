@@ -349,12 +349,13 @@ TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sh", 
 TEXT_NAMES = {"Makefile", "run"}
 # A run of section references, with the document (or RFC) it belongs to when one is written just before it:
 # "docs/design.md §1, §8.1", "operations.md §3", "RFC 2047 §6.2"; in a Markdown page, a bare one is its own.
-SECTIONS = re.compile(r"(?:(?P<doc>[\w./-]+\.md)|(?P<rfc>RFC[ \t]?\d+))?"
-                      r"(?P<refs>(?:[ \t]*,?[ \t]*(?:and[ \t]+)?§[ \t]?\d+(?:\.\d+)*)+)")
+SECTIONS = re.compile(r"§[ \t]?\d+(?:\.\d+)*(?:[ \t]*(?:,|and)[ \t]*§[ \t]?\d+(?:\.\d+)*)*")
+OWNER = re.compile(r"(?:(?P<doc>[\w./-]+\.md)|(?P<rfc>RFC[ \t]?\d+))[ \t]*$")
 SECTION_NUMBER = re.compile(r"§[ \t]?(\d+(?:\.\d+)*)")
 HEADING_NUMBER = re.compile(r"^#{1,6}[ \t]+(\d+(?:\.\d+)*)\.?[ \t]", re.MULTILINE)
 # Any mention of a Markdown file: "docs/design.md", "config-reference.md" (not inside a URL's path).
-MARKDOWN_FILE = re.compile(r"(?<![\w/.:-])((?:[\w.-]+/)*[\w-][\w.-]*\.md)\b")
+MARKDOWN_FILE = re.compile(r"\.md\b")
+MARKDOWN_NAME = re.compile(r"(?<![\w/.:-])((?:[\w.-]+/)*[\w-][\w.-]*)$")
 # Citations of the design as it was before it moved into the repository (docs/design.md).
 OUTSIDE = [
     (re.compile(r"\bDESIGN(?:\.md)?[ \t]*§"), "cites the old design page: cite docs/design.md §n"),
@@ -415,12 +416,13 @@ def citation_problems(path: Path, text: str) -> list[str]:
         return f"{shown}:{line}: {lines[line - 1].strip()[:100]!r}"
 
     for m in SECTIONS.finditer(text):
-        if m["rfc"]:
+        owner = OWNER.search(text, text.rfind("\n", 0, m.start()) + 1, m.start())
+        if owner and owner["rfc"]:
             continue
-        if m["doc"]:
-            target = _resolve_doc(m["doc"], path)
+        if owner and owner["doc"]:
+            target = _resolve_doc(owner["doc"], path)
             if target is None:
-                problems.append(f"{where(m.start())}: {m['doc']} is not a file in the repository")
+                problems.append(f"{where(m.start())}: {owner['doc']} is not a file in the repository")
                 continue
         elif path.suffix == ".md":
             target = path  # a bare § in a Markdown page is one of its own sections
@@ -428,13 +430,14 @@ def citation_problems(path: Path, text: str) -> list[str]:
             problems.append(f"{where(m.start())}: a section sign with no document: write docs/design.md §n")
             continue
         headings = section_numbers(target.read_text(encoding="utf-8"))
-        for number in SECTION_NUMBER.findall(m["refs"]):
+        for number in SECTION_NUMBER.findall(m[0]):
             if number not in headings:
                 problems.append(f"{where(m.start())}: {target.relative_to(ROOT)} has no section {number} "
                                 f"(its sections: {', '.join(sorted(headings, key=_section_key))})")
     for m in MARKDOWN_FILE.finditer(text):
-        if _resolve_doc(m[1], path) is None:
-            problems.append(f"{where(m.start())}: cites {m[1]}, which is not in the repository")
+        name = MARKDOWN_NAME.search(text, text.rfind("\n", 0, m.start()) + 1, m.start())
+        if name is not None and _resolve_doc(name[1] + ".md", path) is None:
+            problems.append(f"{where(m.start())}: cites {name[1]}.md, which is not in the repository")
     for pattern, why in OUTSIDE:
         problems += [f"{where(m.start())}: {why}" for m in pattern.finditer(text)]
     return problems
