@@ -7,16 +7,16 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from congvan import compliance, escalation, nd30, policy, register, roster
+from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
+from congvan.cli_store import db_app, register_app
 from congvan.config import LoadedCampaign, list_campaigns
 from congvan.dispatch import preflight, sender
 from congvan.documents import dispatch_key, render_dispatch
@@ -24,7 +24,7 @@ from congvan.errors import ConfigError, CongVanError, Problem
 from congvan.mail import SmtpConfig
 from congvan.mailcatcher import MailCatcher, default_mailbox, serve_forever
 from congvan.roster import ImportReport
-from congvan.settings import Settings, load_settings
+from congvan.settings import Settings
 from congvan.store.db import init_db, make_engine
 from congvan.validation import validate_campaign
 from congvan.vndate import short_date
@@ -34,43 +34,6 @@ from congvan.workdays import WorkCalendar
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   rich_markup_mode=None,
                   help="Issue Vietnamese official dispatches (công văn) and follow them up.")
-
-
-def _error(message: str) -> None:
-    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """A CongVanError or a bad option value is the user's to fix: one line on stderr, exit 2, no traceback."""
-    try:
-        yield
-    except CongVanError as exc:
-        _error(str(exc))
-        raise typer.Exit(code=2) from None
-    except typer.BadParameter as exc:
-        _error(exc.format_message())
-        raise typer.Exit(code=2) from None
-
-
-def _settings() -> Settings:
-    """The settings from the environment; a bad CONGVAN_* value is a user error, one line each."""
-    try:
-        return load_settings()
-    except ValidationError as exc:
-        for err in exc.errors():
-            name = "CONGVAN_" + "_".join(str(p) for p in err["loc"]).upper()
-            _error(f"{name}: {err['msg']}")
-        raise typer.Exit(code=2) from None
-
-
-def _date(value: str | None, option: str = "--as-of") -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=f"'{option}'") from None
 
 
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")]
@@ -84,10 +47,10 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
 
     Example: congvan validate par-index-2022
     """
-    settings = _settings()
+    settings = settings_or_exit()
     names = [campaign] if campaign else list_campaigns(settings.config_dir)
     if not names:
-        _error(f"no campaigns in {settings.config_dir / 'campaigns'}")
+        error(f"no campaigns in {settings.config_dir / 'campaigns'}")
         raise typer.Exit(code=2)
     failed = False
     for name in names:
@@ -100,7 +63,7 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
             continue
         except CongVanError as exc:
             failed = True
-            _error(str(exc))
+            error(str(exc))
             continue
         typer.echo(result.summary())
     if failed:
@@ -118,9 +81,9 @@ def render(campaign: Annotated[str, typer.Argument(help="Campaign (file stem und
 
     Example: congvan render par-index-2022 --draft --out outputs/draft
     """
-    settings = _settings()
+    settings = settings_or_exit()
     with user_errors():
-        path = _render(settings, campaign, draft=draft, out=out, as_of=_date(as_of))
+        path = _render(settings, campaign, draft=draft, out=out, as_of=parse_date(as_of))
     typer.echo(path)  # only the path on stdout, so it can be piped
 
 
@@ -151,9 +114,9 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
 
     Example: congvan dispatch par-index-2022 --as-of 2023-02-10
     """
-    settings = _settings()
+    settings = settings_or_exit()
     with user_errors():
-        day = _date(as_of)
+        day = parse_date(as_of)
         lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
         if not dry_run:
             # Before Prefect starts and before a number is taken: a bad login, a missing LibreOffice
@@ -207,7 +170,7 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
     try:
         return outcome_of(state, name)
     except CongVanError as exc:
-        _error(str(exc))
+        error(str(exc))
         raise typer.Exit(code=2) from None
 
 
@@ -237,6 +200,8 @@ roster_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The 
 responses_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The survey's response exports.")
 app.add_typer(roster_app, name="roster")
 app.add_typer(responses_app, name="responses")
+app.add_typer(db_app, name="db")
+app.add_typer(register_app, name="register")
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 
@@ -260,7 +225,7 @@ def _import(load: Callable[[], ImportReport]) -> None:
         report = load()
     except roster.ImportRejected as exc:
         for line in exc.report.errors:
-            _error(line)
+            error(line)
         raise typer.Exit(code=2) from None
     typer.echo(report.summary())
     for warning in report.warnings:
@@ -276,7 +241,7 @@ def roster_import(campaign: Campaign,
 
     Example: congvan roster import par-index-2022
     """
-    settings = _settings()
+    settings = settings_or_exit()
     with user_errors():
         lc = _follow_up_campaign(settings, campaign)
         path = file or roster.roster_path(settings.config_dir, lc)
@@ -291,7 +256,7 @@ def responses_import(campaign: Campaign,
 
     Example: congvan responses import par-index-2022 exports/2023-02-21.csv
     """
-    settings = _settings()
+    settings = settings_or_exit()
     with user_errors():
         lc = _follow_up_campaign(settings, campaign)
         _import(lambda: roster.import_responses(_engine(settings), lc, file))
@@ -304,9 +269,9 @@ def status(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan status par-index-2022 --as-of 2023-02-27
     """
-    settings = _settings()
+    settings = settings_or_exit()
     with user_errors():
-        day = _date(as_of) or dt.date.today()
+        day = parse_date(as_of) or dt.date.today()
         lc = _follow_up_campaign(settings, campaign)
         follow_up = lc.campaign.follow_up
         assert follow_up is not None
@@ -351,9 +316,9 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan escalate par-index-2022 --as-of 2023-02-27
     """
-    settings = _settings()
+    settings = settings_or_exit()
     with user_errors():
-        day = _date(as_of)
+        day = parse_date(as_of)
         _follow_up_campaign(settings, campaign)
         init_db(make_engine(settings.database_url))
     result = _run_flow("escalate", progress=False, campaign=campaign, as_of=day, dry_run=dry_run)
@@ -398,9 +363,9 @@ def report(campaign: Campaign, as_of: AsOf = None,
     """
     from congvan.report import write_report
 
-    settings = _settings()
+    settings = settings_or_exit()
     with user_errors():
-        day = _date(as_of) or dt.date.today()
+        day = parse_date(as_of) or dt.date.today()
         lc = _follow_up_campaign(settings, campaign)
         engine = _engine(settings)
         dispatch_allocation = register.lookup(engine, dispatch_key(lc.name))
@@ -420,7 +385,7 @@ def serve() -> None:
 
     Example: congvan serve
     """
-    settings = _settings()
+    settings = settings_or_exit()
     with user_errors():
         from flows.serve import deployments, serve_all
 
@@ -441,7 +406,7 @@ def demo() -> None:
 
     Example: congvan demo
     """
-    settings = _settings()
+    settings = settings_or_exit()
     demo_dir = settings.output_dir / "demo"
     with user_errors():
         checked = validate_campaign(settings.config_dir, settings.templates_dir, DEMO_CAMPAIGN)
@@ -475,6 +440,7 @@ def demo() -> None:
     typer.echo(f"Follow-up letters: {len(letters)} in {demo_dir / 'documents' / lc.name / 'letters'}")
     typer.echo(f"Report: {story.report} (and .xlsx beside it)")
     typer.echo(f"Mail: {story.messages} .eml files in {demo_dir / 'mailbox'} (open any in a mail client)")
+    typer.echo(f"Register (sổ văn bản đi): {story.register_rows} document(s) in {story.register}")
     failed = [d for d in details if d["status"] != "sent"]
     failed += [d for _, day in story.days if day for d in day["details"] if d["status"] != "sent"]
     for d in failed:
@@ -509,7 +475,7 @@ def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.
 
     Example: congvan mailcatcher --port 1025
     """
-    settings = _settings()
+    settings = settings_or_exit()
     mailbox = default_mailbox(settings)
 
     def ready(catcher: MailCatcher) -> None:

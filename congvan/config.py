@@ -148,6 +148,10 @@ class Authority(_Model):
     signers: dict[str, Signer] = Field(min_length=1, description=(
         "Những người ký, mỗi người một khóa tự đặt (ví dụ chu-tich, pho-chu-tich); chiến dịch và các bước đôn đốc "
         "chọn người ký bằng khóa này."))
+    books: dict[Literal["cong_van", "bao_cao"], Code] = Field(default_factory=dict, description=(
+        "Sổ văn bản đi riêng theo loại văn bản, nếu cơ quan đăng ký công văn và báo cáo ở hai sổ khác nhau, ví dụ "
+        "{bao_cao: ubnd-daklak-bc}: báo cáo được đánh số theo sổ ubnd-daklak-bc. Không ghi thì mọi văn bản của cơ "
+        "quan dùng chung một sổ, mang tên khóa của cơ quan."))
 
 
 class AuthoritiesFile(_Model):
@@ -246,7 +250,7 @@ def _summary_lines(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-# --- follow-up (DESIGN §1): roster, responses, calendar and the escalation ladder ----------------
+# --- follow-up (docs/design.md §1): roster, responses, calendar and the escalation ladder ----------------
 
 
 def _headers(value: Any) -> Any:
@@ -606,6 +610,16 @@ def campaign_path(config_dir: Path, name: str) -> Path:
 
 def list_campaigns(config_dir: Path) -> list[str]:
     return sorted(p.stem for p in (config_dir / "campaigns").glob("*.yaml"))
+
+
+def load_authorities(config_dir: Path) -> dict[str, Authority]:
+    """The issuing authorities of ``authorities.yaml``; ConfigError listing every problem."""
+    problems: list[Problem] = []
+    shown = str(config_dir / "authorities.yaml")
+    parsed = _parse(AuthoritiesFile, _read_yaml(config_dir / "authorities.yaml", shown, problems), shown, problems)
+    if problems or parsed is None:
+        raise ConfigError(problems)
+    return dict(parsed.authorities)
 
 
 def load_campaign(config_dir: Path, name: str) -> LoadedCampaign:

@@ -1,4 +1,4 @@
-"""The dispatch, step by step (DESIGN §1): number → render → check → PDF → plan → mail → report.
+"""The dispatch, step by step (docs/design.md §1, §8.1): number → render → check → PDF → plan → mail → report.
 
 Each function is one step the dispatch flow runs as a task; none knows about Prefect. The steps
 are safe to repeat: the number is allocated once per campaign, the issued document is rendered once
@@ -28,6 +28,7 @@ from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpFailure,
 from congvan.mail_bodies import render_bodies
 from congvan.recipients import PlannedMessage, dispatch_messages
 from congvan.register import Allocation
+from congvan.register_book import entry_for, register_name
 from congvan.settings import Settings
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document
@@ -102,8 +103,9 @@ def check_draft(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, plann
 
 def allocate(engine: Engine, lc: LoadedCampaign, issued_on: dt.date) -> Allocation:
     """The dispatch's number in the authority's outgoing register; a rerun gets the same number."""
-    return register.allocate(engine, key=dispatch_key(lc.name), register=lc.authority_key, symbol=lc.symbol,
-                             issued_on=issued_on, campaign=lc.name, kind="dispatch")
+    return register.allocate(engine, key=dispatch_key(lc.name), register=register_name(lc, "dispatch"),
+                             symbol=lc.symbol, issued_on=issued_on, campaign=lc.name, kind="dispatch",
+                             entry=entry_for(lc, "dispatch"))
 
 
 def expected_texts(lc: LoadedCampaign, allocation: Allocation) -> list[str]:

@@ -12,7 +12,8 @@ running the tool, in one line, and names the file, row or field at fault.
     │   ├── LayoutError        a generated letter breaks Decree 30: it must not be sent
     │   └── PdfError           LibreOffice is missing, failed, or produced a PDF that fails verification
     ├── StoreError             the database is unreachable or refuses an operation
-    │   └── NotIssuedError     a document has no number in the register yet
+    │   ├── NotIssuedError     a document has no number in the register yet
+    │   └── RegisterError      a register operation is refused (a number at or below one issued)
     └── DeliveryError          the mail server refused or was unreachable
 """
 
@@ -85,6 +86,10 @@ class StoreError(CongVanError):
 
 class NotIssuedError(StoreError):
     """The register holds no number for this document yet."""
+
+
+class RegisterError(StoreError):
+    """A register operation asked for is refused (a number at or below one issued, an unknown register)."""
 
 
 class DeliveryError(CongVanError):

@@ -1,4 +1,4 @@
-"""One day of follow-up (DESIGN §1): what the ladder says today, made into records, documents and mails.
+"""One day of follow-up (docs/design.md §1.1, §8.2): what the ladder says today, made into records, documents and mails.
 
 The policy (``congvan.policy``) decides; this module gives each decision a record before anything
 leaves: a numbered letter (register), a plain mail or a report, rendered and checked, then one ledger
@@ -39,6 +39,7 @@ from congvan.letters import (
 from congvan.mail import Attachment, Mailbox, Outgoing, compose
 from congvan.mail_bodies import render_bodies
 from congvan.policy import Action, Sent
+from congvan.register_book import entry_for, register_name
 from congvan.render import load_template
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document
@@ -287,9 +288,10 @@ def _letter(ctx: Context, action: Action, unit: Unit, key: str, dispatch: Citati
     existing = register.lookup(ctx.engine, key)
     if existing is None:  # check the draft before taking a number for a letter that could not be sent
         check_layout(template.render_to(context(None), out / "drafts" / letter_filename(lc, step, unit.code, None)))
-    allocation = existing or register.allocate(ctx.engine, key=key, register=lc.authority_key, symbol=lc.symbol,
-                                               issued_on=ctx.as_of, campaign=lc.name, kind="letter",
-                                               unit=unit.code, level=action.level)
+    allocation = existing or register.allocate(ctx.engine, key=key, register=register_name(lc, "letter"),
+                                               symbol=lc.symbol, issued_on=ctx.as_of, campaign=lc.name,
+                                               kind="letter", unit=unit.code, level=action.level,
+                                               entry=entry_for(lc, "letter", action.level))
     issued: IssuedFiles = produce_files(
         ctx.engine, allocation,
         render=lambda: template.render_to(context(allocation),
@@ -306,8 +308,8 @@ def _report(ctx: Context, action: Action, key: str) -> Made:
 
     lc = ctx.lc
     allocation = register.lookup(ctx.engine, key) or register.allocate(
-        ctx.engine, key=key, register=lc.authority_key, symbol=report_symbol(lc), issued_on=ctx.as_of,
-        campaign=lc.name, kind="report", unit=None, level=action.level)
+        ctx.engine, key=key, register=register_name(lc, "report"), symbol=report_symbol(lc), issued_on=ctx.as_of,
+        campaign=lc.name, kind="report", unit=None, level=action.level, entry=entry_for(lc, "report", action.level))
     dispatch_allocation = register.issued(ctx.engine, dispatch_key(lc.name))
     written = ctx.write_report(lc, ctx.compliance, templates_dir=ctx.templates_dir, out_dir=ctx.out_dir / "reports",
                                allocation=allocation, dispatch=dispatch_allocation, signer=action.step.signer,

@@ -1,7 +1,7 @@
 """The outgoing register (sổ văn bản đi): a number for every issued document.
 
 Numbers run per register and per year of the issue date: they start at 1 on 1 January, are unique,
-never skipped and never reused (DESIGN §3). A document key (campaign/step/unit) makes allocation
+never skipped and never reused (docs/design.md §3). A document key (campaign/step/unit) makes allocation
 idempotent: allocating a key again returns the number it already has, so a rerun after a crash
 reuses its numbers instead of leaving holes.
 """
@@ -27,6 +27,15 @@ def format_number(n: int) -> str:
     if n < 1:
         raise ValueError(f"register numbers start at 1, got {n}")
     return f"{n:02d}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the register says of a document besides its number: trích yếu, người ký, bản lưu."""
+
+    summary: str
+    signer: str
+    archive: str
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,10 @@ def allocate(
     kind: str,
     unit: str | None = None,
     level: int = 0,
+    entry: Entry | None = None,
 ) -> Allocation:
-    """Give document ``key`` the next number of ``register`` for the year of ``issued_on``.
+    """Give document ``key`` the next number of ``register`` for the year of ``issued_on``, recording its
+    register ``entry`` with it.
 
     Idempotent per key: if the key is already in the register, its allocation is returned
     unchanged (``created=False``), whatever the other arguments say; but a key numbered in a
@@ -77,7 +88,7 @@ def allocate(
     try:
         with transaction(engine) as session:
             return _allocate(session, key=key, register=register, symbol=symbol, issued_on=issued_on,
-                             campaign=campaign, kind=kind, unit=unit, level=level)
+                             campaign=campaign, kind=kind, unit=unit, level=level, entry=entry)
     except sa_exc.IntegrityError as exc:
         # Backstop: another transaction committed the same key under a different counter (another
         # register or year), so the counter lock did not order the two. Its allocation stands.
@@ -116,6 +127,7 @@ def _allocate(
     kind: str,
     unit: str | None,
     level: int,
+    entry: Entry | None,
 ) -> Allocation:
     year = issued_on.year
     _ensure_counter(session, register, year)
@@ -133,7 +145,9 @@ def _allocate(
         return allocation
     counter.last_number += 1
     document = Document(key=key, campaign=campaign, kind=kind, unit=unit, level=level, register=register,
-                        year=year, number=counter.last_number, symbol=symbol, issued_on=issued_on)
+                        year=year, number=counter.last_number, symbol=symbol, issued_on=issued_on,
+                        summary=entry.summary if entry else None, signer=entry.signer if entry else None,
+                        archive=entry.archive if entry else None)
     session.add(document)
     session.flush()
     return _allocation(document, created=True)

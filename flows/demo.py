@@ -18,6 +18,8 @@ from typing import Any
 from congvan import compliance, roster
 from congvan.config import LoadedCampaign
 from congvan.mailcatcher import MailCatcher
+from congvan.register_book import known_registers, register_rows
+from congvan.register_export import write_register
 from congvan.report import write_report
 from congvan.settings import load_settings
 from congvan.simulate import Answer, simulate_responses, write_export
@@ -40,6 +42,8 @@ class Story:
     days: list[tuple[dt.date, dict[str, Any] | None]] = field(default_factory=list)
     report: Path | None = None
     messages: int = 0
+    register: Path | None = None
+    register_rows: int = 0
 
 
 def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -> Story:
@@ -82,6 +86,11 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
                              planned=last)
         story.report = files.docx
         story.messages = len(catcher.paths())
+        # The outgoing register as the văn thư prints it: every number the story took, in order.
+        story.register_rows = len(rows := register_rows(engine, config_dir=settings.config_dir,
+                                                        year=issue_date.year))
+        story.register = write_register(rows, demo_dir / f"so-van-ban-di-{issue_date.year}.xlsx",
+                                        authority_names=known_registers(settings.config_dir))
     return story
 
 

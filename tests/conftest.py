@@ -51,7 +51,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'db' / 'congvan.db'}"
         return
-    server: Engine = request.getfixturevalue("postgres_server")
+    yield from _fresh_schema(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Engine) -> Iterator[str]:
+    """A URL to a fresh PostgreSQL schema, for tests about PostgreSQL only."""
+    yield from _fresh_schema(postgres_server)
+
+
+def _fresh_schema(server: Engine) -> Iterator[str]:
     schema = f"test_{uuid.uuid4().hex[:12]}"
     with server.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))

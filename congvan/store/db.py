@@ -25,16 +25,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from congvan.errors import StoreError
-from congvan.store.models import Base
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 LOCK_POLL_S = 0.2
 _memory_lock = threading.Lock()
 POSTGRES_CONNECT_TIMEOUT_S = 10
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
-
-# Serialises concurrent init_db() calls on PostgreSQL (an arbitrary, fixed advisory-lock key).
-_INIT_LOCK_KEY = 0x636F6E67  # "cong"
 
 
 def masked_url(url: str | URL) -> str:
@@ -71,11 +67,11 @@ def make_engine(url: str) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create the tables that do not exist yet. Idempotent, also when run concurrently."""
-    with translated(engine), engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK_KEY)))
-        Base.metadata.create_all(conn)
+    """Make the database ready for this code: create an empty one, upgrade or refuse one that is behind
+    (``congvan.store.schema.init_db``, which builds on this module: hence the import here)."""
+    from congvan.store.schema import init_db as ready
+
+    ready(engine)
 
 
 @contextmanager

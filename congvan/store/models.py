@@ -1,4 +1,4 @@
-"""The tables (DESIGN §3), as SQLAlchemy 2.0 typed models.
+"""The tables (docs/design.md §3), as SQLAlchemy 2.0 typed models.
 
 One ``Base`` owns the metadata. Constraint names come from the naming convention, so they are
 the same on SQLite and PostgreSQL and stay stable for migrations. Enums are stored by value
@@ -46,13 +46,18 @@ class RegisterCounter(Base):
     register: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     year: Mapped[int] = mapped_column(primary_key=True)
     last_number: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set by `congvan register set-next` when the office had issued numbers before congvan: the first
+    # number congvan gives this year. NULL: the register started at 1 in congvan.
+    first_number: Mapped[int | None]
+    updated_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class Document(Base):
     """One issued letter: its number in the register, and what was produced for it.
 
-    ``key`` names the document within the whole database (campaign/step/unit, e.g.
-    ``par-index-2022/dispatch/ALL``); allocating the same key again reuses the number.
+    ``key`` names the document within the whole database: ``par-index-2022/dispatch`` for a dispatch,
+    campaign/step/unit for a follow-up (``par-index-2022/don-doc/KPAC``, ``…/bao-cao/ALL``); allocating the same
+    key again reuses the number (docs/design.md §3.2).
     """
 
     __tablename__ = "documents"
@@ -73,6 +78,12 @@ class Document(Base):
     docx_path: Mapped[str | None]
     pdf_path: Mapped[str | None]
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    # The register entry as written when the number was taken (sổ văn bản đi: trích yếu, người ký,
+    # bản lưu), so the register stays true when the campaign's YAML changes later. NULL on rows issued
+    # before revision 0002: the export reads those from the campaign.
+    summary: Mapped[str | None] = mapped_column(sa.Text)
+    signer: Mapped[str | None] = mapped_column(sa.String(255))
+    archive: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[created_now]
 
 
@@ -88,7 +99,7 @@ class DeliveryStatus(enum.Enum):
 
 
 class Delivery(Base):
-    """One copy of one document to one address (DESIGN §3).
+    """One copy of one document to one address (docs/design.md §3.2).
 
     The row and its Message-ID exist before the SMTP transaction and the status turns ``sent`` only
     after the server's 250, so a rerun sends exactly what is not sent, under the same Message-ID.

@@ -1,0 +1,50 @@
+"""What every command module of the CLI shares: settings, dates, and user errors as one line, exit 2."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from pydantic import ValidationError
+
+from congvan.errors import CongVanError
+from congvan.settings import Settings, load_settings
+
+
+def error(message: str) -> None:
+    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """A CongVanError or a bad option value is the user's to fix: one line on stderr, exit 2, no traceback."""
+    try:
+        yield
+    except CongVanError as exc:
+        error(str(exc))
+        raise typer.Exit(code=2) from None
+    except typer.BadParameter as exc:
+        error(exc.format_message())
+        raise typer.Exit(code=2) from None
+
+
+def settings_or_exit() -> Settings:
+    """The settings from the environment; a bad CONGVAN_* value is a user error, one line each."""
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "CONGVAN_" + "_".join(str(p) for p in err["loc"]).upper()
+            error(f"{name}: {err['msg']}")
+        raise typer.Exit(code=2) from None
+
+
+def parse_date(value: str | None, option: str = "--as-of") -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=f"'{option}'") from None
