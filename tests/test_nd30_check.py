@@ -154,3 +154,43 @@ def test_follow_up_letters_through_one_checker(tmp_path: Path) -> None:
         assert [format_violation(v) for v in checker.check(letter)] == []
         assert Checker(cache=False).check(letter) == []
         assert any(unit.head.title in p.flat for p in read_document(letter).paragraphs)
+
+
+def test_numbering_indents_sit_over_the_style_only_when_the_paragraph_is_numbered(tmp_path: Path) -> None:
+    """Word's order: a list named by the style lies under the style's own indents; numbering put on the
+    paragraph lies over them; the paragraph's own w:ind comes last."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from fixtures_nd30 import set_prop
+
+    document = docx.Document()
+    numbering = document.part.numbering_part.element
+    abstract = OxmlElement("w:abstractNum")
+    abstract.set(qn("w:abstractNumId"), "77")
+    lvl = OxmlElement("w:lvl")
+    lvl.set(qn("w:ilvl"), "0")
+    set_prop(set_prop(lvl, "w:pPr"), "w:ind", left="0", firstLine="720")
+    abstract.append(lvl)
+    numbering.insert(0, abstract)
+    num = OxmlElement("w:num")
+    num.set(qn("w:numId"), "77")
+    set_prop(num, "w:abstractNumId", val="77")
+    numbering.append(num)
+    listed = document.styles.add_style("Listed", WD_STYLE_TYPE.PARAGRAPH)
+    listed.paragraph_format.first_line_indent = 360 * 635  # 360 twips, in EMU
+    set_prop(set_prop(listed.element.get_or_add_pPr(), "w:numPr"), "w:numId", val="77")
+    plain = document.styles.add_style("Plain", WD_STYLE_TYPE.PARAGRAPH)
+    plain.paragraph_format.first_line_indent = 360 * 635
+    document.add_paragraph("by style", style=listed)
+    direct = document.add_paragraph("numbered here", style=plain)
+    set_prop(set_prop(direct._p.get_or_add_pPr(), "w:numPr"), "w:numId", val="77")
+    own = document.add_paragraph("own indent", style=plain)
+    set_prop(set_prop(own._p.get_or_add_pPr(), "w:numPr"), "w:numId", val="77")
+    set_prop(own._p.get_or_add_pPr(), "w:ind", firstLine="567")
+    path = tmp_path / "numbering.docx"
+    document.save(str(path))
+
+    by_style, numbered_here, own_indent = read_document(path).paragraphs
+    assert (by_style.first_line, by_style.numbered) == (360, True)
+    assert (numbered_here.first_line, numbered_here.numbered) == (720, True)
+    assert own_indent.first_line == 567
