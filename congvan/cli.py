@@ -386,9 +386,13 @@ def report(campaign: Campaign, as_of: AsOf = None,
         dispatch_allocation = register.lookup(engine, dispatch_key(lc.name))
         files = write_report(lc, compliance.compute(engine, lc, day), templates_dir=settings.templates_dir,
                              out_dir=out or settings.output_dir / "reports", dispatch=dispatch_allocation,
-                             planned=day)
+                             planned=day, receipts=_receipts(engine, lc))
     typer.echo(files.docx)
     typer.echo(files.xlsx)
+
+
+def _receipts(engine: Engine, lc: LoadedCampaign) -> dict[str, str]:
+    return {code: d.status for code, d in bounces.unit_deliveries(engine, lc).items()}
 
 
 @app.command()
@@ -447,6 +451,8 @@ def demo() -> None:
     issued = short_date(dt.date.fromisoformat(doc["issued_on"]))
     typer.echo(f"Dispatch: Công văn số {doc['number']}/{doc['symbol']} ngày {issued}, served {len(units)} of "
                f"{len(lc.addressees)} units (+{copies} copies)")
+    for line in story.bounced:
+        typer.echo(f"  bounced: {line}; sent again to the unit's fallback by the first daily run")
     typer.echo(f"  .docx: {doc['path']}")
     pdfs = sorted(Path(doc["path"]).parent.glob("*.pdf"))
     if pdfs:

@@ -315,7 +315,8 @@ def _report(ctx: Context, action: Action, key: str) -> Made:
     dispatch_allocation = register.issued(ctx.engine, dispatch_key(lc.name))
     written = ctx.write_report(lc, ctx.compliance, templates_dir=ctx.templates_dir, out_dir=ctx.out_dir / "reports",
                                allocation=allocation, dispatch=dispatch_allocation, signer=action.step.signer,
-                               template=action.step.template)
+                               template=action.step.template,
+                               receipts={c: d.status for c, d in bounces.unit_deliveries(ctx.engine, lc).items()})
     check_layout(written.docx, kind="bao_cao")
     return Made(action, allocation.document_id, allocation.so_ky_hieu, written.docx, None, (written.xlsx,),
                 (allocation.so_ky_hieu,))

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages congvan needs on Debian/Ubuntu, and (for the tests) starts PostgreSQL.
 #   scripts/system-deps.sh demo   LibreOffice Writer, its Python-UNO bridge, poppler, Liberation fonts
-#   scripts/system-deps.sh test   the same, plus PostgreSQL started with the test database congvan_test
+#   scripts/system-deps.sh test   the same, plus PostgreSQL started with the test database congvan_test, and
+#                                 Postfix and Dovecot (IMAP) for the delivery-truth tests, which start their own
+#                                 instances on loopback ports (tests/mailservers.py); Postfix is installed
+#                                 unconfigured ("No configuration"), so nothing of the system's mail changes
 # Idempotent and quiet when nothing is missing. apt-get runs directly as root, through sudo otherwise;
 # where neither can, one line says what to install and the script exits 2.
 set -euo pipefail
@@ -14,6 +17,8 @@ command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 fc-list 2>/dev/null | grep -q LiberationSerif-Regular || need+=(fonts-liberation2)
 if [ "$profile" = test ]; then
   compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
+  [ -x /usr/sbin/postfix ] || need+=(postfix)
+  [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
 fi
 
 as_root() {
@@ -31,6 +36,9 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "Installing system packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   rc=0
+  if [[ " ${need[*]} " == *" postfix "* ]]; then
+    echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections || rc=$?
+  fi
   { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
       apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; } || rc=$?
   if [ $rc = 100 ]; then
