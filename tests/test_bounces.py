@@ -350,3 +350,24 @@ def test_a_read_receipt_is_asked_for_only_when_the_campaign_says_so() -> None:
 
     raw = compose(replace(mail, receipt_to=sender))
     assert b"Disposition-Notification-To: =?utf-8?b?" in raw and b"<vanthu.ubnd@daklak.example>" in raw
+
+
+def test_the_report_workbook_has_a_receipt_column(tmp_path: Path, engine: Engine) -> None:
+    import openpyxl
+
+    from congvan import compliance
+    from congvan.report import write_workbook
+
+    lc = load_campaign(ROOT / "config", CAMPAIGN)
+    ids = _sent(engine)
+    _bounce(engine, A_TO, ids)
+    bounces.apply(engine, CAMPAIGN, read_receipt(ids[B_TO], B_TO), source="mdn.eml")
+    receipts = {c: d.status for c, d in bounces.unit_deliveries(engine, lc).items()}
+    out = write_workbook(lc, compliance.compute(engine, lc, dt.date(2024, 4, 20)), tmp_path / "r.xlsx", receipts)
+    ws = openpyxl.load_workbook(out)["Tổng hợp"]
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    assert rows[0][-1] == "Nhận công văn"
+    by_unit = {r[1]: r[6] for r in rows[1:-1]}
+    assert by_unit["Sở Tư pháp"] == "Bị trả lại"
+    assert by_unit["Sở Nội vụ"] == "Đã đọc"
+    assert by_unit["Sở Tài chính"] == "Chưa gửi"

@@ -129,6 +129,8 @@ def test_bounces_over_postfix_and_dovecot_reach_the_fallbacks_once(world: dict[s
     servers.wait_queue_empty()
     returned = _wait_for(servers, AUTHORITY, 2)
     assert all(b"message/delivery-status" in r for r in returned)
+    # We asked for reports that can be matched: Postfix offers DSN and gives our envelope id back.
+    assert all(b"Original-Envelope-Id: cv." in r for r in returned)
     for address in GONE:
         assert servers.messages(address) == []
 
