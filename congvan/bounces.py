@@ -53,11 +53,13 @@ class Applied:
     changed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     bounced: int = 0
+    reports: int = 0  # messages read as delivery reports or receipts (matched or not)
 
     def extend(self, other: Applied) -> None:
         self.changed += other.changed
         self.skipped += other.skipped
         self.bounced += other.bounced
+        self.reports += other.reports
 
     def lines(self) -> list[str]:
         return [*self.changed, *(f"skipped: {s}" for s in self.skipped)]
@@ -78,6 +80,7 @@ def apply(engine: Engine, campaign: str, raw: bytes, *, source: str,
     if own_domain and report.report_id.startswith("<cv.") and report.report_id.endswith(f"@{own_domain}>"):
         result.skipped.append(f"{source}: {OWN_MESSAGE}")
         return result
+    result.reports = 1
     if not report.message_ids:
         result.skipped.append(f"{source}: names no Message-ID or envelope id of ours")
         return result
@@ -364,7 +367,7 @@ def sync_mailbox(engine: Engine, lc: LoadedCampaign, config: ImapConfig, *, own_
             return False
         result = apply(engine, lc.name, fetched.raw, source=source, own_domain=own_domain)
         total.extend(result)
-        return not any(s.endswith(NOT_A_REPORT) or s.endswith(OWN_MESSAGE) for s in result.skipped)
+        return result.reports > 0  # a report is marked \Seen; anything else stays for the people
 
     read_new(config, read)
     return total

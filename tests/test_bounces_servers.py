@@ -196,3 +196,50 @@ def test_a_refused_login_is_one_line_without_the_password(world: dict[str, Any])
     assert len(lines) == 1 and lines[0].startswith("Error: the mailbox server 127.0.0.1:")
     assert "refused the login of 'vanthu.ubnd@daklak.example'" in lines[0]
     assert wrong not in result.stdout + result.stderr and PASSWORD not in result.stdout + result.stderr
+
+
+def test_the_mailbox_is_read_once_and_hostile_mail_is_skipped(mail_servers: MailServers,  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    import imaplib
+
+    from pydantic import SecretStr
+    from test_bounces import A_TO, B_TO, _rows, _sent, postfix_dsn
+
+    from congvan import bounces
+    from congvan.imap import KEYWORD, ImapConfig
+    from congvan.store import init_db
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'congvan.db'}")
+    init_db(engine)
+    ids = _sent(engine)
+    huge = b"From: MAILER-DAEMON@daklak.example\r\nSubject: x\r\n\r\n" + b"A" * (11 * 1024 * 1024) + b"\r\n"
+    html_only = b"From: MAILER-DAEMON@daklak.example\r\nContent-Type: text/html\r\n\r\n<p>550 5.1.1</p>\r\n"
+    reply = f"From: {B_TO}\r\nSubject: Re: V/v\r\nIn-Reply-To: {ids[B_TO]}\r\n\r\nDa nhan.\r\n".encode()
+    imap = imaplib.IMAP4("127.0.0.1", mail_servers.imap_port)
+    imap.login(AUTHORITY, PASSWORD)
+    for raw in (huge, html_only, reply, postfix_dsn(ids[A_TO], A_TO)):
+        assert imap.append("INBOX", "", None, raw)[0] == "OK"
+    config = ImapConfig("127.0.0.1", mail_servers.imap_port, AUTHORITY, SecretStr(PASSWORD), security="none")
+
+    applied = bounces.sync_mailbox(engine, load_lc(), config, own_domain="daklak.example")
+    assert applied.changed == [f'STP {A_TO}: bounced 5.1.1 (X-Postfix; unknown user: "{A_TO}")']
+    assert [s.split(": ", 1)[1] for s in applied.skipped] == [
+        "11 MB is larger than any delivery report (10 MB at most): not read",
+        "HTML only, no delivery-status part and no plain text: not read as a report",
+        "not a delivery report or read receipt"]
+    assert _rows(engine)[B_TO][0] == "sent"
+    # Every message is flagged read by congvan; only the report is marked \Seen (the reply stays unread).
+    imap.select("INBOX")
+    flags = [imap.fetch(str(n).encode(), "(FLAGS)")[1][0] for n in range(1, 5)]
+    assert all(KEYWORD.encode() in f for f in flags)
+    assert [b"\\Seen" in f for f in flags] == [False, False, False, True]
+    imap.logout()
+    again = bounces.sync_mailbox(engine, load_lc(), config, own_domain="daklak.example")
+    assert (again.changed, again.skipped) == ([], [])
+    engine.dispose()
+
+
+def load_lc() -> Any:
+    from congvan.config import load_campaign
+
+    return load_campaign(Path(__file__).parent.parent / "config", CAMPAIGN)
