@@ -107,3 +107,25 @@ def test_a_unit_never_reached_is_held_not_blamed(world: dict[str, Any]) -> None:
     unit = next(u for u in json.loads(status.stdout)["units"] if u["code"] == "EAHLEO")
     assert unit["delivery"]["status"] == "bounced"
     assert unit["next_step"].startswith("held: the dispatch bounced")
+
+
+def test_a_dispatch_rerun_reaches_the_fallback_once(world: dict[str, Any]) -> None:
+    from flows.dispatch import dispatch
+
+    first = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
+    number = first["document"]["number"]
+    _import_returned(world)
+    rerun = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 11))
+    eahleo = sorted((d["address"], d["status"]) for d in rerun["deliveries"] if d["unit"] == "EAHLEO")
+    assert eahleo == sorted([(MAILBOX, "bounced"), (world["head"], "sent")])
+    assert rerun["document"]["number"] == number  # the same document, not a new letter
+    assert _returned_for(world, world["head"]) == 1  # the catcher took it once (and returned it)
+    again = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 11))
+    assert [(d["address"], d["status"]) for d in again["deliveries"]] == \
+        [(d["address"], d["status"]) for d in rerun["deliveries"]]
+    assert _returned_for(world, world["head"]) == 1
+
+
+def _returned_for(world: dict[str, Any], address: str) -> int:
+    files = (world["tmp"] / "mailbox" / RETURNED_DIR).glob("*.eml")
+    return sum(1 for f in files if f"Final-Recipient: rfc822; {address}".encode() in f.read_bytes())
