@@ -461,6 +461,7 @@ def demo() -> None:
     typer.echo(f"Follow-up letters: {len(letters)} in {demo_dir / 'documents' / lc.name / 'letters'}")
     typer.echo(f"Report: {story.report} (and .xlsx beside it)")
     typer.echo(f"Mail: {story.messages} .eml files in {demo_dir / 'mailbox'} (open any in a mail client)")
+    typer.echo(f"Register (sổ văn bản đi): {story.register_rows} document(s) in {story.register}")
     failed = [d for d in details if d["status"] != "sent"]
     failed += [d for _, day in story.days if day for d in day["details"] if d["status"] != "sent"]
     for d in failed:

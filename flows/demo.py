@@ -19,6 +19,8 @@ from congvan import bounces, compliance, roster
 from congvan.config import LoadedCampaign
 from congvan.dispatch import message_id_domain
 from congvan.mailcatcher import RETURNED_DIR, CatcherOptions, MailCatcher
+from congvan.register_book import known_registers, register_rows
+from congvan.register_export import write_register
 from congvan.report import write_report
 from congvan.settings import load_settings
 from congvan.simulate import Answer, simulate_responses, write_export
@@ -44,6 +46,8 @@ class Story:
     report: Path | None = None
     messages: int = 0
     bounced: list[str] = field(default_factory=list)
+    register: Path | None = None
+    register_rows: int = 0
 
 
 def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -> Story:
@@ -97,6 +101,11 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
                              receipts={c: d.status for c, d in bounces.unit_deliveries(engine, lc).items()})
         story.report = files.docx
         story.messages = len(catcher.paths())
+        # The outgoing register as the văn thư prints it: every number the story took, in order.
+        story.register_rows = len(rows := register_rows(engine, config_dir=settings.config_dir,
+                                                        year=issue_date.year))
+        story.register = write_register(rows, demo_dir / f"so-van-ban-di-{issue_date.year}.xlsx",
+                                        authority_names=known_registers(settings.config_dir))
     return story
 
 

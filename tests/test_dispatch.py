@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from support import Project, error_lines, self_signed_tls
@@ -333,6 +334,18 @@ def test_demo_tells_the_whole_story(sqlite_project: Project) -> None:
     report = Path(sqlite_project.root, next(x for x in out.splitlines() if x.startswith("Report: "))
                   .removeprefix("Report: ").split(" (")[0])
     assert report.is_file() and report.with_suffix(".xlsx").is_file()
+    # The register (title, headings, column numbers, then a row a document) lists every document the demo
+    # numbered, in order: the dispatch, 4 đôn đốc and 3 giải trình letters, the report (reminders take none).
+    book = openpyxl.load_workbook(demo / "so-van-ban-di-2023.xlsx").active
+    numbers = [row[0] for row in book.iter_rows(min_row=8, values_only=True)]
+    engine = make_engine(f"sqlite:///{demo / 'congvan.db'}")
+    with engine.connect() as conn:
+        issued = [f"{n:02d}/{s}" for n, s in conn.execute(sa.select(Document.number, Document.symbol)
+                                                          .where(Document.number.is_not(None))
+                                                          .order_by(Document.number))]
+    engine.dispose()
+    assert numbers == issued == ["01/UBND-KSTTHC", *(f"{n:02d}/UBND-KSTTHC" for n in range(2, 9)), "09/BC-UBND"]
+    assert "Register (sổ văn bản đi): 9 document(s) in " in out
 
 
 def test_smtp_down_for_the_first_seconds_then_everything_goes_once(project: Project, tmp_path: Path) -> None:
