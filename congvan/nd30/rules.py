@@ -4,7 +4,7 @@
 "V/v" line under Số: H14, H15; "Kính gửi" only if present: R1) to the named-document ones (type name and
 bold summary centred under the header: H16; the type code "BC" leading the symbol: H9).
 
-Rule ids follow §4 of the shared reference nd30-format.md. Each check returns ``Violation`` objects; ``check``
+Rule ids, and what each asserts, are listed in docs/design.md §4.2. Each check returns ``Violation`` objects; ``check``
 runs them all. The header block is the table holding the Quốc hiệu; the signature block is the table
 holding "Nơi nhận:".
 """
