@@ -1,4 +1,4 @@
-"""Delivery truth (DESIGN §9): what the reply mailbox says after the server's 250, applied to the ledger.
+"""Delivery truth (docs/design.md §5.4): what the reply mailbox says after the server's 250, applied to the ledger.
 
 A relay accepts a letter for a mailbox that no longer exists and returns it minutes later by mail.
 ``apply`` matches each report (``congvan.reports``) to the ledger row it names, by the Message-ID (or

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     smtp_backoff: float = Field(default=5.0, ge=0, description=(
         "Số giây chờ trước lần thử thứ hai; sau đó mỗi lần gấp đôi."))
 
-    # Delivery truth (DESIGN §9): the reply mailbox where delivery reports and read receipts land.
+    # Delivery truth (docs/design.md §5.4): the reply mailbox where delivery reports and read receipts land.
     imap_host: str | None = Field(default=None, description=(
         "Máy chủ IMAP của hộp thư nhận thư báo lỗi gửi (bounce) và xác nhận đã đọc, thường là hộp thư của cơ quan "
         "gửi. Không đặt thì lần chạy hằng ngày không đọc hộp thư (congvan bounces import vẫn đọc tệp .eml)."))
