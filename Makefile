@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# System packages (LibreOffice, poppler, fonts; PostgreSQL for the tests): installed when missing.
+# System packages (LibreOffice, poppler, fonts; PostgreSQL, Postfix and Dovecot for the tests): installed when missing.
 system:
 	@scripts/system-deps.sh demo
 

@@ -14,15 +14,16 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.engine import Engine
 
-from congvan import compliance, escalation, nd30, policy, register, roster
+from congvan import bounces, compliance, escalation, nd30, policy, register, roster
 from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
+from congvan.cli_bounces import bounces_app
 from congvan.cli_store import db_app, register_app
 from congvan.config import LoadedCampaign, list_campaigns
 from congvan.dispatch import preflight, sender
 from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import ConfigError, CongVanError, Problem
 from congvan.mail import SmtpConfig
-from congvan.mailcatcher import MailCatcher, default_mailbox, serve_forever
+from congvan.mailcatcher import CatcherOptions, MailCatcher, default_mailbox, serve_forever
 from congvan.roster import ImportReport
 from congvan.settings import Settings
 from congvan.store.db import init_db, make_engine
@@ -135,8 +136,9 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
 def _unserved(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Deliveries not sent to a unit (or named recipient) that no other address of it was served at:
     a 550 to an old address stops counting once the corrected address has the letter."""
-    served = {d["unit"] or d["address"] for d in details if d["status"] in ("sent", "planned")}
-    return [d for d in details if d["status"] not in ("sent", "planned") and (d["unit"] or d["address"]) not in served]
+    ok = ("sent", "planned", "delayed", "displayed")
+    served = {d["unit"] or d["address"] for d in details if d["status"] in ok}
+    return [d for d in details if d["status"] not in ok and (d["unit"] or d["address"]) not in served]
 
 
 def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]:
@@ -202,6 +204,7 @@ app.add_typer(roster_app, name="roster")
 app.add_typer(responses_app, name="responses")
 app.add_typer(db_app, name="db")
 app.add_typer(register_app, name="register")
+app.add_typer(bounces_app, name="bounces")
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 
@@ -279,11 +282,15 @@ def status(campaign: Campaign, as_of: AsOf = None,
         state = compliance.compute(engine, lc, day)
         calendar = WorkCalendar(follow_up.calendar)
         taken = {k: v for k, v in escalation.history(engine, lc).items() if v.on <= day}
+        truth = bounces.unit_deliveries(engine, lc)
+        held = bounces.unreached(engine, lc)
     units: list[dict[str, Any]] = [{
         "code": u.code, "name": u.name, "required": u.required, "responded": u.responded,
         "missing": [{"staff_id": o.staff_id, "name": o.name} for o in u.missing],
         "level_sent": taken[u.code].level if u.code in taken else 0,
-        "next_step": policy.explain(follow_up, u, taken.get(u.code), day, calendar),
+        "next_step": f"held: {held[u.code]}" if u.code in held
+        else policy.explain(follow_up, u, taken.get(u.code), day, calendar),
+        "delivery": truth[u.code].as_json(),
     } for u in state.units]
     if as_json:
         typer.echo(json.dumps({"campaign": lc.name, "as_of": day.isoformat(),
@@ -303,7 +310,8 @@ def status(campaign: Campaign, as_of: AsOf = None,
     for u, uc in zip(units, state.units, strict=True):
         mark = " " if uc.compliant else "!"
         typer.echo(f"{mark} {u['code']:<{width}}  {u['responded']:>3}/{u['required']:<3} "
-                   f"{uc.rate:>6.0%}  level {u['level_sent']}  next: {u['next_step']}")
+                   f"{uc.rate:>6.0%}  level {u['level_sent']}  {u['delivery']['status']:<9} "
+                   f"next: {u['next_step']}")
 
 
 @app.command()
@@ -327,13 +335,20 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
                               indent=2))
     else:
         _print_escalation(result)
-    if any(a["status"] not in ("sent", "planned") for a in result["actions"]):
+    if any(a["status"] not in ("sent", "planned", "held") for a in result["actions"]):
         raise typer.Exit(code=1)
 
 
 def _print_escalation(result: dict[str, Any]) -> None:
     for line in result["imports"]:
         typer.echo(f"Imported {line}")
+    truth = result["bounces"]
+    for line in truth["reports"]:
+        typer.echo(f"Report: {line}")
+    for d in truth["fallbacks"]:
+        typer.echo(f"  {d['unit'] or '-':<8} dispatch to fallback {d['address']}: {d['status']}")
+    if truth["alerted"]:
+        typer.echo(f"Alerted the coordinator about {truth['alerted']} new bounce(s)")
     if result["day_off"]:
         typer.echo(f"{result['as_of']}: not a working day ({result['day_off']}); nothing sent")
         return
@@ -371,9 +386,13 @@ def report(campaign: Campaign, as_of: AsOf = None,
         dispatch_allocation = register.lookup(engine, dispatch_key(lc.name))
         files = write_report(lc, compliance.compute(engine, lc, day), templates_dir=settings.templates_dir,
                              out_dir=out or settings.output_dir / "reports", dispatch=dispatch_allocation,
-                             planned=day)
+                             planned=day, receipts=_receipts(engine, lc))
     typer.echo(files.docx)
     typer.echo(files.xlsx)
+
+
+def _receipts(engine: Engine, lc: LoadedCampaign) -> dict[str, str]:
+    return {code: d.status for code, d in bounces.unit_deliveries(engine, lc).items()}
 
 
 @app.command()
@@ -432,6 +451,8 @@ def demo() -> None:
     issued = short_date(dt.date.fromisoformat(doc["issued_on"]))
     typer.echo(f"Dispatch: Công văn số {doc['number']}/{doc['symbol']} ngày {issued}, served {len(units)} of "
                f"{len(lc.addressees)} units (+{copies} copies)")
+    for line in story.bounced:
+        typer.echo(f"  bounced: {line}; sent again to the unit's fallback by the first daily run")
     typer.echo(f"  .docx: {doc['path']}")
     pdfs = sorted(Path(doc["path"]).parent.glob("*.pdf"))
     if pdfs:
@@ -470,7 +491,9 @@ def check(files: Annotated[list[Path], typer.Argument(help="The .docx files to c
 
 @app.command()
 def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 to listen on.")] = 1025,
-                ) -> None:
+                bounce: Annotated[list[str] | None, typer.Option(
+                    "--bounce", help="Accept mail for this address, then return it with a delivery report in "
+                    "mailbox/returned/ (repeatable).")] = None) -> None:
     """A local SMTP server that stores every message it accepts in outputs/mailbox/ as .eml.
 
     Example: congvan mailcatcher --port 1025
@@ -483,7 +506,8 @@ def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.
                    "(Ctrl-C to stop)", err=True)
 
     with user_errors():
-        serve_forever(mailbox, "127.0.0.1", port, on_ready=ready)
+        serve_forever(mailbox, "127.0.0.1", port, on_ready=ready,
+                      options=CatcherOptions(bounce_rcpts=frozenset(bounce or ())))
 
 
 def main(argv: list[str] | None = None) -> None:

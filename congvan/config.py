@@ -186,6 +186,9 @@ class Unit(_Model):
     group: Ref = Field(description="Khóa của nhóm (trong groups) mà đơn vị thuộc về.")
     email: Address = Field(description="Hộp thư chung (văn thư) của đơn vị: nơi nhận công văn và thư nhắc nhở.")
     head: Head = Field(description="Người đứng đầu đơn vị (Thủ trưởng, Chủ tịch UBND).")
+    fallback_email: Address | None = Field(default=None, description=(
+        "Địa chỉ dự phòng: khi công văn gửi hộp thư chung bị trả lại (bounce), công văn đó (cùng số) được gửi một "
+        "lần tới địa chỉ này; không ghi thì gửi tới địa chỉ của người đứng đầu."))
 
 
 class UnitsFile(_Model):
@@ -394,6 +397,9 @@ class Campaign(_Model):
     pdf: bool = Field(default=True, description="Có tạo bản PDF (bản điện tử của văn bản) bằng LibreOffice hay không.")
     attach: list[Literal["pdf", "docx"]] = Field(default=["pdf", "docx"], min_length=1, description=(
         "Tệp đính kèm thư: pdf, docx hoặc cả hai."))
+    read_receipt: bool = Field(default=False, description=(
+        "Xin xác nhận đã đọc (Disposition-Notification-To) trong thư gửi công văn; người nhận có thể từ chối. Mặc "
+        "định không xin."))
     follow_up: FollowUp | None = Field(default=None, description=(
         "Phần theo dõi, đôn đốc: danh sách cán bộ, hạn trả lời, thang đôn đốc; không ghi nếu chỉ gửi công văn."))
 

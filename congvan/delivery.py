@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from congvan import ledger
 from congvan.ledger import DeliveryRow, LedgerMessage
-from congvan.mail import SmtpConfig, SmtpFailure, SmtpSession
+from congvan.mail import SmtpConfig, SmtpFailure, SmtpSession, envelope_id
 from congvan.store.models import DeliveryStatus
 
 # Called after each message with (message, rows as now recorded).
@@ -98,7 +98,7 @@ def _send_one(engine: Engine, session: SmtpSession, message: LedgerMessage, rows
     """One SMTP transaction; record it; return the rows worth another try."""
     by_address = {r.address: r for r in rows}
     try:
-        refused = session.send([r.address for r in rows], raw)
+        refused = session.send([r.address for r in rows], raw, envid=envelope_id(message.message_id))
     except SmtpFailure as failure:
         _record_failures(engine, {r.id: failure.reason for r in rows}, permanent=not failure.temporary,
                          rows=rows, outcomes=outcomes)

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from congvan import ledger, nd30, register
+from congvan import bounces, ledger, nd30, register
 from congvan.config import LoadedCampaign
 from congvan.documents import dispatch_filename, dispatch_key, render_dispatch
 from congvan.errors import DocumentError, LayoutError
@@ -176,8 +176,36 @@ def attachments(lc: LoadedCampaign, allocation: Allocation, files: IssuedFiles) 
 
 
 def plan(engine: Engine, lc: LoadedCampaign, allocation: Allocation, settings: Settings) -> list[LedgerMessage]:
-    return ledger.plan(engine, allocation.document_id, dispatch_messages(lc),
-                       message_id_domain=message_id_domain(lc, settings))
+    """Every message of the dispatch with its ledger rows, and one to the fallback address of each unit
+    whose mailbox the dispatch bounced at (``congvan.bounces``): the same document, sent there once."""
+    messages = dispatch_messages(lc) + bounces.fallback_messages(engine, lc, allocation.document_id)
+    return ledger.plan(engine, allocation.document_id, messages, message_id_domain=message_id_domain(lc, settings))
+
+
+def fallback_plan(engine: Engine, lc: LoadedCampaign, settings: Settings,
+                  ) -> tuple[Allocation, IssuedFiles, list[LedgerMessage]] | None:
+    """For the daily run: the issued dispatch, its recorded files and the fallback messages still to
+    send (None when there are none). The document is the one recorded, byte for byte."""
+    allocation = register.lookup(engine, dispatch_key(lc.name))
+    if allocation is None:
+        return None
+    extra = bounces.fallback_messages(engine, lc, allocation.document_id)
+    if not extra:
+        return None
+    planned = ledger.plan(engine, allocation.document_id, dispatch_messages(lc) + extra,
+                          message_id_domain=message_id_domain(lc, settings))
+    wanted = {ledger.address_key(m.to[0].address) for m in extra}
+    todo = [m for m in planned if m.unsent and any(r.address in wanted for r in m.rows)]
+    if not todo:
+        return None
+    with transaction(engine) as session:
+        doc = session.get_one(Document, allocation.document_id)
+        docx, pdf = doc.docx_path, doc.pdf_path
+    if not docx or not Path(docx).is_file():
+        raise DocumentError(f"{lc.name}: the issued dispatch's file {docx or '(none recorded)'} is gone; "
+                            f"run congvan dispatch {lc.name} to resend it to the fallback addresses")
+    files = IssuedFiles(Path(docx), Path(pdf) if pdf and Path(pdf).is_file() else None)
+    return allocation, files, todo
 
 
 def outgoing(lc: LoadedCampaign, allocation: Allocation, message: LedgerMessage, *, from_: Mailbox,
@@ -195,7 +223,7 @@ def outgoing(lc: LoadedCampaign, allocation: Allocation, message: LedgerMessage,
     return Outgoing(sender=from_, to=tuple(Mailbox(r.name, r.address) for r in message.planned.to),
                     cc=tuple(Mailbox(r.name, r.address) for r in message.planned.cc),
                     subject=lc.campaign.subject, text=text, html=html, message_id=message.message_id,
-                    attachments=tuple(files))
+                    attachments=tuple(files), receipt_to=from_ if lc.campaign.read_receipt else None)
 
 
 def composer(lc: LoadedCampaign, allocation: Allocation, *, from_: Mailbox, files: Sequence[Attachment],
@@ -256,7 +284,8 @@ def record_files(engine: Engine, document_id: int, docx: Path, pdf: Path | None)
 def _sent_any(engine: Engine, document_id: int) -> bool:
     with transaction(engine) as session:
         return session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
-            Delivery.document_id == document_id, Delivery.status == DeliveryStatus.SENT)) != 0
+            Delivery.document_id == document_id,
+            Delivery.status.in_([st for st in DeliveryStatus if st.accepted or st is DeliveryStatus.BOUNCED]))) != 0
 
 
 __all__ = ["DispatchReport", "IssuedFiles", "PlannedMessage"]

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from congvan import ledger, register
+from congvan import bounces, ledger, register
 from congvan.compliance import Compliance
 from congvan.config import LadderStep, LoadedCampaign, Unit
 from congvan.dispatch import IssuedFiles, PdfMaker, check_layout, produce_files, record_files
@@ -153,7 +153,8 @@ def thread(engine: Engine, lc: LoadedCampaign, unit: str | None) -> list[str]:
     with transaction(engine) as session:
         rows = session.execute(
             sa.select(Delivery.message_id, Document.id).join(Document, Delivery.document_id == Document.id)
-            .where(Document.campaign == lc.name, Delivery.unit == unit, Delivery.status == DeliveryStatus.SENT)
+            .where(Document.campaign == lc.name, Delivery.unit == unit,
+                   Delivery.status.in_([s for s in DeliveryStatus if s.accepted]))
             .order_by(Document.id, Delivery.id))
         seen: list[str] = []
         for message_id, _ in rows:
@@ -255,8 +256,9 @@ def finish(ctx: Context, made: Made, pdf: Path | None) -> Prepared:
         record_files(ctx.engine, made.document_id, made.docx, pdf)
     files = [p for p in (pdf, made.docx) if p is not None] + list(made.others)
     dispatch = dispatch_citation(ctx.engine, ctx.lc)
-    planned = ledger.plan(ctx.engine, made.document_id, step_messages(ctx.lc, step, unit),
-                          message_id_domain=ctx.message_id_domain)
+    # An address the campaign bounced at is not written to again (the unit's fallback instead).
+    messages = bounces.reroute(step_messages(ctx.lc, step, unit), bounces.suppressed(ctx.engine, ctx.lc), ctx.lc)
+    planned = ledger.plan(ctx.engine, made.document_id, messages, message_id_domain=ctx.message_id_domain)
     references = thread(ctx.engine, ctx.lc, action.unit)
     attachments = [Attachment.from_file(p, filename=_attachment_name(made.number, step, p)) for p in files]
 
@@ -313,7 +315,8 @@ def _report(ctx: Context, action: Action, key: str) -> Made:
     dispatch_allocation = register.issued(ctx.engine, dispatch_key(lc.name))
     written = ctx.write_report(lc, ctx.compliance, templates_dir=ctx.templates_dir, out_dir=ctx.out_dir / "reports",
                                allocation=allocation, dispatch=dispatch_allocation, signer=action.step.signer,
-                               template=action.step.template)
+                               template=action.step.template,
+                               receipts={c: d.status for c, d in bounces.unit_deliveries(ctx.engine, lc).items()})
     check_layout(written.docx, kind="bao_cao")
     return Made(action, allocation.document_id, allocation.so_ky_hieu, written.docx, None, (written.xlsx,),
                 (allocation.so_ky_hieu,))

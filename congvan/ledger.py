@@ -115,8 +115,12 @@ def mark_failed(engine: Engine, errors: Mapping[int, str], *, permanent: bool) -
     with transaction(engine) as session:
         for delivery_id, error in errors.items():
             session.execute(sa.update(Delivery)
-                            .where(Delivery.id == delivery_id, Delivery.status != DeliveryStatus.SENT)
+                            .where(Delivery.id == delivery_id, Delivery.status.in_(_UNSETTLED))
                             .values(status=status, last_error=error[:2000], attempts=Delivery.attempts + 1))
+
+
+# Rows a refusal may still be recorded on: not yet accepted by the server (a 250 is what counts).
+_UNSETTLED = [s for s in DeliveryStatus if s.retryable or s is DeliveryStatus.FAILED_PERMANENT]
 
 
 def deliveries(engine: Engine, document_id: int) -> list[DeliveryRow]:

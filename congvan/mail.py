@@ -132,6 +132,7 @@ class Outgoing:
     attachments: tuple[Attachment, ...] = ()
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    receipt_to: Mailbox | None = None  # Disposition-Notification-To (RFC 8098): ask for a read receipt
     date: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @property
@@ -165,6 +166,8 @@ def compose(mail: Outgoing) -> bytes:
         head.append(("In-Reply-To", _msg_id(mail.in_reply_to)))
     if mail.references:
         head.append(("References", "\r\n ".join(_msg_id(r) for r in mail.references)))
+    if mail.receipt_to is not None:
+        head.append(("Disposition-Notification-To", mail.receipt_to.header()))
     head.append(("MIME-Version", "1.0"))
     body = MIMEPart(policy=WIRE_POLICY)
     body.set_content(nfc(mail.text), subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -356,16 +359,24 @@ class SmtpSession:
         return SmtpFailure(f"cannot reach the mail server {where}: {_os_reason(exc)}", temporary=True,
                            connection_lost=True)
 
-    def send(self, recipients: Sequence[str], raw: bytes) -> dict[str, tuple[int, str]]:
+    def send(self, recipients: Sequence[str], raw: bytes, *, envid: str | None = None) -> dict[str, tuple[int, str]]:
         """Send one message; return the recipients the server refused, with code and reply.
 
+        Where the server offers DSN (RFC 3461), ask for reports that can be matched: ``ENVID`` (the
+        message's own id, ``envid``), ``RET=HDRS`` (headers only come back) and ``NOTIFY=FAILURE,DELAY``.
         Raises ``SmtpFailure`` when the message as a whole was not accepted.
         """
         self.connect()
         assert self._client is not None
         self._pace()
+        mail_options: list[str] = []
+        rcpt_options: list[str] = []
+        if envid is not None and self._client.smtp.has_extn("dsn"):
+            mail_options = ["RET=HDRS", f"ENVID={xtext(envid)}"]
+            rcpt_options = ["NOTIFY=FAILURE,DELAY"]
         try:
-            refused = self._client.smtp.sendmail(self.envelope_sender, list(recipients), raw)
+            refused = self._client.smtp.sendmail(self.envelope_sender, list(recipients), raw, mail_options,
+                                                 rcpt_options)
         except smtplib.SMTPRecipientsRefused as exc:
             self._reset()
             return {rcpt: (code, _text(reply)) for rcpt, (code, reply) in exc.recipients.items()}
@@ -408,6 +419,16 @@ class SmtpSession:
         client, self._client = self._client, None
         if client is not None:
             _quietly_close(client)
+
+
+def xtext(value: str) -> str:
+    """RFC 3461 xtext: printable ASCII as is, except "+", "=" and anything else as "+HH"."""
+    return "".join(c if "!" <= c <= "~" and c not in "+=" else f"+{ord(c):02X}" for c in value)
+
+
+def envelope_id(message_id: str) -> str:
+    """The ENVID we send for a message: its Message-ID without the angle brackets."""
+    return message_id.strip().strip("<>")
 
 
 def _quietly_close(client: _Client) -> None:

@@ -65,6 +65,7 @@ __all__ = [
     "MailCatcherError",
     "StoredMessage",
     "default_mailbox",
+    "delivery_report",
     "serve_forever",
     "store_message",
 ]
@@ -72,6 +73,7 @@ __all__ = [
 ACCEPTED = "250 Message accepted for delivery"
 EML_SUFFIX = ".eml"
 ENVELOPE_SUFFIX = ".envelope.json"
+RETURNED_DIR = "returned"  # the reports of bounced recipients (CatcherOptions.bounce_rcpts)
 
 _SAFE_HINT = re.compile(r"[^A-Za-z0-9._-]+")
 _SAFE_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9._-]{0,200}")
@@ -98,6 +100,9 @@ class CatcherOptions:
 
     temp_fail_rcpts: frozenset[str] = frozenset()  # answered 451 at RCPT TO
     perm_fail_rcpts: frozenset[str] = frozenset()  # answered 550 at RCPT TO
+    # Accepted (250), then returned as a relay does: an RFC 3464 report to the envelope sender, stored
+    # in ``returned/`` beside the mailbox (what ``congvan bounces import`` reads).
+    bounce_rcpts: frozenset[str] = frozenset()
     drop_after: int | None = None
     auth_user: str | None = None  # set both to require AUTH
     auth_password: str | None = None
@@ -112,6 +117,7 @@ class CatcherOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "temp_fail_rcpts", frozenset(a.lower() for a in self.temp_fail_rcpts))
         object.__setattr__(self, "perm_fail_rcpts", frozenset(a.lower() for a in self.perm_fail_rcpts))
+        object.__setattr__(self, "bounce_rcpts", frozenset(a.lower() for a in self.bounce_rcpts))
         if (self.auth_user is None) != (self.auth_password is None):
             raise MailCatcherError("mail catcher: give both auth_user and auth_password, or neither")
         if self.drop_after is not None and self.drop_after < 0:
@@ -239,10 +245,19 @@ class _Handler:
         if not isinstance(raw, bytes):
             raw = bytes(envelope.content or b"")
         peer = session.peer
+        returned = [r for r in envelope.rcpt_tos if r.lower() in self.options.bounce_rcpts]
+        kept = [r for r in envelope.rcpt_tos if r.lower() not in self.options.bounce_rcpts]
         try:
-            store_message(self.mailbox, raw, mail_from=str(envelope.mail_from), rcpt_tos=list(envelope.rcpt_tos),
-                          peer=":".join(str(p) for p in peer) if isinstance(peer, tuple) else str(peer or ""),
-                          smtputf8=bool(envelope.smtp_utf8))
+            if kept:
+                store_message(self.mailbox, raw, mail_from=str(envelope.mail_from), rcpt_tos=kept,
+                              peer=":".join(str(p) for p in peer) if isinstance(peer, tuple) else str(peer or ""),
+                              smtputf8=bool(envelope.smtp_utf8))
+            if returned and envelope.mail_from:
+                folder = self.mailbox / RETURNED_DIR
+                folder.mkdir(parents=True, exist_ok=True)
+                store_message(folder, delivery_report(raw, str(envelope.mail_from), returned,
+                                                      self.options.server_hostname),
+                              mail_from="", rcpt_tos=[str(envelope.mail_from)])
         except OSError:  # disk full, mailbox removed: temporary, so the sender retries instead of giving up
             return "451 4.3.0 Could not store the message"
         self._accepted[session] = self._accepted.get(session, 0) + 1
@@ -258,6 +273,29 @@ class _Handler:
             and hmac.compare_digest(auth_data.password, password.encode("utf-8"))
         )
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 235 or 535
+
+
+def delivery_report(original: bytes, sender: str, failed: Iterable[str], host: str) -> bytes:
+    """The RFC 3464 report a relay sends back for ``failed`` recipients: a text part, the
+    message/delivery-status fields, and the original's headers (as with RET=HDRS)."""
+    headers = original.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    boundary = f"=_report_{uuid.uuid4().hex}"
+    now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    per_recipient = "".join(
+        f"\r\nFinal-Recipient: rfc822; {r}\r\nOriginal-Recipient: rfc822; {r}\r\nAction: failed\r\n"
+        f"Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <{r}>: mailbox unavailable\r\n" for r in failed)
+    text = "\r\n".join(f"<{r}>: mailbox unavailable" for r in failed)
+    report = (
+        f"From: Mail Delivery System <MAILER-DAEMON@{host}>\r\nTo: {sender}\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nDate: {now}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@{host}>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        f"Your message could not be delivered to one or more recipients.\r\n\r\n{text}\r\n\r\n"
+        f"--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"
+        f"Reporting-MTA: dns; {host}\r\nArrival-Date: {now}\r\n{per_recipient}\r\n"
+        f"--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n").encode("ascii")
+    return report + headers + f"\r\n\r\n--{boundary}--\r\n".encode("ascii")
 
 
 class _Controller(Controller):

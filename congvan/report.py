@@ -19,7 +19,7 @@ import io
 import re
 import textwrap
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,10 @@ TYPE_CODE = "BC"  # Báo cáo, Decree 30 Appendix III
 
 HEADERS = ("STT", "Đơn vị", "Số phải trả lời", "Đã trả lời", "Tỷ lệ (%)", "Chưa trả lời")
 MISSING_HEADERS = ("Đơn vị", "Mã cán bộ", "Họ và tên", "Chức vụ")
+RECEIPT_HEADER = "Nhận công văn"
+# The dispatch's delivery status per unit (congvan.bounces.UnitDelivery) as the report says it.
+RECEIPT_TEXT = {"pending": "Chưa gửi", "sent": "Đã gửi", "delayed": "Đang chuyển (chậm)", "displayed": "Đã đọc",
+                "bounced": "Bị trả lại", "failed_permanent": "Không gửi được"}
 SUMMARY_SHEET, MISSING_SHEET = "Tổng hợp", "Chưa trả lời"
 PERCENT_FORMAT = "0.0%"
 
@@ -296,19 +300,27 @@ def _header(ws: Worksheet, titles: Sequence[str], widths: Sequence[float]) -> No
     ws.freeze_panes = "A2"
 
 
-def write_workbook(lc: LoadedCampaign, compliance: Compliance, out: Path) -> Path:
-    """Sheet "Tổng hợp": the report's table (rates as numbers formatted 0.0%, a total row); sheet
-    "Chưa trả lời": every official who has not answered, unit by unit in the same order."""
+def write_workbook(lc: LoadedCampaign, compliance: Compliance, out: Path,
+                   receipts: Mapping[str, str] | None = None) -> Path:
+    """Sheet "Tổng hợp": the report's table (rates as numbers formatted 0.0%, a total row) and, given
+    ``receipts`` (unit code → delivery status of the dispatch, congvan.bounces), whether the unit received
+    the dispatch; sheet "Chưa trả lời": every official who has not answered, unit by unit in the same order."""
     rows = worst_first(compliance.units)
     wb = Workbook()
     ws = wb.active
     ws.title = SUMMARY_SHEET
-    _header(ws, HEADERS, (6, 45, 14, 12, 11, 13))
+    if receipts is not None:
+        _header(ws, (*HEADERS, RECEIPT_HEADER), (6, 45, 14, 12, 11, 13, 24))
+    else:
+        _header(ws, HEADERS, (6, 45, 14, 12, 11, 13))
     for r, u in enumerate(rows, start=2):
         for c, value in enumerate((r - 1, u.name, u.required, u.responded), start=1):
             _put(ws, r, c, value)
         _put(ws, r, 5, u.rate if u.required else None, number_format=PERCENT_FORMAT)
         _put(ws, r, 6, u.required - u.responded)
+        if receipts is not None:
+            status = receipts.get(u.code, "pending")
+            _put(ws, r, 7, RECEIPT_TEXT.get(status, status))
     last = len(rows) + 1
     if rows:
         ws.auto_filter.ref = f"A1:F{last}"
@@ -370,7 +382,7 @@ def _template_path(templates_dir: Path, name: str) -> Path:
 def write_report(lc: LoadedCampaign, compliance: Compliance, *, templates_dir: Path, out_dir: Path,
                  allocation: Allocation | None = None, dispatch: Allocation | None = None,
                  signer: str | None = None, planned: dt.date | None = None,
-                 template: str = REPORT_TEMPLATE) -> ReportFiles:
+                 template: str = REPORT_TEMPLATE, receipts: Mapping[str, str] | None = None) -> ReportFiles:
     """Write the report (.docx), its data (.xlsx) and the chart (.png) into ``out_dir``.
 
     ``allocation`` is the report's number from the register (kind "report", symbol ``report_symbol(lc)``);
@@ -380,7 +392,7 @@ def write_report(lc: LoadedCampaign, compliance: Compliance, *, templates_dir: P
     context = report_context(lc, compliance, allocation, dispatch=dispatch, signer=signer, planned=planned)
     stem = report_stem(lc, compliance, allocation)
     chart = write_chart(compliance.units, out_dir / f"{stem}.png", as_of=compliance.as_of)
-    xlsx = write_workbook(lc, compliance, out_dir / f"{stem}.xlsx")
+    xlsx = write_workbook(lc, compliance, out_dir / f"{stem}.xlsx", receipts)
     rendered = compiled.render_bytes(context)
     description = f"Biểu đồ tỷ lệ trả lời phiếu theo đơn vị, tính đến hết ngày {short_date(compliance.as_of)}"
     docx_path = out_dir / f"{stem}.docx"

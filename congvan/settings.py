@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     smtp_backoff: float = Field(default=5.0, ge=0, description=(
         "Số giây chờ trước lần thử thứ hai; sau đó mỗi lần gấp đôi."))
 
+    # Delivery truth (docs/design.md §5.4): the reply mailbox where delivery reports and read receipts land.
+    imap_host: str | None = Field(default=None, description=(
+        "Máy chủ IMAP của hộp thư nhận thư báo lỗi gửi (bounce) và xác nhận đã đọc, thường là hộp thư của cơ quan "
+        "gửi. Không đặt thì lần chạy hằng ngày không đọc hộp thư (congvan bounces import vẫn đọc tệp .eml)."))
+    imap_port: int | None = Field(default=None, ge=1, le=65535, description=(
+        "Cổng IMAP; không đặt thì 993 với ssl, 143 với starttls hoặc none."))
+    imap_user: str | None = Field(default=None, description="Tên đăng nhập hộp thư IMAP.")
+    imap_password: SecretStr | None = Field(default=None, description=(
+        "Mật khẩu hộp thư IMAP; không bao giờ được in ra, ghi vào tệp kết quả hay cơ sở dữ liệu."))
+    imap_security: Literal["none", "ssl", "starttls"] = Field(default="ssl", description=(
+        "Cách mã hóa kết nối IMAP: ssl, starttls, hoặc none (chỉ cho máy chủ trên chính máy này)."))
+    imap_folder: str = Field(default="INBOX", description=(
+        "Thư mục IMAP chứa thư báo; thư đã đọc được gắn nhãn $CongvanRead để chỉ đọc một lần."))
+
     @field_validator("smtp_from")
     @classmethod
     def _plain_address(cls, value: str | None) -> str | None:

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from congvan import compliance, roster
+from congvan import bounces, compliance, roster
 from congvan.config import LoadedCampaign
-from congvan.mailcatcher import MailCatcher
+from congvan.dispatch import message_id_domain
+from congvan.mailcatcher import RETURNED_DIR, CatcherOptions, MailCatcher
 from congvan.register_book import known_registers, register_rows
 from congvan.register_export import write_register
 from congvan.report import write_report
@@ -33,6 +34,8 @@ from flows.steps import outcome_of
 SEED = 2023
 # Units that answer only in part: their heads get the letters. STNMT catches up after the first letter.
 LAGGING = {"KPAC": 0.6, "EAHLEO": 0.75, "BDON": 0.85, "STNMT": 0.8}
+# Its mailbox no longer exists: the dispatch bounces, and the first daily run sends it to the head.
+BOUNCING = "STP"
 CATCHES_UP = {"STNMT": dt.date(2023, 2, 28)}
 
 
@@ -42,6 +45,7 @@ class Story:
     days: list[tuple[dt.date, dict[str, Any] | None]] = field(default_factory=list)
     report: Path | None = None
     messages: int = 0
+    bounced: list[str] = field(default_factory=list)
     register: Path | None = None
     register_rows: int = 0
 
@@ -52,15 +56,25 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
     assert follow_up is not None
     story = Story()
     settings = load_settings()
-    with MailCatcher(demo_dir / "mailbox") as catcher:
+    gone = next(u for u in lc.units if u.code == BOUNCING).email
+    # The catcher accepts the letter for the unit's mailbox, then returns it, as a relay does.
+    with MailCatcher(demo_dir / "mailbox", options=CatcherOptions(bounce_rcpts=frozenset({gone}))) as catcher:
         os.environ.update(CONGVAN_SMTP_HOST="127.0.0.1", CONGVAN_SMTP_PORT=str(catcher.port),
                           CONGVAN_SMTP_SECURITY="none")
         issue_date = lc.campaign.date or dt.date.today()
-        echo(f"Mail catcher on 127.0.0.1:{catcher.port}. {short_date(issue_date)}: dispatching {lc.name}…")
+        echo(f"Mail catcher on 127.0.0.1:{catcher.port} ({gone} no longer exists). {short_date(issue_date)}: "
+             f"dispatching {lc.name}…")
         run = dispatch(campaign=lc.name, as_of=issue_date, dry_run=False, return_state=True)
         story.dispatch = outcome_of(run, "dispatch")
         engine = make_engine(settings.database_url)
         init_db(engine)
+        # The authority's mailbox has the relay's report: read it as `congvan bounces import` does (with a
+        # mail server, the daily run reads it over IMAP).
+        returned = sorted((demo_dir / "mailbox" / RETURNED_DIR).glob("*.eml"))
+        applied = bounces.import_files(engine, lc, returned, own_domain=message_id_domain(lc, settings))
+        story.bounced = applied.changed
+        for line in applied.changed:
+            echo(f"Returned by the relay: {line}")
         path = roster.roster_path(settings.config_dir, lc)
         echo("Roster: " + roster.import_roster(engine, lc, path).summary())
         answers = _answers(lc, path, issue_date, follow_up.deadline)
@@ -83,7 +97,8 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
             day += dt.timedelta(days=1)
         state = compliance.compute(engine, lc, last)
         files = write_report(lc, state, templates_dir=settings.templates_dir, out_dir=demo_dir / "reports",
-                             planned=last)
+                             planned=last,
+                             receipts={c: d.status for c, d in bounces.unit_deliveries(engine, lc).items()})
         story.report = files.docx
         story.messages = len(catcher.paths())
         # The outgoing register as the văn thư prints it: every number the story took, in order.
@@ -112,6 +127,11 @@ def _day_line(day: dt.date, result: dict[str, Any]) -> str:
     state = result["compliance"]
     head = (f"{short_date(day)} {weekday_name(day)}: {state['responded']}/{state['required']} answered, "
             f"{state['units_behind']} unit(s) behind")
+    truth = result["bounces"]
+    for d in truth["fallbacks"]:
+        head += f"; dispatch resent to {d['unit']}'s fallback {d['address']} ({d['status']})"
+    if truth["alerted"]:
+        head += f"; coordinator alerted about {truth['alerted']} bounce(s)"
     if not result["details"]:
         return f"{head}; nothing due"
     by_step: dict[str, list[dict[str, Any]]] = {}

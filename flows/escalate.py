@@ -19,14 +19,14 @@ from prefect.artifacts import create_table_artifact
 from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
+from congvan import bounces, escalation, letters, policy, roster
 from congvan import compliance as compliance_mod
 from congvan import dispatch as dispatch_steps
-from congvan import escalation, letters, policy, roster
 from congvan.config import LoadedCampaign
 from congvan.delivery import RetryPolicy, send_batch
 from congvan.errors import CongVanError, StoreError
 from congvan.ledger import LedgerMessage
-from congvan.mail import SmtpConfig
+from congvan.mail import SmtpConfig, SmtpFailure
 from congvan.policy import Action
 from congvan.settings import Settings, load_settings
 from congvan.store.db import campaign_lock, init_db, make_engine
@@ -58,6 +58,7 @@ class Assessment:
     actions: tuple[Action, ...]
     resumed: tuple[tuple[Action, dt.date], ...]  # unfinished follow-ups to finish, with their issue date
     day_off: str | None  # why as_of is not a working day
+    withheld: tuple[Action, ...] = ()  # due, but the dispatch never reached the unit (congvan.bounces)
 
 
 @step("validate")
@@ -123,6 +124,58 @@ def _resumable(engine: Any, lc: LoadedCampaign, state: compliance_mod.Compliance
             continue
         found.append((Action(unit, follow_up.ladder[level - 1], level, issued_on), issued_on))
     return found
+
+
+@step("read the reply mailbox", retries=2)
+def read_mailbox(settings: Settings, lc: LoadedCampaign) -> list[str]:
+    """Delivery reports and read receipts from the reply mailbox (CONGVAN_IMAP_*), applied to the ledger.
+    A mailbox that cannot be read is a warning: today's letters still go, with what is known."""
+    from congvan.imap import ImapConfig, MailboxError
+
+    if not settings.imap_host:
+        return []
+    engine = make_engine(settings.database_url)
+    try:
+        applied = bounces.sync_mailbox(engine, lc, ImapConfig.from_settings(settings),
+                                       own_domain=dispatch_steps.message_id_domain(lc, settings))
+    except MailboxError as exc:
+        get_run_logger().warning("Bounces not read: %s", exc)
+        return [f"bounces not read: {exc}"]
+    for line in applied.skipped:
+        get_run_logger().warning("Report skipped: %s", line)
+    return applied.changed
+
+
+@step("resend the dispatch to fallback addresses", retries=2)
+def resend_fallbacks(settings: Settings, lc: LoadedCampaign) -> list[dict[str, Any]]:
+    """A unit whose dispatch bounced gets the same document once at its fallback address."""
+    engine = make_engine(settings.database_url)
+    found = dispatch_steps.fallback_plan(engine, lc, settings)
+    if found is None:
+        return []
+    allocation, files, todo = found
+    from_ = dispatch_steps.sender(lc, settings)
+    build = dispatch_steps.composer(lc, allocation, from_=from_,
+                                    files=dispatch_steps.attachments(lc, allocation, files),
+                                    templates_dir=settings.templates_dir)
+    outcomes = send_batch(engine, SmtpConfig.from_settings(settings), from_.address, todo, build,
+                          retry=RetryPolicy(settings.smtp_attempts, settings.smtp_backoff))
+    return [{"unit": o.row.unit, "address": o.row.address, "status": o.status.value, "error": o.error}
+            for o in outcomes]
+
+
+@step("alert the coordinator", retries=2)
+def alert_bounces(settings: Settings, lc: LoadedCampaign) -> int:
+    """One mail per run to the authority's mailbox listing the bounces not told yet."""
+    engine = make_engine(settings.database_url)
+    fallbacks, held = bounces.alert_context(engine, lc)
+    try:
+        return bounces.alert(engine, lc, SmtpConfig.from_settings(settings), dispatch_steps.sender(lc, settings),
+                             fallbacks=fallbacks, held=held,
+                             message_id_domain=dispatch_steps.message_id_domain(lc, settings))
+    except SmtpFailure as exc:
+        get_run_logger().warning("The bounce alert was not sent (the next run tries again): %s", exc.reason)
+        return 0
 
 
 @step("preflight")
@@ -274,15 +327,25 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
         # One run at a time per campaign decides and sends: a manual run and the scheduled one at the
         # same moment would otherwise both see the step as due.
         with campaign_lock(engine, lc.name) if not dry_run else contextlib.nullcontext():
+            truth: dict[str, Any] = {"reports": [], "fallbacks": [], "alerted": 0, "held": {}}
             with _stage("assess"):
                 assessment: Assessment = run(assess, settings, lc, today)
             if assessment.day_off is not None:
                 logger.info("%s is not a working day (%s): nothing to do", today, assessment.day_off)
-                return _finish(lc, today, [], imports, assessment, dry_run)
+                return _finish(lc, today, [], imports, assessment, dry_run, truth)
+            # Delivery truth first: what bounced is resent to its fallback, and a unit the dispatch never
+            # reached is not blamed by a follow-up.
+            if not dry_run:
+                truth["reports"] = run(read_mailbox, settings, lc)
+                truth["fallbacks"] = run(resend_fallbacks, settings, lc)
+                truth["alerted"] = run(alert_bounces, settings, lc)
+            truth["held"] = bounces.unreached(engine, lc)
+            assessment = _hold(assessment, truth["held"])
             todo = [(a, today) for a in assessment.actions] + list(assessment.resumed)
             if dry_run or not todo:
                 planned = run(rehearse, settings, lc, assessment, today, todo) if todo else []
-                return _finish(lc, today, planned, imports, assessment, dry_run)
+                return _finish(lc, today, planned + _held_results(assessment, truth), imports, assessment, dry_run,
+                               truth)
             size = settings.smtp_batch_size
             made: list[escalation.Prepared | escalation.ActionResult] = []
             for i in range(0, len(todo), PREPARE_BATCH):
@@ -293,15 +356,31 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
                     run(send, settings, lc, prepared[i:i + size])
             results = [r for r in made if isinstance(r, escalation.ActionResult)]
             results += run(outcome, settings, prepared)
+            results += _held_results(assessment, truth)
     except StepFailed as exc:
         return Failed(message=str(exc))
     except StoreError as exc:
         return Failed(message=str(exc))
-    return _finish(lc, today, results, imports, assessment, dry_run)
+    return _finish(lc, today, results, imports, assessment, dry_run, truth)
+
+
+def _hold(assessment: Assessment, held: dict[str, str]) -> Assessment:
+    """Today's actions without the units the dispatch never reached (they are listed as held)."""
+    if not held:
+        return assessment
+    return replace(assessment, actions=tuple(a for a in assessment.actions if a.unit not in held),
+                   resumed=tuple(r for r in assessment.resumed if r[0].unit not in held),
+                   withheld=tuple(a for a in assessment.actions if a.unit in held))
+
+
+def _held_results(assessment: Assessment, truth: dict[str, Any]) -> list[escalation.ActionResult]:
+    return [escalation.ActionResult(unit=a.unit, step=a.step.name, kind=a.step.kind, number=None, to=[],
+                                    status="held", error=truth["held"].get(a.unit))
+            for a in assessment.withheld]
 
 
 def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionResult], imports: list[str],
-            assessment: Assessment, dry_run: bool) -> dict[str, Any]:
+            assessment: Assessment, dry_run: bool, truth: dict[str, Any] | None = None) -> dict[str, Any]:
     if not dry_run:
         rows = [{"unit": r.unit or "", "step": r.step, "kind": r.kind, "number": r.number or "",
                  "to": ", ".join(r.to), "status": r.status, "error": r.error or ""} for r in results]
@@ -318,6 +397,7 @@ def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionR
         "actions": [r.as_json() for r in results],
         "details": [vars(r) for r in results],
         "imports": imports,
+        "bounces": truth or {"reports": [], "fallbacks": [], "alerted": 0, "held": {}},
         "day_off": assessment.day_off,
         "dry_run": dry_run,
         "timings": {k: round(v, 2) for k, v in timings.items()},

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages congvan needs on Debian/Ubuntu, and (for the tests) starts PostgreSQL.
 #   scripts/system-deps.sh demo   LibreOffice Writer, its Python-UNO bridge, poppler, Liberation fonts
-#   scripts/system-deps.sh test   the same, plus PostgreSQL started with the test database congvan_test
+#   scripts/system-deps.sh test   the same, plus PostgreSQL started with the test database congvan_test, and
+#                                 Postfix and Dovecot (IMAP) for the delivery-truth tests, which start their own
+#                                 instances on loopback ports (tests/mailservers.py); Postfix is installed
+#                                 unconfigured ("No configuration"), so nothing of the system's mail changes
 # Idempotent and quiet when nothing is missing. apt-get runs directly as root, through sudo otherwise;
 # where neither can, one line says what to install and the script exits 2.
 set -euo pipefail
@@ -16,6 +19,8 @@ command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 fc-list 2>/dev/null | grep -q LiberationSerif-Regular || need+=(fonts-liberation2)
 if [ "$profile" = test ]; then
   compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
+  [ -x /usr/sbin/postfix ] || need+=(postfix)
+  [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
 fi
 
 as_root() {
@@ -37,6 +42,10 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 2
   fi
   echo "Installing system packages: ${need[*]}"
+  if [[ " ${need[*]} " == *" postfix "* ]]; then
+    # Installed unconfigured: the tests start their own instances; the system's mail is left alone.
+    echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+  fi
   if ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
       apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
     echo "Error: apt-get could not install ${need[*]}; install them and try again" >&2

@@ -31,7 +31,7 @@ CAMPAIGN = "par-index-2022"
 COMMANDS = ("validate", "render", "check", "dispatch", "status", "escalate", "report", "mailcatcher", "serve",
             "demo")
 GROUP_COMMANDS = ("roster import", "responses import", "db upgrade", "db current", "db downgrade", "register set-next",
-                  "register export")
+                  "register export", "bounces import", "bounces sync")
 
 
 @pytest.fixture

@@ -244,7 +244,8 @@ def test_status_and_escalate_json_through_the_cli(sqlite_world: dict[str, Any]) 
     assert set(data) == {"campaign", "as_of", "deadline", "units"}
     assert data["deadline"] == "2024-04-24"
     units = {u["code"]: u for u in data["units"]}
-    assert set(units["KPAC"]) == {"code", "name", "required", "responded", "missing", "level_sent", "next_step"}
+    assert set(units["KPAC"]) == {"code", "name", "required", "responded", "missing", "level_sent", "next_step",
+                                  "delivery"}
     assert (units["KPAC"]["required"], units["KPAC"]["responded"]) == (2, 1)
     assert units["KPAC"]["missing"] == [{"staff_id": "K-02", "name": "Võ Văn Em"}]
     assert units["KPAC"]["next_step"] == "nhac-nho on 2024-04-19"

@@ -1030,3 +1030,78 @@ def test_docs_table_and_tests_are_in_step() -> None:
     assert sorted(set(documented)) == tests
     assert len(documented) == len(set(documented))  # one row per test
 
+
+
+# --- delivery reports are untrusted mail (congvan bounces) ----------------------------------------------
+
+
+def test_bad_delivery_reports_change_no_row_they_do_not_name(tmp_path: Path) -> None:
+    from test_bounces import A_TO, B_TO, _rows, _sent, postfix_dsn, read_receipt
+
+    from congvan.store import init_db
+
+    project = Project(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'congvan.db'}"
+    engine = make_engine(db_url)
+    init_db(engine)
+    ids = _sent(engine)
+    files = {
+        "real.eml": postfix_dsn(ids[A_TO], A_TO),
+        "stranger.eml": postfix_dsn("<cv.00000000000000000000000000000000@daklak.example>", B_TO),
+        "wrong-recipient.eml": postfix_dsn(ids[B_TO], "someone.else@daklak.example"),
+        "forged-delivered.eml": postfix_dsn(ids[A_TO], A_TO, action="delivered", status="2.0.0"),
+        "forged-receipt.eml": read_receipt(ids[A_TO], A_TO),
+        "html-only.eml": b"From: MAILER-DAEMON@x\r\nContent-Type: text/html\r\n\r\n<p>550 5.1.1</p>\r\n",
+        "bomb.eml": b"".join(b"Content-Type: message/rfc822\r\n\r\n" for _ in range(500)) + b"\r\nboom\r\n",
+        "garbage.eml": bytes(range(256)) * 8,
+    }
+    paths = []
+    for name, raw in files.items():
+        (tmp_path / name).write_bytes(raw)
+        paths.append(str(tmp_path / name))
+    with open(tmp_path / "huge.eml", "wb") as fh:
+        fh.truncate(50 * 1024 * 1024)
+    result = project.run("bounces", "import", "par-index-2022", *paths, str(tmp_path / "huge.eml"),
+                         CONGVAN_DATABASE_URL=db_url)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert result.stdout.splitlines() == [f'STP {A_TO}: bounced 5.1.1 (X-Postfix; unknown user: "{A_TO}")']
+    skipped = {line.split(": ", 2)[1].rsplit("/", 1)[-1]: line.split(": ", 2)[2]
+               for line in result.stderr.splitlines() if line.startswith("Skipped: ")}
+    assert skipped == {
+        "stranger.eml": "<cv.00000000000000000000000000000000@daklak.example> is not a message campaign "
+                        "par-index-2022 sent",
+        "wrong-recipient.eml": f"someone.else@daklak.example is not an address {ids[B_TO]} was sent to",
+        "forged-delivered.eml": f"a 'delivered' report for {A_TO} is not acted on (the row stays bounced)",
+        "forged-receipt.eml": f"a displayed report for {A_TO}, whose letter is bounced: not applied",
+        "html-only.eml": "HTML only, no delivery-status part and no plain text: not read as a report",
+        "bomb.eml": "more than 200 MIME parts: not read",
+        "garbage.eml": "not a delivery report or read receipt",
+        "huge.eml": "50 MB is larger than any delivery report (10 MB at most): not read",
+    }
+    assert _rows(engine)[A_TO][0] == "bounced" and _rows(engine)[B_TO][0] == "sent"
+    engine.dispose()
+
+
+def test_bad_reply_mailbox_unreachable_or_unset(tmp_path: Path) -> None:
+    import socket
+
+    project = Project(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    secret = "imap-pass-4d1e"
+    result = project.run("bounces", "sync", "par-index-2022", CONGVAN_IMAP_HOST="127.0.0.1",
+                         CONGVAN_IMAP_PORT=str(port), CONGVAN_IMAP_SECURITY="none", CONGVAN_IMAP_USER="vanthu",
+                         CONGVAN_IMAP_PASSWORD=secret)
+    assert result.returncode == 2
+    assert error_lines(result) == [
+        f"Error: cannot reach the mailbox server 127.0.0.1:{port} (none): Connection refused"]
+    assert secret not in result.stdout + result.stderr
+    unset = project.run("bounces", "sync", "par-index-2022")
+    assert unset.returncode == 2
+    assert error_lines(unset) == ["Error: CONGVAN_IMAP_HOST is not set: there is no reply mailbox to read "
+                                  "(congvan bounces import reads saved reports instead)"]
+    remote = project.run("bounces", "sync", "par-index-2022", CONGVAN_IMAP_HOST="imap.daklak.example",
+                         CONGVAN_IMAP_SECURITY="none", CONGVAN_IMAP_USER="vanthu", CONGVAN_IMAP_PASSWORD=secret)
+    assert error_lines(remote) == ["Error: CONGVAN_IMAP_SECURITY=none is for a server on this machine, not "
+                                   "imap.daklak.example: use ssl or starttls"]

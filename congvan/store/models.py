@@ -92,10 +92,19 @@ class DeliveryStatus(enum.Enum):
     SENT = "sent"
     FAILED_TEMPORARY = "failed_temporary"  # retried later in the run, and by a rerun
     FAILED_PERMANENT = "failed_permanent"  # the server said no (5xx): reported, not retried
+    # What the mailbox said later (congvan/bounces.py): a delivery report or a read receipt.
+    BOUNCED = "bounced"  # accepted, then returned for good (a 5.x.x report): never sent there again
+    DELAYED = "delayed"  # accepted, the relay is still trying (informational)
+    DISPLAYED = "displayed"  # a read receipt came back
 
     @property
     def retryable(self) -> bool:
         return self in (DeliveryStatus.PENDING, DeliveryStatus.FAILED_TEMPORARY)
+
+    @property
+    def accepted(self) -> bool:
+        """Our server took it (250) and nothing says it failed since."""
+        return self in (DeliveryStatus.SENT, DeliveryStatus.DELAYED, DeliveryStatus.DISPLAYED)
 
 
 class Delivery(Base):
@@ -121,6 +130,12 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[created_now]
+    # The last delivery report or read receipt applied to the row (congvan/bounces.py): its status
+    # code ("5.1.1"), diagnostic, when it was read, and when the coordinator was told of a bounce.
+    report_code: Mapped[str | None] = mapped_column(sa.String(16))
+    report_detail: Mapped[str | None] = mapped_column(sa.Text)
+    reported_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    alerted_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class Import(Base):
