@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from congvan import reports
 from congvan.config import LoadedCampaign, Unit
 from congvan.documents import dispatch_key
+from congvan.errors import UnreadableReport
 from congvan.imap import Fetched, ImapConfig, read_new
 from congvan.ledger import address_key
 from congvan.mail import Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose, new_message_id
@@ -71,7 +72,7 @@ def apply(engine: Engine, campaign: str, raw: bytes, *, source: str,
     result = Applied()
     try:
         report = reports.parse(raw)
-    except reports.Unreadable as exc:
+    except UnreadableReport as exc:
         result.skipped.append(f"{source}: {exc}")
         return result
     if report is None:

@@ -6,15 +6,22 @@ running the tool, in one line, and names the file, row or field at fault.
     CongVanError
     ├── ConfigError            YAML missing, malformed, or rejected by validation (carries every Problem)
     ├── SourceDataError        a roster or response export cannot be read
+    │   └── ImportRejected     (roster.py) rows are wrong: nothing loaded; carries the report of every row
     ├── TemplateError          a .docx template is missing, malformed or will not render
     │   └── MissingFieldError  the context lacks fields the template uses
     ├── DocumentError          a .docx to check cannot be read
     │   ├── LayoutError        a generated letter breaks Decree 30: it must not be sent
     │   └── PdfError           LibreOffice is missing, failed, or produced a PDF that fails verification
-    ├── StoreError             the database is unreachable or refuses an operation
+    ├── StoreError             the database is unreachable, behind or ahead of this code, or refuses an operation
     │   ├── NotIssuedError     a document has no number in the register yet
     │   └── RegisterError      a register operation is refused (a number at or below one issued)
-    └── DeliveryError          the mail server refused or was unreachable
+    ├── MailServerError        the SMTP server cannot be used at all (unreachable, TLS, login): nothing sent
+    ├── HeaderError            a value that cannot go into a mail header (also a ValueError)
+    ├── MailboxError           the reply mailbox cannot be read over IMAP
+    ├── UnreadableReport       a message is not a delivery report or read receipt congvan can trust: skipped
+    └── MailCatcherError       the built-in mail catcher cannot start
+
+A message the server refuses for one address is not an exception: it is that delivery's status in the ledger.
 """
 
 from __future__ import annotations
@@ -92,7 +99,21 @@ class RegisterError(StoreError):
     """A register operation asked for is refused (a number at or below one issued, an unknown register)."""
 
 
-class DeliveryError(CongVanError):
-    def __init__(self, message: str, *, recipient: str) -> None:
-        super().__init__(f"could not send to {recipient}: {message}")
-        self.recipient = recipient
+class MailServerError(CongVanError):
+    """The mail server cannot be used at all (unreachable, TLS, login): nothing was sent through it."""
+
+
+class HeaderError(CongVanError, ValueError):
+    """A value that cannot go into a mail header (a line break, not an address): refused, never folded."""
+
+
+class MailboxError(CongVanError):
+    """The reply mailbox cannot be read (not configured, unreachable, login or TLS refused)."""
+
+
+class UnreadableReport(CongVanError):
+    """The message cannot be read as a report: skipped, with the reason as the message."""
+
+
+class MailCatcherError(CongVanError):
+    """The mail catcher cannot start (non-loopback host refused, port in use, bad options)."""

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from congvan.errors import CongVanError
+from congvan.errors import MailboxError
 from congvan.mail import LOOPBACK_HOSTS
 from congvan.reports import MAX_REPORT_BYTES
 from congvan.settings import Settings
@@ -28,10 +28,6 @@ from congvan.settings import Settings
 KEYWORD = "$CongvanRead"
 MAX_PER_RUN = 2000  # messages read per run; the rest wait for the next run
 Security = Literal["none", "ssl", "starttls"]
-
-
-class MailboxError(CongVanError):
-    """The reply mailbox cannot be read (not configured, unreachable, login or TLS refused)."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import yagmail
 from pydantic import SecretStr
 
-from congvan.errors import CongVanError
+from congvan.errors import HeaderError, MailServerError
 from congvan.settings import Settings
 from congvan.text import has_header_break, nfc
 
@@ -54,14 +54,6 @@ _NAME_WORD_BYTES = 45
 
 Security = Literal["none", "ssl", "starttls"]
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
-
-
-class MailServerError(CongVanError):
-    """The mail server cannot be used at all (unreachable, TLS, login): nothing was sent through it."""
-
-
-class HeaderError(CongVanError, ValueError):
-    """A value that cannot go into a mail header (a line break, not an address): refused, never folded."""
 
 
 class SmtpFailure(Exception):

@@ -56,7 +56,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from congvan.errors import CongVanError
+from congvan.errors import MailCatcherError
 from congvan.settings import Settings
 
 __all__ = [
@@ -78,10 +78,6 @@ RETURNED_DIR = "returned"  # the reports of bounced recipients (CatcherOptions.b
 _SAFE_HINT = re.compile(r"[^A-Za-z0-9._-]+")
 _SAFE_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9._-]{0,200}")
 _counter = itertools.count(1)
-
-
-class MailCatcherError(CongVanError):
-    """The mail catcher cannot start (non-loopback host refused, port in use, bad options)."""
 
 
 def default_mailbox(settings: Settings | None = None) -> Path:

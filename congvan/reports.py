@@ -4,7 +4,7 @@ A report is untrusted mail: anyone can write one. ``parse`` only says what a mes
 recipient: which of our messages it is about (the envelope id we sent as ``ENVID``, the Message-ID of
 the returned headers, the ``Original-Message-ID`` of a receipt) and what happened to which address.
 Whether the claim fits a ledger row is for ``congvan.bounces`` to decide. Whatever cannot be read
-safely (too big, nested too deep, malformed MIME, HTML only) is ``Unreadable`` with one line saying why.
+safely (too big, nested too deep, malformed MIME, HTML only) is ``UnreadableReport`` with one line saying why.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from email import policy
 from email.message import Message
 from typing import Literal
 
-from congvan.errors import CongVanError
+from congvan.errors import UnreadableReport
 
 # A DSN asked for with RET=HDRS is a few kB; a foreign bounce may carry the whole message back
 # (our letters are a few hundred kB). Anything larger is not read.
@@ -30,10 +30,6 @@ _MSG_ID = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9.-]{1,253}")
 _STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
-
-
-class Unreadable(CongVanError):
-    """The message cannot be read as a report: skipped, with the reason as the message."""
 
 
 @dataclass(frozen=True)
@@ -60,19 +56,19 @@ class Report:
 
 def parse(raw: bytes) -> Report | None:
     """The report ``raw`` carries; None when it is not a report at all (an ordinary reply).
-    ``Unreadable`` when it cannot be read safely."""
+    ``UnreadableReport`` when it cannot be read safely."""
     if len(raw) > MAX_REPORT_BYTES:
-        raise Unreadable(f"{len(raw) // (1024 * 1024)} MB is larger than any delivery report "
+        raise UnreadableReport(f"{len(raw) // (1024 * 1024)} MB is larger than any delivery report "
                          f"({MAX_REPORT_BYTES // (1024 * 1024)} MB at most): not read")
     if raw.lower().count(b"content-type:") > MAX_PARTS:
-        raise Unreadable(f"more than {MAX_PARTS} MIME parts: not read")
+        raise UnreadableReport(f"more than {MAX_PARTS} MIME parts: not read")
     try:
         msg = email.message_from_bytes(raw, policy=policy.compat32)
         parts = list(_walk(msg, 0))
     except RecursionError:
-        raise Unreadable(f"MIME nested more than {MAX_DEPTH} levels deep: not read") from None
+        raise UnreadableReport(f"MIME nested more than {MAX_DEPTH} levels deep: not read") from None
     except (ValueError, TypeError, LookupError, AttributeError) as exc:
-        raise Unreadable(f"malformed MIME ({type(exc).__name__}): not read") from None
+        raise UnreadableReport(f"malformed MIME ({type(exc).__name__}): not read") from None
     report_id = _header(msg, "Message-ID")
     sender = _first_address(_header(msg, "From"))
     types = [p.get_content_type() for p, _ in parts]
@@ -80,7 +76,7 @@ def parse(raw: bytes) -> Report | None:
         return _standard(msg, parts, report_id, sender)
     if not any(t == "text/plain" for t in types):
         if any(t == "text/html" for t in types):
-            raise Unreadable("HTML only, no delivery-status part and no plain text: not read as a report")
+            raise UnreadableReport("HTML only, no delivery-status part and no plain text: not read as a report")
         return None
     return _free_text(msg, parts, report_id, sender)
 
@@ -125,10 +121,10 @@ def _typed_address(value: str) -> str | None:
 def _blocks(part: Message) -> list[Message]:
     payload = part.get_payload()
     if not isinstance(payload, list):
-        raise Unreadable(f"a {part.get_content_type()} part that cannot be read as fields: not read")
+        raise UnreadableReport(f"a {part.get_content_type()} part that cannot be read as fields: not read")
     blocks = [b for b in payload if isinstance(b, Message)]
     if len(blocks) != len(payload):
-        raise Unreadable(f"a {part.get_content_type()} part that cannot be read as fields: not read")
+        raise UnreadableReport(f"a {part.get_content_type()} part that cannot be read as fields: not read")
     return blocks
 
 
@@ -162,7 +158,7 @@ def _standard(msg: Message, parts: list[tuple[Message, int]], report_id: str, se
         if kind == "message/delivery-status":
             blocks = _blocks(part)
             if not blocks:
-                raise Unreadable("an empty message/delivery-status part: not read")
+                raise UnreadableReport("an empty message/delivery-status part: not read")
             envid = _header(blocks[0], "Original-Envelope-Id")
             if envid:
                 candidate = f"<{envid.strip('<>')}>"

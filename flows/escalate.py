@@ -130,7 +130,8 @@ def _resumable(engine: Any, lc: LoadedCampaign, state: compliance_mod.Compliance
 def read_mailbox(settings: Settings, lc: LoadedCampaign) -> list[str]:
     """Delivery reports and read receipts from the reply mailbox (CONGVAN_IMAP_*), applied to the ledger.
     A mailbox that cannot be read is a warning: today's letters still go, with what is known."""
-    from congvan.imap import ImapConfig, MailboxError
+    from congvan.errors import MailboxError
+    from congvan.imap import ImapConfig
 
     if not settings.imap_host:
         return []

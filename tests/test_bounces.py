@@ -14,7 +14,8 @@ from support import ROOT, Project, edit_yaml, project_copy
 
 from congvan import bounces, ledger, reports
 from congvan.config import load_campaign
-from congvan.imap import ImapConfig, MailboxError, read_new
+from congvan.errors import MailboxError
+from congvan.imap import ImapConfig, read_new
 from congvan.mail import Mailbox, Outgoing, SmtpConfig, SmtpSession, compose, new_message_id
 from congvan.mailcatcher import RETURNED_DIR, CatcherOptions, MailCatcher
 from congvan.recipients import PlannedMessage, Recipient

@@ -16,8 +16,9 @@ from sqlalchemy.engine import Engine
 
 from congvan import ledger
 from congvan.delivery import RetryPolicy, send_batch
+from congvan.errors import MailServerError
 from congvan.ledger import LedgerMessage
-from congvan.mail import Mailbox, MailServerError, Outgoing, SmtpConfig, compose
+from congvan.mail import Mailbox, Outgoing, SmtpConfig, compose
 from congvan.mailcatcher import CatcherOptions, MailCatcher
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.register import allocate

@@ -21,7 +21,8 @@ import pytest
 import yagmail
 from support import self_signed_tls
 
-from congvan.mailcatcher import CatcherOptions, MailCatcher, MailCatcherError, default_mailbox, serve_forever
+from congvan.errors import MailCatcherError
+from congvan.mailcatcher import CatcherOptions, MailCatcher, default_mailbox, serve_forever
 from congvan.settings import Settings
 
 SUBJECT = "V/v tham gia điều tra xã hội học – Sở Tài nguyên & Môi trường"
