@@ -12,12 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from congvan.mail import new_message_id
 from congvan.recipients import PlannedMessage, Recipient
-from congvan.store.db import transaction, translated
+from congvan.store.db import insert_ignoring_duplicates, transaction, translated
 from congvan.store.models import Delivery, DeliveryStatus
 
 
@@ -81,7 +80,8 @@ def plan(engine: Engine, document_id: int, messages: Sequence[PlannedMessage], *
                  "attempts": 0}
                 for r in fresh if address_key(r.address) not in known)
         if inserts:
-            session.execute(_insert_ignoring_duplicates(session.get_bind().dialect.name), inserts)
+            # Two planners at once (a manual and a scheduled run) must not fail on the unique (document, address).
+            session.execute(insert_ignoring_duplicates(session, Delivery), inserts)
         rows = {r.address: _row(r) for r in session.scalars(
             sa.select(Delivery).where(Delivery.document_id == document_id))}
     result: list[LedgerMessage] = []
@@ -128,13 +128,6 @@ def deliveries(engine: Engine, document_id: int) -> list[DeliveryRow]:
         found = session.scalars(sa.select(Delivery).where(Delivery.document_id == document_id)
                                 .order_by(Delivery.id))
         return [_row(d) for d in found]
-
-
-def _insert_ignoring_duplicates(dialect: str) -> sa.Insert:
-    # Two planners at once (a manual and a scheduled run) must not fail on the unique (document, address).
-    if dialect == "postgresql":
-        return postgresql.insert(Delivery).on_conflict_do_nothing()
-    return sqlite.insert(Delivery).on_conflict_do_nothing()
 
 
 def _row(d: Delivery) -> DeliveryRow:

@@ -13,12 +13,11 @@ from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from congvan.errors import NotIssuedError, StoreError
-from congvan.store.db import transaction
+from congvan.store.db import insert_ignoring_duplicates, transaction
 from congvan.store.models import Document, RegisterCounter
 
 
@@ -155,13 +154,7 @@ def _allocate(
 
 def _ensure_counter(session: Session, register: str, year: int) -> None:
     values = {"register": register, "year": year, "last_number": 0}
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(postgresql.insert(RegisterCounter).values(values).on_conflict_do_nothing())
-    elif dialect == "sqlite":
-        session.execute(sqlite.insert(RegisterCounter).values(values).on_conflict_do_nothing())
-    else:
-        raise StoreError(f"the register needs SQLite or PostgreSQL, not {dialect}")
+    session.execute(insert_ignoring_duplicates(session, RegisterCounter).values(values))
 
 
 def _check_same_register(allocation: Allocation, register: str) -> None:
@@ -193,9 +186,8 @@ def record_unnumbered(engine: Engine, *, key: str, campaign: str, kind: str, uni
     """Record a plain mail (no place in the register) under ``key``; idempotent like ``allocate``."""
     values = {"key": key, "campaign": campaign, "kind": kind, "unit": unit, "level": level, "issued_on": issued_on}
     with transaction(engine) as session:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert(Document) if dialect == "postgresql" else sqlite.insert(Document)
-        inserted = session.execute(insert.values(values).on_conflict_do_nothing().returning(Document.id)).first()
+        insert = insert_ignoring_duplicates(session, Document)
+        inserted = session.execute(insert.values(values).returning(Document.id)).first()
         if inserted is not None:
             return Recorded(document_id=inserted[0], key=key, issued_on=issued_on, created=True)
         existing = session.scalars(sa.select(Document).where(Document.key == key)).one()

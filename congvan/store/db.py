@@ -16,10 +16,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -72,6 +74,17 @@ def init_db(engine: Engine) -> None:
     from congvan.store.schema import init_db as ready
 
     ready(engine)
+
+
+def insert_ignoring_duplicates(session: Session, table: type[Any]) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` in the session's dialect: two runs recording the same row at once
+    (a manual and a scheduled run, two workers) must not fail on a unique constraint."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise StoreError(f"congvan needs SQLite or PostgreSQL, not {dialect}")
 
 
 @contextmanager
