@@ -278,7 +278,14 @@ class SmtpConfig:
 
 
 class _Client(yagmail.Client):  # type: ignore[misc]
-    """yagmail's connection with our login: yagmail would append "@gmail.com" to a user without "@"."""
+    """yagmail's connection with our login: yagmail would append "@gmail.com" to a user without "@".
+
+    The one place congvan leans on yagmail's private API: ``Client._login(password)``, read in yagmail 0.15.293
+    and 0.16.0 (``sender.py``): it opens the connection, does STARTTLS, and logs in unless
+    ``smtp_skip_login``. We let it connect with the login skipped, then log in ourselves.
+    ``tests/test_mail.py::test_the_private_yagmail_login_we_override_is_still_there`` fails if that changes;
+    pyproject pins ``yagmail<0.17`` until it is read again.
+    """
 
     def __init__(self, config: SmtpConfig, envelope_sender: str) -> None:
         tls: dict[str, Any] = {"context": config.tls_context()} if config.security != "none" else {}

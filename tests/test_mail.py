@@ -305,3 +305,20 @@ def test_the_rate_limit_paces_messages(tmp_path: Path) -> None:
         for _ in range(5):
             session.send([STNMT.address], raw)
         assert time.monotonic() - started >= 4 / 20
+
+
+def test_the_private_yagmail_login_we_override_is_still_there() -> None:
+    """congvan.mail._Client overrides yagmail's private ``_login(password)`` and relies on it connecting (and
+    doing STARTTLS) but skipping the login when ``smtp_skip_login``: if a yagmail release changes that, this
+    fails before a mail does. The login itself is tested against a real server (AUTH over STARTTLS/SSL)."""
+    import inspect
+
+    import yagmail
+
+    from congvan.mail import _Client
+
+    login = yagmail.Client._login
+    assert list(inspect.signature(login).parameters) == ["self", "password"]
+    source = inspect.getsource(login)
+    assert "self.connection(" in source and "starttls" in source and "if not self.smtp_skip_login" in source
+    assert _Client._login is not login and issubclass(_Client, yagmail.Client)
