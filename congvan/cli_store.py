@@ -9,7 +9,6 @@ import typer
 
 from congvan.cli_base import error, settings_or_exit, user_errors
 from congvan.errors import CongVanError, RegisterError
-from congvan.store.db import init_db, make_engine, masked_url
 
 db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                      help="The database's schema: upgrade it to this congvan, show its revision.")
@@ -21,6 +20,7 @@ register_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 def db_upgrade() -> None:
     """Upgrade the database to this congvan's schema, in one transaction (a database made before
     migrations is recognised and adopted). Needed on PostgreSQL after installing a newer congvan."""
+    from congvan.store.db import make_engine, masked_url
     from congvan.store.schema import upgrade
 
     settings = settings_or_exit()
@@ -37,6 +37,7 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's revision, and whether this congvan can use it as it is."""
+    from congvan.store.db import make_engine, masked_url
     from congvan.store.schema import HEAD, current_state
 
     settings = settings_or_exit()
@@ -74,6 +75,7 @@ def register_set_next(
     """
     from congvan.register import format_number
     from congvan.register_book import known_registers, set_next
+    from congvan.store.db import init_db, make_engine
 
     settings = settings_or_exit()
     with user_errors():
@@ -98,6 +100,7 @@ def register_export(
     in number order, one sheet per register and year, ready to print."""
     from congvan.register_book import known_registers, register_rows
     from congvan.register_export import write_register
+    from congvan.store.db import init_db, make_engine
 
     settings = settings_or_exit()
     with user_errors():

@@ -751,7 +751,7 @@ def test_bad_too_many_rows(project: Project, monkeypatch: pytest.MonkeyPatch, tm
         shown = "roster.xlsx, sheet 'Danh sách'"
     started = time.monotonic()
     line = _import(project, monkeypatch, "roster", path)
-    assert line == f"Error: {shown}: more than 100000 rows; split the file"
+    assert line == f"Error: {shown}: more than 100000 data rows; split the file"
     assert time.monotonic() - started < 15
 
 

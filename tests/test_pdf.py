@@ -142,6 +142,26 @@ def test_letter_converts_to_a_verified_pdf(pool: PdfConverter, letters: dict[int
     assert VV not in raw and VV in normalize_text(raw)  # the summary needs the whitespace collapsing
 
 
+def test_page_count_is_read_from_the_text_pass(pool: PdfConverter, tmp_path: Path) -> None:
+    """Verification counts pages from pdftotext's form feeds (no pdfinfo run): the same count as pdfinfo,
+    on a document of several pages that has an empty page."""
+    document = docx.Document()
+    for i in range(120):
+        document.add_paragraph(f"Đoạn {i}: nội dung thử nghiệm của công văn nhiều trang.").runs[0].font.name = \
+            "Liberation Serif"
+    document.add_page_break()
+    document.add_page_break()
+    document.add_paragraph("Trang cuối").runs[0].font.name = "Liberation Serif"
+    path = tmp_path / "long.docx"
+    document.save(str(path))
+
+    info = pool.convert(path, tmp_path / "long.pdf", expect_text=["Trang cuối"])
+
+    listed = subprocess.run(["pdfinfo", str(tmp_path / "long.pdf")], capture_output=True, text=True, check=True)
+    pages = int(re.search(r"^Pages:\s+(\d+)", listed.stdout, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert info.pages == pages and pages >= 4
+
+
 def test_expected_text_is_compared_in_nfc(pool: PdfConverter, letters: dict[int, Path], tmp_path: Path) -> None:
     decomposed = unicodedata.normalize("NFD", VV)
     assert decomposed != VV

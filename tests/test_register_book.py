@@ -135,7 +135,8 @@ def test_the_printed_register(tmp_path: Path, engine: Engine) -> None:
     assert second[4] == "Y Khoa Byă; UBND huyện Ea H'leo"
     assert second[6] == 2 and second[7] == dt.datetime(2023, 2, 27)  # the day it left, in Vietnam
     assert second[9] == "gửi qua thư điện tử; 1 địa chỉ chưa gửi được"
-    assert sheet.page_setup.orientation == "landscape" and sheet.print_title_rows == f"${FIRST_ROW - 2}:${FIRST_ROW - 1}"
+    assert sheet.page_setup.orientation == "landscape"
+    assert sheet.print_title_rows == f"${FIRST_ROW - 2}:${FIRST_ROW - 1}"
 
 
 # --- the commands -------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Checking a PDF before it leaves: pages, text and fonts, read back with poppler-utils.
 
 LibreOffice's exit codes and messages cannot be trusted (reference/docx-pdf.md §3.1), so the PDF itself is the
-evidence: it exists, is not empty, has at least one page (``pdfinfo``), contains the strings the caller names
-(``pdftotext``), and uses only Liberation Serif or Times New Roman, embedded (``pdffonts``). A DejaVu font in
-the list means LibreOffice fell back because a glyph was missing: with Liberation v1 it happens for ơ, ư and
-most letters with two diacritics, so the letter would print in two typefaces.
+evidence: it exists, is not empty, has at least one page and contains the strings the caller names
+(``pdftotext``, one run for both), and uses only Liberation Serif or Times New Roman, embedded (``pdffonts``).
+A DejaVu font in the list means LibreOffice fell back because a glyph was missing: with Liberation v1 it
+happens for ơ, ư and most letters with two diacritics, so the letter would print in two typefaces.
 """
 
 from __future__ import annotations
@@ -58,12 +58,17 @@ def verify_pdf(pdf: Path, expect_text: Iterable[str] = (), *, allowed_fonts: Ite
         raise PdfError(f"{label}: no PDF was produced")
     if pdf.stat().st_size == 0:
         raise PdfError(f"{label}: the PDF is empty")
-    pages = _page_count(pdf, label)
     fonts = _fonts(pdf, label)
     _check_fonts(fonts, tuple(f.replace(" ", "") for f in allowed_fonts), label)
+    # One pass of pdftotext gives both the text and the page count (it ends every page with a form feed):
+    # two poppler runs a letter instead of three (pdfinfo), a third of the verification cost.
+    text = _run("pdftotext", ["-enc", "UTF-8", str(pdf), "-"], label)
+    pages = text.count("\f")
+    if pages < 1:
+        raise PdfError(f"{label}: the PDF has no pages")
     expected = [normalize_text(s) for s in expect_text]
     if expected:
-        _check_text(normalize_text(_run("pdftotext", ["-enc", "UTF-8", str(pdf), "-"], label)), expected, label)
+        _check_text(normalize_text(text), expected, label)
     return PdfInfo(pages=pages, fonts=tuple(sorted({f.name for f in fonts})))
 
 
@@ -78,14 +83,6 @@ def _run(tool: str, args: list[str], label: Path) -> str:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise PdfError(f"{label}: not a readable PDF ({tool}: {detail[0] if detail else f'exit {proc.returncode}'})")
     return proc.stdout.decode("utf-8", "replace")
-
-
-def _page_count(pdf: Path, label: Path) -> int:
-    match = re.search(r"^Pages:\s+(\d+)\s*$", _run("pdfinfo", [str(pdf)], label), re.MULTILINE)
-    pages = int(match.group(1)) if match else 0
-    if pages < 1:
-        raise PdfError(f"{label}: the PDF has no pages")
-    return pages
 
 
 def _fonts(pdf: Path, label: Path) -> list[_Font]:
