@@ -72,6 +72,50 @@ def verify_pdf(pdf: Path, expect_text: Iterable[str] = (), *, allowed_fonts: Ite
     return PdfInfo(pages=pages, fonts=tuple(sorted({f.name for f in fonts})))
 
 
+def verify_text(pdf: Path, expect_text: Iterable[str] = (), *, shown: Path | None = None) -> int:
+    """The page count of ``pdf``, after checking it is a PDF whose text has every string of ``expect_text``
+    (``verify_pdf`` without the fonts, for a letter cut from a joined PDF whose fonts were checked)."""
+    label = shown or pdf
+    if not pdf.is_file() or pdf.stat().st_size == 0:
+        raise PdfError(f"{label}: no PDF was produced")
+    text = _run("pdftotext", ["-enc", "UTF-8", str(pdf), "-"], label)
+    pages = text.count("\f")
+    if pages < 1:
+        raise PdfError(f"{label}: the PDF has no pages")
+    expected = [normalize_text(s) for s in expect_text]
+    if expected:
+        _check_text(normalize_text(text), expected, label)
+    return pages
+
+
+@dataclass(frozen=True)
+class Pages:
+    """A PDF cut into one file per page, with each page's text."""
+
+    files: list[Path]
+    texts: list[str]
+
+
+def split_pages(pdf: Path, folder: Path, pages: int) -> Pages:
+    """One PDF per page of ``pdf`` in ``folder`` (one ``pdfseparate`` run) and each page's text (one
+    ``pdftotext`` run, pages ended by form feeds)."""
+    label = pdf
+    texts = _run("pdftotext", ["-enc", "UTF-8", str(pdf), "-"], label).split("\f")[:pages]
+    _run("pdfseparate", [str(pdf), str(folder / "page-%d.pdf")], label)
+    files = [folder / f"page-{n}.pdf" for n in range(1, pages + 1)]
+    if len(texts) != pages or not all(f.is_file() for f in files):
+        raise PdfError(f"{label}: could not cut it into its {pages} pages")
+    return Pages(files, texts)
+
+
+def unite(pages: list[Path], out: Path) -> None:
+    """``out``: the pages one after the other (a rename for one page, ``pdfunite`` for more)."""
+    if len(pages) == 1:
+        pages[0].replace(out)
+    else:
+        _run("pdfunite", [*(str(p) for p in pages), str(out)], out)
+
+
 def _run(tool: str, args: list[str], label: Path) -> str:
     try:
         proc = subprocess.run([tool, *args], capture_output=True, timeout=TOOL_TIMEOUT_S, check=False)
