@@ -37,7 +37,7 @@ def record(entries: list[dict[str, object]]) -> None:
 
 
 def main() -> None:
-    entries = [bench_render(), bench_pdf(), bench_mail(), *bench_startup(), *bench_import(), *bench_scale()]
+    entries = [bench_render(), *bench_pdf(), bench_mail(), *bench_startup(), *bench_import(), *bench_scale()]
     record(entries)
     for e in entries:
         print(f"{e['name']}: ours {e['ours_per_s']:.1f}/s, baseline {e['baseline_per_s']:.1f}/s, "
