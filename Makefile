@@ -32,7 +32,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check congvan tests bench templates $(wildcard flows)
-	$(BIN)/mypy --strict congvan
+	$(BIN)/mypy --strict congvan flows
 
 clean:
 	rm -rf $(VENV) outputs/*.db outputs/demo

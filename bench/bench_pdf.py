@@ -102,7 +102,7 @@ def _naive_once(docx: Path, profile: Path, out: Path) -> None:
     out.mkdir()
     subprocess.run(["soffice", f"-env:UserInstallation={profile.as_uri()}", "--headless", "--convert-to", "pdf",
                     "--outdir", str(out), str(docx)], capture_output=True, check=False, timeout=120)
-    if not (out / docx.with_suffix(".pdf").name).is_file():  # soffice's exit code says nothing (§3.1)
+    if not (out / docx.with_suffix(".pdf").name).is_file():  # soffice's exit code says nothing (docs/design.md §4.4)
         raise RuntimeError(f"soffice produced no PDF for {docx}")
 
 

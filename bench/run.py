@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_check import bench_check
 from bench_import import bench_import
 from bench_mail import bench_mail
 from bench_pdf import bench_pdf
@@ -37,7 +38,8 @@ def record(entries: list[dict[str, object]]) -> None:
 
 
 def main() -> None:
-    entries = [bench_render(), *bench_pdf(), bench_mail(), *bench_startup(), *bench_import(), *bench_scale()]
+    entries = [bench_render(), bench_check(), *bench_pdf(), bench_mail(), *bench_startup(), *bench_import(),
+               *bench_scale()]
     record(entries)
     for e in entries:
         print(f"{e['name']}: ours {e['ours_per_s']:.1f}/s, baseline {e['baseline_per_s']:.1f}/s, "

@@ -19,7 +19,11 @@ register_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Upgrade the database to this congvan's schema, in one transaction (a database made before
-    migrations is recognised and adopted). Needed on PostgreSQL after installing a newer congvan."""
+    migrations is recognised and adopted). Needed on PostgreSQL after installing a newer congvan; the
+    embedded SQLite file upgrades itself on start.
+
+    Example: congvan db upgrade
+    """
     from congvan.store.db import make_engine, masked_url
     from congvan.store.schema import upgrade
 
@@ -36,7 +40,10 @@ def db_upgrade() -> None:
 
 @db_app.command("current")
 def db_current() -> None:
-    """Show the database's revision, and whether this congvan can use it as it is."""
+    """Show the database's revision, and whether this congvan can use it as it is.
+
+    Example: congvan db current
+    """
     from congvan.store.db import make_engine, masked_url
     from congvan.store.schema import HEAD, current_state
 
@@ -54,7 +61,10 @@ def db_current() -> None:
 
 @db_app.command("downgrade", hidden=True)
 def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
-    """Refused: the database holds the outgoing register."""
+    """Refused: the database holds the outgoing register.
+
+    Example: congvan db downgrade
+    """
     error("congvan never downgrades a database that holds the outgoing register; to go back, restore the "
           "backup taken before the upgrade (nothing was changed)")
     raise typer.Exit(code=2)
@@ -97,7 +107,10 @@ def register_export(
                                                            "OUTPUT_DIR/so-van-ban-di-YEAR.xlsx).")] = None,
 ) -> None:
     """Write the outgoing register as Decree 30's "sổ đăng ký văn bản đi": one row per issued document,
-    in number order, one sheet per register and year, ready to print."""
+    in number order, one sheet per register and year, ready to print.
+
+    Example: congvan register export --year 2023
+    """
     from congvan.register_book import known_registers, register_rows
     from congvan.register_export import write_register
     from congvan.store.db import init_db, make_engine

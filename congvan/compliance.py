@@ -1,4 +1,4 @@
-"""Who has answered: per unit, the roster against the responses imported so far (DESIGN §1).
+"""Who has answered: per unit, the roster against the responses imported so far (docs/design.md §1.2).
 
 A response counts on the day it was completed (Asia/Ho_Chi_Minh), so ``--as-of`` replays the past.
 A unit complies when the share of its roster that responded reaches the campaign's threshold; a unit

@@ -250,7 +250,7 @@ def _summary_lines(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-# --- follow-up (DESIGN §1): roster, responses, calendar and the escalation ladder ----------------
+# --- follow-up (docs/design.md §1): roster, responses, calendar and the escalation ladder ----------------
 
 
 def _headers(value: Any) -> Any:

@@ -1,6 +1,6 @@
 """Sending one batch of messages exactly once per address, with retries, recording each outcome.
 
-The order that makes a rerun safe (DESIGN §3): the ledger rows exist first (``ledger.plan``); a
+The order that makes a rerun safe (docs/design.md §3.2, §5.2): the ledger rows exist first (``ledger.plan``); a
 message goes to the addresses whose rows are not sent; each 250 is committed at once; a 4xx or a
 dropped connection leaves the row retryable and the message is tried again after a backoff, on a
 fresh connection if the old one dropped; a 5xx is final for that address and the batch goes on.

@@ -1,4 +1,4 @@
-"""The dispatch, step by step (DESIGN §1): number → render → check → PDF → plan → mail → report.
+"""The dispatch, step by step (docs/design.md §1, §8.1): number → render → check → PDF → plan → mail → report.
 
 Each function is one step the dispatch flow runs as a task; none knows about Prefect. The steps
 are safe to repeat: the number is allocated once per campaign, the issued document is rendered once

@@ -1,4 +1,4 @@
-"""One day of follow-up (DESIGN §1): what the ladder says today, made into records, documents and mails.
+"""One day of follow-up (docs/design.md §1.1, §8.2): what the ladder says today, made into records, documents and mails.
 
 The policy (``congvan.policy``) decides; this module gives each decision a record before anything
 leaves: a numbered letter (register), a plain mail or a report, rendered and checked, then one ledger

@@ -1,4 +1,4 @@
-"""The delivery ledger (DESIGN §3): one row per (document, address), written before the mail leaves.
+"""The delivery ledger (docs/design.md §3): one row per (document, address), written before the mail leaves.
 
 ``plan`` creates the rows and fixes each message's Message-ID; ``mark_sent`` runs after the server's
 250, ``mark_failed`` after a refusal. A rerun asks ``plan`` again and gets the same rows back, so it

@@ -1,4 +1,4 @@
-"""Mail (DESIGN §5): compose each message exactly, send it over one yagmail connection per batch.
+"""Mail (docs/design.md §5): compose each message exactly, send it over one yagmail connection per batch.
 
 Composition is ours, with the standard ``email`` package, because yagmail's own builder loses what a
 Vietnamese official mail needs: its dict form of To/Cc drops the address from the header, its text

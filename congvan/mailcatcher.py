@@ -1,4 +1,5 @@
-"""A local SMTP server that keeps every message it accepts as an .eml file (DESIGN §5, §7 ``congvan mailcatcher``).
+"""A local SMTP server that keeps every message it accepts as an .eml file (``congvan mailcatcher``,
+docs/design.md §5.3, §7).
 
 It is a real SMTP server (aiosmtpd over TCP), so the code under test speaks to it exactly as it
 would speak to the province's mail server. It binds to loopback unless told otherwise.
@@ -23,7 +24,7 @@ Options (``CatcherOptions``) simulate what real servers do, for the delivery tes
 and permanent (550) refusal of chosen recipients, a connection dropped after N messages, AUTH
 (PLAIN/LOGIN) with one user and password, STARTTLS or implicit TLS, and a delay per message.
 ``auth_require_tls=False`` lets AUTH run over plain TCP: that exists for tests only, production
-mail never sends credentials over an unencrypted link (DESIGN §5).
+mail never sends credentials over an unencrypted link (docs/design.md §5.2).
 """
 
 from __future__ import annotations

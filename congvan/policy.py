@@ -1,4 +1,4 @@
-"""The escalation ladder as pure functions (DESIGN §1): which unit gets which step on which day.
+"""The escalation ladder as pure functions (docs/design.md §1.1): which unit gets which step on which day.
 
 A step's level is its 1-based position in ``follow_up.ladder``; its date is the deadline plus its
 offset in working days. ``mail`` and ``letter`` steps go to each unit; ``report`` steps are for the

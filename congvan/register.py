@@ -1,7 +1,7 @@
 """The outgoing register (sổ văn bản đi): a number for every issued document.
 
 Numbers run per register and per year of the issue date: they start at 1 on 1 January, are unique,
-never skipped and never reused (DESIGN §3). A document key (campaign/step/unit) makes allocation
+never skipped and never reused (docs/design.md §3). A document key (campaign/step/unit) makes allocation
 idempotent: allocating a key again returns the number it already has, so a rerun after a crash
 reuses its numbers instead of leaving holes.
 """

@@ -1,7 +1,7 @@
 """Rendering .docx templates with docxtpl's tag syntax, compiled once and rendered many times.
 
 docxtpl reopens the template, re-runs its regex clean-up and recompiles Jinja on every render
-(reference/docx-pdf.md §1.8). Here each templated XML part is cleaned by docxtpl's own
+(docs/design.md §4.1). Here each templated XML part is cleaned by docxtpl's own
 ``patch_xml`` and compiled once per process; a render only runs the compiled templates and
 writes a new zip in which every other part is copied byte for byte from the template.
 

@@ -1,4 +1,4 @@
-"""Rosters and survey response exports (.xlsx/.csv) into the database (DESIGN §1, §3).
+"""Rosters and survey response exports (.xlsx/.csv) into the database (docs/design.md §1, §3).
 
 A roster is who must answer: a valid one *replaces* the campaign's staff, and a roster with any bad
 row loads nothing (a half-loaded roster would chase the wrong people). A response export says who

@@ -1,4 +1,4 @@
-"""Runtime settings from the environment (``CONGVAN_*``) and an optional ``.env`` file (DESIGN §6)."""
+"""Runtime settings from the environment (``CONGVAN_*``) and an optional ``.env`` file (docs/design.md §6)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     smtp_from: str | None = Field(default=None, description=(
         "Địa chỉ gửi đi; không đặt thì dùng email của cơ quan ban hành trong authorities.yaml. Tên người gửi luôn là "
         "tên cơ quan."))
-    # Beyond the contract of DESIGN §6: tuning and the escape hatches a test or a lab needs.
+    # Beyond the contract of docs/design.md §6: tuning and the escape hatches a test or a lab needs.
     smtp_ca_file: Path | None = Field(default=None, description=(
         "Tệp chứng thư gốc (PEM) để tin cậy máy chủ thư dùng chứng thư nội bộ hoặc tự cấp."))
     smtp_allow_plain_auth: bool = Field(default=False, description=(

@@ -1,1 +1,1 @@
-"""Prefect flows: thin compositions of congvan steps, one task per side effect (DESIGN §8)."""
+"""Prefect flows: thin compositions of congvan steps, one task per side effect (docs/design.md §8)."""

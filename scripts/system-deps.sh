@@ -8,6 +8,8 @@ set -euo pipefail
 profile=${1:-demo}
 
 need=()
+# CONGVAN_ASSUME_MISSING="pkg …" adds packages to install whether or not they are here (tests/test_setup.py).
+read -r -a need <<<"${CONGVAN_ASSUME_MISSING:-}"
 command -v soffice >/dev/null 2>&1 || need+=(libreoffice-writer-nogui)
 /usr/bin/python3 -c 'import uno' >/dev/null 2>&1 || need+=(python3-uno)  # congvan/pdf/_bridge.py
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
@@ -22,23 +24,22 @@ as_root() {
   else return 100
   fi
 }
+can_root() { [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && { [ -t 0 ] || sudo -n true 2>/dev/null; }; }; }
 
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "Error: congvan needs these system packages and this is not a Debian/Ubuntu machine: ${need[*]}" >&2
     exit 2
   fi
-  echo "Installing system packages: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  rc=0
-  { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; } || rc=$?
-  if [ $rc = 100 ]; then
+  if ! can_root; then
     echo "Error: congvan needs system packages and cannot install them without root or sudo: run" \
          "'sudo apt-get install ${need[*]}' and try again" >&2
     exit 2
-  elif [ $rc != 0 ]; then
-    echo "Error: apt-get could not install ${need[*]} (exit $rc); install them and try again" >&2
+  fi
+  echo "Installing system packages: ${need[*]}"
+  if ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
+    echo "Error: apt-get could not install ${need[*]}; install them and try again" >&2
     exit 2
   fi
 fi
@@ -55,7 +56,7 @@ if [ -z "$cluster" ]; then
   cluster="$version main"
 fi
 # shellcheck disable=SC2086
-as_root pg_ctlcluster $cluster start 2>/dev/null || as_root pg_ctlcluster $cluster status >/dev/null 2>&1 \
+as_root pg_ctlcluster $cluster start >/dev/null 2>&1 || as_root pg_ctlcluster $cluster status >/dev/null 2>&1 \
   || { echo "Warning: could not start PostgreSQL ($cluster); its tests will be skipped" >&2; exit 0; }
 for _ in $(seq 30); do pg_isready -q -h localhost && break; sleep 1; done
 psql_admin() { as_root su postgres -c "$1" 2>/dev/null || as_root -u postgres sh -c "$1"; }

@@ -2,6 +2,11 @@
 Decree-30 rule by editing its XML (document, styles or header parts) through python-docx + lxml.
 
 ``BREAKS`` maps a fixture name to (the edit, the set of rule ids the checker must report).
+
+``ENCODINGS`` re-encodes the same compliant layout the way people type it in Word (automatic
+numbering, one paragraph with line breaks, a header grid, shapes for the short lines, empty
+paragraphs for spacing): each must still pass. ``ENCODED_BREAKS`` breaks a rule inside such an
+encoding: each must still fail with its rule id.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import docx
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from lxml import etree
 
 Doc = Any  # docx.document.Document (python-docx ships no type hints)
 
@@ -363,6 +369,250 @@ def broken_copy(good: Path, name: str, out_dir: Path) -> Path:
     """A copy of ``good`` with the named break applied, written under ``out_dir``."""
     doc = docx.Document(str(good))
     BREAKS[name].edit(doc)
+    out = out_dir / f"{good.stem}__{name}.docx"
+    doc.save(str(out))
+    return out
+
+
+# --- compliant layouts encoded the way people type them in Word ----------------------------------
+
+
+def _ps(p: Any, style_id: str) -> None:
+    p_props(p, "w:pStyle", val=style_id)
+
+
+def _add_break(p: Any, count: int = 1) -> None:
+    for _ in range(count):
+        run = OxmlElement("w:r")
+        run.append(OxmlElement("w:br"))
+        p.append(run)
+
+
+def _move_runs(src: Any, dst: Any, **props: dict[str, str]) -> None:
+    """Append src's runs to dst (direct run properties ``props`` added: tag → attributes), drop src."""
+    for r in list(src.iter(qn("w:r"))):
+        rpr = r.get_or_add_rPr()
+        for tag, attrs in props.items():
+            set_prop(rpr, f"w:{tag}", **attrs)
+        dst.append(r)
+    src.getparent().remove(src)
+
+
+def numbered_body(doc: Doc, first_line: str = "720") -> None:
+    """The "1.", "2.", "3." paragraphs numbered by Word: a numbering level carries the first-line indent,
+    the paragraphs' own style has none (a list style based on the body style)."""
+    numbering = doc.part.numbering_part.element
+    abstract = OxmlElement("w:abstractNum")
+    abstract.set(qn("w:abstractNumId"), "90")
+    lvl = OxmlElement("w:lvl")
+    lvl.set(qn("w:ilvl"), "0")
+    for tag, val in (("w:start", "1"), ("w:numFmt", "decimal"), ("w:suff", "space"), ("w:lvlText", "%1."),
+                     ("w:lvlJc", "left")):
+        el = OxmlElement(tag)
+        el.set(qn("w:val"), val)
+        lvl.append(el)
+    ppr = OxmlElement("w:pPr")
+    set_prop(ppr, "w:ind", left="0", firstLine=first_line)
+    lvl.append(ppr)
+    abstract.append(lvl)
+    first_num = numbering.find(qn("w:num"))
+    if first_num is not None:
+        first_num.addprevious(abstract)
+    else:
+        numbering.append(abstract)
+    num = OxmlElement("w:num")
+    num.set(qn("w:numId"), "90")
+    set_prop(num, "w:abstractNumId", val="90")
+    numbering.append(num)
+
+    body_style = style_element(doc, "CVNộidung")
+    item_style = copy.deepcopy(body_style)
+    item_style.set(qn("w:styleId"), "CVĐiểm")
+    item_style.find(qn("w:name")).set(qn("w:val"), "CV Điểm")
+    item_ppr = item_style.find(qn("w:pPr"))
+    ind = item_ppr.find(qn("w:ind")) if item_ppr is not None else None
+    if ind is not None:
+        item_ppr.remove(ind)
+    set_prop(item_ppr, "w:ind", firstLine="0")
+    body_style.addnext(item_style)
+    for n in ("1", "2", "3"):
+        p = paragraph(doc, f"{n}. ")
+        replace_text(p, f"{n}. ", "")
+        _ps(p, "CVĐiểm")
+        num_pr = p_props(p, "w:numPr")
+        set_prop(num_pr, "w:ilvl", val="0")
+        set_prop(num_pr, "w:numId", val="90")
+
+
+def numbered_body_2cm(doc: Doc) -> None:
+    numbered_body(doc, first_line="1134")
+
+
+def one_paragraph_blocks(doc: Doc) -> None:
+    """Issuer, national title + motto and signature block each typed as one paragraph with line breaks."""
+    issuer = [p for p in doc.element.body.iter(qn("w:p")) if p.pPr is not None and p.pPr.pStyle is not None
+              and p.pPr.pStyle.val == "CVCơquanbanhành"]
+    for other in issuer[1:]:
+        _add_break(issuer[0])
+        _move_runs(other, issuer[0])
+    qh = paragraph(doc, "CỘNG HÒA")
+    _add_break(qh)
+    _move_runs(paragraph(doc, "Độc lập"), qh, sz={"val": "28"}, szCs={"val": "28"})
+    authority = paragraph(doc, "CHỦ TỊCH")
+    _add_break(authority, 4)  # room for the signature
+    _move_runs(paragraph(doc, "Phạm Ngọc Nghị"), authority)
+
+
+def one_paragraph_motto_en_dash(doc: Doc) -> None:
+    one_paragraph_blocks(doc)
+    replace_text(paragraph(doc, "CỘNG HÒA"), "Độc lập - Tự do", "Độc lập – Tự do")
+
+
+def one_paragraph_name_italic(doc: Doc) -> None:
+    one_paragraph_blocks(doc)
+    runs = list(paragraph(doc, "CHỦ TỊCH").iter(qn("w:r")))
+    set_prop(runs[-1].get_or_add_rPr(), "w:i")
+
+
+def _fill(tc: Any, paragraphs: list[Any]) -> None:
+    for p in tc.findall(qn("w:p")):
+        tc.remove(p)
+    for p in paragraphs:
+        tc.append(copy.deepcopy(p))
+    if not paragraphs:
+        tc.append(OxmlElement("w:p"))
+
+
+def grid_header(doc: Doc, issuer_bold: bool = True) -> None:
+    """The header as a grid, one row per line pair: parent body | national title; issuer | motto;
+    Số | place and date; "V/v …" alone in the last row."""
+    tbl = doc.element.body.find(qn("w:tbl"))
+    top, bottom = tbl.findall(qn("w:tr"))
+    (issuer_cell, title_cell), (so_cell, date_cell) = top.findall(qn("w:tc")), bottom.findall(qn("w:tc"))
+    issuer_paras = issuer_cell.findall(qn("w:p"))
+    title_paras = title_cell.findall(qn("w:p"))
+    so_paras = so_cell.findall(qn("w:p"))
+    parent = copy.deepcopy(issuer_paras[0])
+    _ps(parent, "CVCơquanchủquản")
+    set_text(parent, "UBND TỈNH ĐẮK LẮK")
+    office = copy.deepcopy(issuer_paras[0])
+    set_text(office, "SỞ NỘI VỤ")
+    if not issuer_bold:
+        for rpr in run_props(office):
+            set_prop(rpr, "w:b", val="0")
+    rows = []
+    for template, cells in ((top, ([parent], title_paras[:1])),
+                            (top, ([office, issuer_paras[-1]], title_paras[1:])),
+                            (bottom, (so_paras[:1], date_cell.findall(qn("w:p")))),
+                            (bottom, (so_paras[1:], []))):
+        row = copy.deepcopy(template)
+        for tc, content in zip(row.findall(qn("w:tc")), cells, strict=True):
+            _fill(tc, content)
+        rows.append(row)
+    for old in (top, bottom):
+        tbl.remove(old)
+    for row in rows:
+        tbl.append(row)
+
+
+def grid_header_issuer_not_bold(doc: Doc) -> None:
+    grid_header(doc, issuer_bold=False)
+
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_WPS = "http://schemas.microsoft.com/office/word/2010/wordprocessingShape"
+_WP = "http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing"
+_A = "http://schemas.openxmlformats.org/drawingml/2006/main"
+_MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+_V = "urn:schemas-microsoft-com:vml"
+
+
+def _line_shape(shape_id: int, width_emu: int) -> Any:
+    """A run holding a straight line anchored in its paragraph, as Word writes it (DrawingML with a VML
+    fallback)."""
+    xml = f"""<w:r xmlns:w="{W_NS}" xmlns:mc="{_MC}" xmlns:wp="{_WP}" xmlns:a="{_A}" xmlns:wps="{_WPS}"
+      xmlns:v="{_V}"><w:rPr><w:noProof/></w:rPr><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing>
+      <wp:anchor distT="0" distB="0" distL="114300" distR="114300" simplePos="0" relativeHeight="{shape_id}"
+        behindDoc="0" locked="0" layoutInCell="1" allowOverlap="1"><wp:simplePos x="0" y="0"/>
+        <wp:positionH relativeFrom="column"><wp:align>center</wp:align></wp:positionH>
+        <wp:positionV relativeFrom="paragraph"><wp:posOffset>215900</wp:posOffset></wp:positionV>
+        <wp:extent cx="{width_emu}" cy="0"/><wp:effectExtent l="0" t="0" r="0" b="0"/><wp:wrapNone/>
+        <wp:docPr id="{shape_id}" name="Line {shape_id}"/><wp:cNvGraphicFramePr/>
+        <a:graphic><a:graphicData uri="http://schemas.microsoft.com/office/word/2010/wordprocessingShape">
+          <wps:wsp><wps:cNvCnPr/><wps:spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="{width_emu}" cy="0"/></a:xfrm>
+            <a:prstGeom prst="line"><a:avLst/></a:prstGeom><a:ln w="9525"><a:solidFill><a:srgbClr val="000000"/>
+            </a:solidFill></a:ln></wps:spPr><wps:bodyPr/></wps:wsp></a:graphicData></a:graphic>
+      </wp:anchor></w:drawing></mc:Choice><mc:Fallback><w:pict>
+        <v:line id="Line {shape_id}" from="0,0" to="{width_emu / 12700:.1f}pt,0" strokeweight=".75pt"/>
+      </w:pict></mc:Fallback></mc:AlternateContent></w:r>"""
+    return etree.fromstring(xml)
+
+
+def shape_rules(doc: Doc) -> None:
+    """The short lines under the issuer's name and the motto drawn as shapes anchored in those
+    paragraphs, instead of bordered empty paragraphs."""
+    for rule_style in ("CVGạchdướicơquan", "CVGạchdướitiêungữ"):
+        for p in [p for p in doc.element.body.iter(qn("w:p")) if p.pPr is not None and p.pPr.pStyle is not None
+                  and p.pPr.pStyle.val == rule_style]:
+            p.getparent().remove(p)
+    issuer_last = [p for p in doc.element.body.iter(qn("w:p")) if p.pPr is not None
+                   and p.pPr.pStyle is not None and p.pPr.pStyle.val == "CVCơquanbanhành"][-1]
+    issuer_last.append(_line_shape(901, 18 * 36000))
+    paragraph(doc, "Độc lập").append(_line_shape(902, 60 * 36000))
+
+
+def shape_rules_motto_italic(doc: Doc) -> None:
+    shape_rules(doc)
+    for rpr in run_props(paragraph(doc, "Độc lập")):
+        set_prop(rpr, "w:i")
+
+
+def empty_paragraph_spacing(doc: Doc, line: str | None = None) -> None:
+    """No spacing before/after on the body paragraphs; an empty paragraph typed between each two."""
+    body = [p for p in doc.element.body.iter(qn("w:p")) if p.pPr is not None and p.pPr.pStyle is not None
+            and p.pPr.pStyle.val in ("CVNộidung", "CVNộidungcuối")]
+    for p in body:
+        p_props(p, "w:spacing", before="0", after="0")
+    for p in body[1:]:
+        blank = OxmlElement("w:p")
+        _ps(blank, "CVNộidung")
+        attrs = {"before": "0", "after": "0"}
+        if line is not None:
+            attrs |= {"line": line, "lineRule": "exact"}
+        p_props(blank, "w:spacing", **attrs)
+        p.addprevious(blank)
+
+
+def empty_paragraph_spacing_2pt(doc: Doc) -> None:
+    """The empty paragraphs squeezed to a 2 pt line: too little space between body paragraphs."""
+    empty_paragraph_spacing(doc, line="40")
+
+
+ENCODINGS: dict[str, Callable[[Doc], None]] = {
+    "numbered_body": numbered_body,
+    "one_paragraph_blocks": one_paragraph_blocks,
+    "grid_header": grid_header,
+    "shape_rules": shape_rules,
+    "empty_paragraph_spacing": empty_paragraph_spacing,
+}
+
+ENCODED_BREAKS: dict[str, Break] = {
+    name: Break(edit, frozenset(rules)) for name, (edit, rules) in {
+        "numbered_body_2cm": (numbered_body_2cm, {"B2"}),
+        "one_paragraph_motto_en_dash": (one_paragraph_motto_en_dash, {"H2"}),
+        "one_paragraph_name_italic": (one_paragraph_name_italic, {"S3"}),
+        "grid_header_issuer_not_bold": (grid_header_issuer_not_bold, {"H5"}),
+        "shape_rules_motto_italic": (shape_rules_motto_italic, {"H2"}),
+        "empty_paragraph_spacing_2pt": (empty_paragraph_spacing_2pt, {"B4"}),
+    }.items()
+}
+
+
+def encoded_copy(good: Path, name: str, out_dir: Path) -> Path:
+    """A copy of ``good`` re-encoded by ``ENCODINGS[name]`` or broken by ``ENCODED_BREAKS[name]``."""
+    doc = docx.Document(str(good))
+    edit = ENCODINGS[name] if name in ENCODINGS else ENCODED_BREAKS[name].edit
+    edit(doc)
     out = out_dir / f"{good.stem}__{name}.docx"
     doc.save(str(out))
     return out

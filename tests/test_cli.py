@@ -30,7 +30,8 @@ from congvan.store import init_db, make_engine
 CAMPAIGN = "par-index-2022"
 COMMANDS = ("validate", "render", "check", "dispatch", "status", "escalate", "report", "mailcatcher", "serve",
             "demo")
-GROUP_COMMANDS = ("roster import", "responses import")
+GROUP_COMMANDS = ("roster import", "responses import", "db upgrade", "db current", "db downgrade", "register set-next",
+                  "register export")
 
 
 @pytest.fixture

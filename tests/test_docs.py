@@ -1,11 +1,15 @@
-"""The coordinator's guide (docs/huong-dan-su-dung.md) and the config reference (docs/config-reference.md) follow
-the code: the reference is exactly what ``congvan.config_reference`` renders from the models and names every field
-and every CONGVAN_* setting; the guide names every setting, shows only commands and options the CLI has, and its
-YAML examples use only real fields (the complete files validate against the sample config)."""
+"""The docs follow the code. The design (docs/design.md) is in the repository: every "docs/design.md §n" citation in
+code, tests, bench and docs names a heading that exists, no file cites a document outside the repository, every
+path the design names exists, and every module is in its module table. The coordinator's guide
+(docs/huong-dan-su-dung.md) and the config reference (docs/config-reference.md) follow the code: the reference is
+exactly what ``congvan.config_reference`` renders from the models and names every field and every CONGVAN_*
+setting; the guide names every setting, shows only commands and options the CLI has, and its YAML examples use only
+real fields (the complete files validate against the sample config)."""
 
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import os
 import re
@@ -333,3 +337,195 @@ def test_the_complete_campaign_example_validates_against_the_sample_config(tmp_p
         (cfg / "campaigns" / f"{name}.yaml").write_text(text, encoding="utf-8")
         checked = validate_campaign(cfg, ROOT / "templates", name)  # raises ConfigError listing every problem
         assert checked.campaign.addressees, "the example addresses no unit"
+
+
+# --- the design, and every citation of a document ------------------------------------------------------------
+
+DESIGN = ROOT / "docs" / "design.md"
+# What is scanned for citations: the repository's own text files (not the venv, caches or what runs produce).
+SKIP_DIRS = {".git", ".venv", "venv", "outputs", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache",
+             "build", "dist", "node_modules"}
+TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sh", ".txt", ".html", ".mako"}
+TEXT_NAMES = {"Makefile", "run"}
+# A run of section references, with the document (or RFC) it belongs to when one is written just before it:
+# "docs/design.md §1, §8.1", "operations.md §3", "RFC 2047 §6.2"; in a Markdown page, a bare one is its own.
+SECTIONS = re.compile(r"§[ \t]?\d+(?:\.\d+)*(?:[ \t]*(?:,|and)[ \t]*§[ \t]?\d+(?:\.\d+)*)*")
+OWNER = re.compile(r"(?:(?P<doc>[\w./-]+\.md)|(?P<rfc>RFC[ \t]?\d+))[ \t]*$")
+SECTION_NUMBER = re.compile(r"§[ \t]?(\d+(?:\.\d+)*)")
+HEADING_NUMBER = re.compile(r"^#{1,6}[ \t]+(\d+(?:\.\d+)*)\.?[ \t]", re.MULTILINE)
+# Any mention of a Markdown file: "docs/design.md", "config-reference.md" (not inside a URL's path).
+MARKDOWN_FILE = re.compile(r"\.md\b")
+MARKDOWN_NAME = re.compile(r"(?<![\w/.:-])((?:[\w.-]+/)*[\w-][\w.-]*)$")
+# Citations of the design as it was before it moved into the repository (docs/design.md).
+OUTSIDE = [
+    (re.compile(r"\bDESIGN(?:\.md)?[ \t]*§"), "cites the old design page: cite docs/design.md §n"),
+    (re.compile(r"/work/(?:shared|main)\b"), "names a path on one machine, outside the repository"),
+]
+
+
+def repo_text_files() -> list[Path]:
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.suffix in TEXT_SUFFIXES or name in TEXT_NAMES:
+                found.append(path)
+    return found
+
+
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return None
+
+
+def _resolve_doc(name: str, citing: Path) -> Path | None:
+    """A Markdown file named in ``citing``: relative to the repository root or to the citing file's folder, or
+    a file of the repository whose path ends with it (``"config-reference.md"`` in code that joins the folder)."""
+    for base in (ROOT, citing.parent):
+        candidate = (base / name).resolve()
+        if candidate.is_file() and candidate.is_relative_to(ROOT):
+            return candidate
+    return next((path for path in _markdown_files() if path.as_posix().endswith("/" + name.lstrip("./"))), None)
+
+
+@functools.cache
+def _markdown_files() -> tuple[Path, ...]:
+    return tuple(path for path in repo_text_files() if path.suffix == ".md")
+
+
+def section_numbers(markdown: str) -> set[str]:
+    """"3" and "3.2" for headings "## 3. State" and "### 3.2 Invariants"."""
+    return set(HEADING_NUMBER.findall(markdown))
+
+
+def _section_key(number: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in number.split("."))
+
+
+def citation_problems(path: Path, text: str) -> list[str]:
+    """Every section reference in ``text`` that does not resolve, and every citation of a file outside the repo."""
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+    problems: list[str] = []
+    lines = text.splitlines()
+
+    def where(offset: int) -> str:
+        line = text.count("\n", 0, offset) + 1
+        return f"{shown}:{line}: {lines[line - 1].strip()[:100]!r}"
+
+    for m in SECTIONS.finditer(text):
+        owner = OWNER.search(text, text.rfind("\n", 0, m.start()) + 1, m.start())
+        if owner and owner["rfc"]:
+            continue
+        if owner and owner["doc"]:
+            target = _resolve_doc(owner["doc"], path)
+            if target is None:
+                problems.append(f"{where(m.start())}: {owner['doc']} is not a file in the repository")
+                continue
+        elif path.suffix == ".md":
+            target = path  # a bare § in a Markdown page is one of its own sections
+        else:
+            problems.append(f"{where(m.start())}: a section sign with no document: write docs/design.md §n")
+            continue
+        headings = section_numbers(target.read_text(encoding="utf-8"))
+        for number in SECTION_NUMBER.findall(m[0]):
+            if number not in headings:
+                problems.append(f"{where(m.start())}: {target.relative_to(ROOT)} has no section {number} "
+                                f"(its sections: {', '.join(sorted(headings, key=_section_key))})")
+    for m in MARKDOWN_FILE.finditer(text):
+        name = MARKDOWN_NAME.search(text, text.rfind("\n", 0, m.start()) + 1, m.start())
+        if name is not None and _resolve_doc(name[1] + ".md", path) is None:
+            problems.append(f"{where(m.start())}: cites {name[1]}.md, which is not in the repository")
+    for pattern, why in OUTSIDE:
+        problems += [f"{where(m.start())}: {why}" for m in pattern.finditer(text)]
+    return problems
+
+
+def test_the_design_is_in_the_repository_with_its_sections() -> None:
+    numbers = section_numbers(DESIGN.read_text(encoding="utf-8"))
+    # The job, layout, state, documents, mail, settings, CLI, flows, errors, this wave; and the subsections
+    # the code cites most.
+    assert {str(n) for n in range(1, 11)} <= numbers
+    assert {"1.1", "3.2", "4.1", "4.2", "4.4", "5.2", "8.4"} <= numbers
+
+
+def test_every_citation_of_a_document_resolves_inside_the_repository() -> None:
+    """``docs/design.md §3`` names a heading of docs/design.md, and a bare ``§n`` in a doc one of its own; no file
+    cites a Markdown file the repository does not have, nor the design page that lived outside it."""
+    files = repo_text_files()
+    assert DESIGN in files and ROOT / "congvan" / "register.py" in files
+    problems = [p for path in files if (text := _text(path)) is not None for p in citation_problems(path, text)]
+    assert not problems, "\n".join(problems)
+    citing = [path for path in files if "docs/design.md §" in (_text(path) or "")]
+    assert len(citing) >= 15, "the modules cite the design by section"
+
+
+def test_the_citation_check_catches_what_does_not_resolve(tmp_path: Path) -> None:
+    # Built from pieces, so that this file does not cite what it shows.
+    sign, outside, nowhere = "§", "reference/docx-pdf" + ".md", "docs/nowhere" + ".md"
+    text = (f'"""Ledger (docs/design.md {sign}3.2, {sign}42). See DESIGN {sign}3, {outside} {sign}1.8 and '
+            f"{nowhere}; RFC 2047 {sign}6.2 is fine, ({sign}3.1) is not.\n"
+            "Also /work/" + 'shared/x, operations.md."""\n')
+    problems = citation_problems(tmp_path / "module.py", text)
+    joined = "\n".join(problems)
+    assert "docs/design.md has no section 42" in joined
+    assert "section 3.2" not in joined
+    assert "cites the old design page" in joined
+    assert f"{outside} is not a file in the repository" in joined
+    assert f"cites {outside}, which is not in the repository" in joined
+    assert f"cites {nowhere}, which is not in the repository" in joined
+    assert "a section sign with no document" in joined
+    assert "outside the repository" in joined
+    # 8: the old-style citation is also a section sign with no document; none for the RFC's section, nor for
+    # operations.md (docs/operations.md).
+    assert len(problems) == 8, joined
+
+
+_PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]*(\.\w+)?$")
+_TOP = ("congvan/", "flows/", "tests/", "bench/", "templates/", "config/", "docs/", "scripts/")
+
+
+def design_paths(markdown: str) -> list[str]:
+    """Repository paths the design names in code spans (`congvan/store/schema.py`, `flows/escalate.py::escalate`),
+    except those with a placeholder (`config/campaigns/NAME.yaml`)."""
+    paths = []
+    for span in INLINE.findall(FENCE.sub("", markdown)):
+        path = span.split("::")[0].strip()
+        if not path.startswith(_TOP) or " " in path:
+            continue
+        if any(_PLACEHOLDER.match(part) for part in path.rstrip("/").split("/")):
+            continue
+        paths.append(path)
+    return paths
+
+
+def test_every_path_the_design_names_exists() -> None:
+    paths = design_paths(DESIGN.read_text(encoding="utf-8"))
+    assert "congvan/store/migrations/versions/" in paths and "config/campaigns/NAME.yaml" not in paths
+    missing = [p for p in paths if not (ROOT / p.rstrip("/")).exists()]
+    assert not missing, f"docs/design.md names paths that do not exist (update it with the code): {missing}"
+
+
+def _section_text(markdown: str, number: str) -> str:
+    start = re.search(rf"^## {number}\.[ \t].*$", markdown, re.MULTILINE)
+    assert start is not None, f"no section {number}"
+    end = re.search(r"^## \d+\.[ \t]", markdown[start.end():], re.MULTILINE)
+    return markdown[start.end(): start.end() + end.start()] if end else markdown[start.end():]
+
+
+def test_every_module_is_in_the_design_module_table() -> None:
+    """A new or renamed module of congvan/ or flows/ gets its line in docs/design.md §2 (a subpackage: its folder)."""
+    named = {word for span in INLINE.findall(FENCE.sub("", _section_text(DESIGN.read_text(encoding="utf-8"), "2")))
+             for word in span.replace(",", " ").split()}
+    missing = []
+    for package in ("congvan", "flows"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT / package)
+            if len(relative.parts) > 1:
+                if f"{relative.parts[0]}/" not in named:
+                    missing.append(f"{package}/{relative.parts[0]}/")
+            elif relative.name not in ("__init__.py", "__main__.py") and relative.name not in named:
+                missing.append(f"{package}/{relative}")
+    assert not missing, f"modules missing from the table in docs/design.md §2: {sorted(set(missing))}"

@@ -1,4 +1,4 @@
-"""congvan scaled out, for real (docs/operations.md, DESIGN §8): a ``prefect server start`` on a fresh
+"""congvan scaled out, for real (docs/operations.md, docs/design.md §8.4): a ``prefect server start`` on a fresh
 PostgreSQL database, the process work pool ``congvan``, the deployments of ``prefect.yaml`` made with
 ``prefect --no-prompt deploy --all``, and two ``prefect worker start --pool congvan`` processes (two
 "machines": each its own PREFECT_HOME and working folder, the same code, venv and CONGVAN_* settings),

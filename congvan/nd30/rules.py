@@ -4,9 +4,11 @@
 "V/v" line under Số: H14, H15; "Kính gửi" only if present: R1) to the named-document ones (type name and
 bold summary centred under the header: H16; the type code "BC" leading the symbol: H9).
 
-Rule ids follow §4 of the shared reference nd30-format.md. Each check returns ``Violation`` objects; ``check``
-runs them all. The header block is the table holding the Quốc hiệu; the signature block is the table
-holding "Nơi nhận:".
+Rule ids, and what each asserts, are listed in docs/design.md §4.2. Each check returns ``Violation`` objects; ``check``
+runs them all. The header block is the table holding the Quốc hiệu, read column by column (one cell per
+block, or a grid with one row per line pair, read the same); the signature block is the table holding
+"Nơi nhận:". Rules apply to what the reader sees: lines broken by ``w:br`` in a cell, indents from Word's
+numbering, and the blank lines of empty paragraphs between body paragraphs (see ``formatting``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +27,7 @@ from docx.opc.exceptions import OpcError
 from lxml import etree
 
 from congvan.errors import DocumentError
-from congvan.nd30.formatting import DocumentModel, ParaFormat, SectionInfo, read_document
+from congvan.nd30.formatting import DocumentModel, ParaFormat, ReadCache, RunFormat, SectionInfo, read_document
 
 TNR = "Times New Roman"
 MM = 1440 / 25.4  # twips per millimetre
@@ -122,15 +125,24 @@ def locate(model: DocumentModel, kind: DocumentKind = "cong_van") -> Layout:
         return _inked(p for p in paras if table is not None and p.location.table == table
                       and p.location.row == row and p.location.col == col)
 
+    def column(table: int | None, col: int) -> list[ParaFormat]:
+        """A header column read top to bottom across its rows (a grid with one row per line pair reads
+        the same as one cell per block)."""
+        return _inked(p for p in paras if table is not None and p.location.table == table
+                      and p.location.col == col)
+
+    head = [p for p in paras if head_table is not None and p.location.table == head_table]
+    so = next((p for p in head if p.flat.startswith("Số")), None)
     motto = None
     issuer: list[ParaFormat] = []
     if qh is not None:
-        same = cell(qh.location.table, qh.location.row, qh.location.col)
-        after = [p for p in same if p.index > qh.index]
+        after = [p for p in column(qh.location.table, qh.location.col) if p.index > qh.index]
         motto = after[0] if after else None
-        issuer = cell(head_table, qh.location.row, 1 - qh.location.col if qh.location.col < 2 else 0)
-    head = [p for p in paras if head_table is not None and p.location.table == head_table]
-    so = next((p for p in head if p.flat.startswith("Số")), None)
+        top_row = max(qh.location.row, motto.location.row if motto is not None else 0)
+        if so is not None and so.location.table == head_table:
+            top_row = min(top_row, so.location.row)
+        other = 1 - qh.location.col if qh.location.col < 2 else 0
+        issuer = [p for p in column(head_table, other) if p.location.row <= top_row]
     if so is not None and so in issuer:
         issuer = issuer[: issuer.index(so)]
     # issuer lines: drop a leading non-bold parent line when a bold line follows
@@ -138,7 +150,7 @@ def locate(model: DocumentModel, kind: DocumentKind = "cong_van") -> Layout:
         issuer = issuer[1:]
     vv = None
     if so is not None:
-        rest = [p for p in cell(so.location.table, so.location.row, so.location.col) if p.index > so.index]
+        rest = [p for p in column(so.location.table, so.location.col) if p.index > so.index]
         vv = next((p for p in rest if p.flat.upper().startswith("V/V")), None)
     place_date = next((p for p in head if re.search(r"\bngày\b.*\btháng\b", p.flat)), None)
 
@@ -247,12 +259,34 @@ def _check_page_numbers(sections: Sequence[SectionInfo]) -> Iterator[Violation]:
 LEGACY_FONT = re.compile(r"^(\.vn|vni[- ]|vn[- ]?times|vntime)", re.IGNORECASE)
 
 
+_FontMemo = dict[int, tuple[tuple[RunFormat, ...], tuple[Violation, ...]]]
+_font_memo: _FontMemo = {}
+
+
 def check_fonts(layout: Layout) -> Iterator[Violation]:
     model = layout.model
     for p in (*model.paragraphs, *model.header_paragraphs):
-        inked = p.inked
-        if not inked:
-            continue
+        # F1–F4 depend on the runs alone; a paragraph read once for many letters shares its runs
+        # (the very same tuple), so its verdict is worked out once. Keyed by identity, the tuple kept
+        # alive with it so the key cannot be reused.
+        found = _font_memo.get(id(p.runs))
+        if found is None or found[0] is not p.runs:
+            if len(_font_memo) >= 20_000:
+                _font_memo.clear()
+            found = _font_memo[id(p.runs)] = (p.runs, tuple(_paragraph_fonts(p)))
+        yield from found[1]
+    qh, motto, pd = layout.quoc_hieu, layout.motto, layout.place_date
+    if qh is not None and qh.size in (12, 13):
+        want = qh.size + 1
+        for part, other in (("Tiêu ngữ", motto), ("place/date", pd)):
+            if other is not None and other.size != want:
+                yield _v("F5", other.flat, f"{part} at {want:g} pt to match Quốc hiệu at {qh.size:g} pt "
+                                           f"(found {_pt(other.size)})")
+
+
+def _paragraph_fonts(p: ParaFormat) -> Iterator[Violation]:
+    inked = p.inked
+    if inked:
         bad_face = next((r for r in inked if r.font_ascii != TNR or r.font_hansi != TNR), None)
         if bad_face is not None:
             yield _v("F1", bad_face.text, f"Times New Roman (found {bad_face.font_ascii}/{bad_face.font_hansi})")
@@ -267,13 +301,6 @@ def check_fonts(layout: Layout) -> Iterator[Violation]:
                                           f"highlight {coloured.highlight}, shading {coloured.shading})")
         if unicodedata.normalize("NFC", p.text) != p.text:
             yield _v("F4", p.text, "precomposed Unicode (NFC)")
-    qh, motto, pd = layout.quoc_hieu, layout.motto, layout.place_date
-    if qh is not None and qh.size in (12, 13):
-        want = qh.size + 1
-        for part, other in (("Tiêu ngữ", motto), ("place/date", pd)):
-            if other is not None and other.size != want:
-                yield _v("F5", other.flat, f"{part} at {want:g} pt to match Quốc hiệu at {qh.size:g} pt "
-                                           f"(found {_pt(other.size)})")
 
 
 # --- header block ----------------------------------------------------------------------------------
@@ -499,12 +526,41 @@ def check_body(layout: Layout) -> Iterator[Violation]:
             yield _v("B2", p.flat, f"first-line indent 1 cm or 1.27 cm (found {p.first_line / MM / 10:.2f} cm)")
         yield from _check_line_spacing(p)
         if prev is not None:
-            gap = prev.after + p.before
-            if prev.contextual and p.contextual and prev.style_id == p.style_id:
-                gap = 0
+            gap = _gap(layout.model.paragraphs, prev, p)
             if gap < 120:
                 yield _v("B4", p.flat, f"at least 6 pt between body paragraphs (found {gap / 20:g} pt)")
         prev = p
+
+
+def _spacing(a: ParaFormat, b: ParaFormat) -> int:
+    """Space between two consecutive paragraphs (twips): a's after plus b's before, none when both ask
+    for contextual spacing within one style."""
+    if a.contextual and b.contextual and a.style_id == b.style_id:
+        return 0
+    return a.after + b.before
+
+
+def _line_height(p: ParaFormat) -> float:
+    """Height (twips) of an empty paragraph's one line; Word's single line of Times New Roman is about
+    1.15 × the font size."""
+    single = 1.15 * (p.mark_size or 10) * 20
+    line = p.line if p.line is not None else 240
+    if p.line_rule == "exact":
+        return line
+    if p.line_rule == "atLeast":
+        return max(line, single)
+    return single * line / 240
+
+
+def _gap(paras: Sequence[ParaFormat], prev: ParaFormat, p: ParaFormat) -> float:
+    """The white space the reader sees between two body paragraphs: their spacing, plus the empty
+    paragraphs typed between them (each a blank line with its own spacing)."""
+    between = paras[prev.index + 1: p.index]
+    if not between or any(q.location.table is not None or q.flat for q in between):
+        return _spacing(prev, p)
+    chain = [prev, *between, p]
+    return (sum(_spacing(a, b) for a, b in pairwise(chain))
+            + sum(_line_height(q) for q in between))
 
 
 def _check_line_spacing(p: ParaFormat) -> Iterator[Violation]:
@@ -586,13 +642,30 @@ def detect_kind(model: DocumentModel) -> DocumentKind:
     return "cong_van"
 
 
+class Checker:
+    """Checks letters made from the same templates: what they share (styles, numbering, page setup,
+    headers, and every paragraph identical byte for byte) is read once, then only what varies per letter.
+    The verdicts are those of a full check of each letter: the rules run on the whole document every
+    time, and a remembered paragraph is only ever reused for the very same XML. ``Checker(cache=False)``
+    is the full check of each letter, kept for comparison (bench/bench_check.py, the tests)."""
+
+    def __init__(self, *, cache: bool = True) -> None:
+        self.cache = ReadCache() if cache else None
+
+    def check(self, path: Path, kind: DocumentKind | None = "cong_van") -> list[Violation]:
+        if not path.is_file():
+            raise DocumentError(f"{path}: file not found")
+        try:
+            model = read_document(path, self.cache)
+        except (OpcError, zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
+            raise DocumentError(f"{path}: not a readable .docx ({type(exc).__name__})") from exc
+        return check_model(model, kind or detect_kind(model))
+
+
+_CHECKER = Checker()  # one per process: a campaign's letters come from a handful of templates
+
+
 def check(path: Path, kind: DocumentKind | None = "cong_van") -> list[Violation]:
     """Every Decree-30 violation found in a công văn (or, with ``kind="bao_cao"``, a báo cáo) .docx,
     in document-area order. ``kind=None`` tells the kind from the document itself."""
-    if not path.is_file():
-        raise DocumentError(f"{path}: file not found")
-    try:
-        model = read_document(path)
-    except (OpcError, zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
-        raise DocumentError(f"{path}: not a readable .docx ({type(exc).__name__})") from exc
-    return check_model(model, kind or detect_kind(model))
+    return _CHECKER.check(path, kind)

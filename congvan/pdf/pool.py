@@ -1,7 +1,7 @@
 """A pool of warm LibreOffice workers turning .docx into verified PDF.
 
 Why a pool: one ``soffice --convert-to pdf`` per document pays LibreOffice's start-up each time (about 1.4 s),
-and parallel calls sharing a profile fail silently (reference/docx-pdf.md §3.1). Why not unoserver: measured
+and parallel calls sharing a profile fail silently (docs/design.md §4.4). Why not unoserver: measured
 on this 2-core machine, unoserver 3.7 took 10.4 s to start (fixed sleeps) and 129 ms per document, against
 0.9 s and 75 ms for a direct UNO link; it must also be installed into the system Python.
 

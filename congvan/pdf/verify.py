@@ -1,6 +1,6 @@
 """Checking a PDF before it leaves: pages, text and fonts, read back with poppler-utils.
 
-LibreOffice's exit codes and messages cannot be trusted (reference/docx-pdf.md §3.1), so the PDF itself is the
+LibreOffice's exit codes and messages cannot be trusted (docs/design.md §4.4), so the PDF itself is the
 evidence: it exists, is not empty, has at least one page and contains the strings the caller names
 (``pdftotext``, one run for both), and uses only Liberation Serif or Times New Roman, embedded (``pdffonts``).
 A DejaVu font in the list means LibreOffice fell back because a glyph was missing: with Liberation v1 it

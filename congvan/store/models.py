@@ -1,4 +1,4 @@
-"""The tables (DESIGN §3), as SQLAlchemy 2.0 typed models.
+"""The tables (docs/design.md §3), as SQLAlchemy 2.0 typed models.
 
 One ``Base`` owns the metadata. Constraint names come from the naming convention, so they are
 the same on SQLite and PostgreSQL and stay stable for migrations. Enums are stored by value
@@ -55,8 +55,9 @@ class RegisterCounter(Base):
 class Document(Base):
     """One issued letter: its number in the register, and what was produced for it.
 
-    ``key`` names the document within the whole database (campaign/step/unit, e.g.
-    ``par-index-2022/dispatch/ALL``); allocating the same key again reuses the number.
+    ``key`` names the document within the whole database: ``par-index-2022/dispatch`` for a dispatch,
+    campaign/step/unit for a follow-up (``par-index-2022/don-doc/KPAC``, ``…/bao-cao/ALL``); allocating the same
+    key again reuses the number (docs/design.md §3.2).
     """
 
     __tablename__ = "documents"
@@ -98,7 +99,7 @@ class DeliveryStatus(enum.Enum):
 
 
 class Delivery(Base):
-    """One copy of one document to one address (DESIGN §3).
+    """One copy of one document to one address (docs/design.md §3.2).
 
     The row and its Message-ID exist before the SMTP transaction and the status turns ``sent`` only
     after the server's 250, so a rerun sends exactly what is not sent, under the same Message-ID.
