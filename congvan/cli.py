@@ -221,9 +221,10 @@ def _follow_up_campaign(settings: Settings, campaign: str, *, check_files: bool 
     roster file read); without, only its configuration, for ``status``, which reads the database alone and
     must answer at once even when the roster file holds 100,000 rows."""
     from congvan.config import load_campaign
-    from congvan.validation import validate_campaign
 
     if check_files:
+        from congvan.validation import validate_campaign
+
         lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
     else:
         lc = load_campaign(settings.config_dir, campaign)
