@@ -3,7 +3,13 @@
 Dispatch (number, render, check, PDF, 1,000 mails, ledger), then one escalation wave (1,000 letters to the
 heads: numbered, rendered, checked as a draft and as issued, converted to PDF on one worker per core,
 mailed with the unit's mailbox in Cc, recorded). SQLite, an in-process SMTP catcher that fsyncs every
-message, Prefect's embedded API. Target: under 4 minutes in all.
+message, Prefect's embedded API. Target: 90 s in all, every letter checked and its PDF verified (the same
+flows and code path as production: nothing skipped).
+
+Send, against plain smtplib in the same run: the wave's 1,000 letters as the server stored them (exact
+bytes and envelopes) are sent again with ``smtplib.SMTP.sendmail`` over one connection to the same server:
+the floor for moving those bytes, against the flow's send stage (composing each message, one ledger commit
+per 250, Prefect tasks of 50).
 
 The naive way (one ``soffice --convert-to pdf`` per letter, docxtpl reopening the template per letter,
 yagmail reconnecting per message) is estimated from its per-letter costs measured in this run on a few
@@ -13,8 +19,10 @@ letters, since running it on 1,000 would take most of an hour.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
+import smtplib
 import subprocess
 import tempfile
 import time
@@ -64,7 +72,20 @@ def _naive_per_letter(letters: list[Path], work: Path) -> float:
     return (time.perf_counter() - started) / len(letters)
 
 
-def bench_scale() -> dict[str, object]:
+def _smtplib_resend(emls: list[Path], port: int) -> float:
+    """Seconds to send the stored messages again, exact bytes and envelopes, over one plain smtplib connection."""
+    messages = []
+    for eml in emls:
+        envelope = json.loads(eml.with_name(eml.name.removesuffix(".eml") + ".envelope.json").read_text("utf-8"))
+        messages.append((envelope["mail_from"], envelope["rcpt_tos"], eml.read_bytes()))
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for mail_from, rcpt_tos, raw in messages:
+            smtp.sendmail(mail_from, rcpt_tos, raw)
+    return time.perf_counter() - started
+
+
+def bench_scale() -> list[dict[str, object]]:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         _config(tmp / "config")
@@ -110,6 +131,7 @@ def _run(tmp: Path) -> dict[str, object]:
         roster.import_roster(engine, lc, tmp / "config" / "rosters" / "scale.csv")
         stages["roster import (1,000 staff)"] = time.perf_counter() - started
 
+        before = set(catcher.paths())
         started = time.perf_counter()
         wave = outcome_of(escalate(campaign="par-index-2022", as_of=WAVE, return_state=True), "escalate")
         stages["escalation wave (1,000 letters)"] = time.perf_counter() - started
@@ -117,12 +139,25 @@ def _run(tmp: Path) -> dict[str, object]:
         letters = [a for a in wave["actions"] if a["status"] == "sent"]
         assert len(letters) == UNITS, f"only {len(letters)} letters sent"
         assert len(catcher.paths()) == 2 * UNITS
+        smtplib_s = _smtplib_resend(sorted(set(catcher.paths()) - before), catcher.port)
     total = sum(stages.values())
     sample = sorted((tmp / "out" / "documents" / "par-index-2022" / "letters").glob("*.docx"))[:NAIVE_SAMPLE]
     naive = _naive_per_letter(sample, tmp) * UNITS
-    return {"name": "scale_1000_units", "ours_per_s": round(2 * UNITS / total, 1),
-            "baseline_per_s": round(UNITS / naive, 2), "ratio": round(naive / total, 1),
-            "total_s": round(total, 1), "target_s": 240, "stages_s": {k: round(v, 1) for k, v in stages.items()},
-            "escalation_stages_s": {k: round(v, 1) for k, v in inner.items()},
-            "naive_estimate_s": round(naive), "notes": "ours: documents+mails per second over both stages; "
-            f"baseline: a fresh soffice per letter, measured on {NAIVE_SAMPLE} letters in this run"}
+    send_s = inner.get("send", 0.0)
+    load = round(os.getloadavg()[0], 2)
+    return [
+        {"name": "scale_1000_units", "ours_per_s": round(2 * UNITS / total, 1),
+         "baseline_per_s": round(UNITS / naive, 2), "ratio": round(naive / total, 1), "seconds": round(total, 1),
+         "total_s": round(total, 1), "target_s": 90, "stages_s": {k: round(v, 1) for k, v in stages.items()},
+         "escalation_stages_s": {k: round(v, 1) for k, v in inner.items()}, "load_average": load,
+         "naive_estimate_s": round(naive), "notes": "ours: documents+mails per second over both stages; "
+         f"baseline: a fresh soffice per letter, measured on {NAIVE_SAMPLE} letters in this run. Bound: "
+         "LibreOffice's per-document work in the PDF stage (see pdf_convert), then the checker"},
+        {"name": "send_1000_letters_with_cc", "ours_per_s": round(UNITS / send_s, 1),
+         "baseline_per_s": round(UNITS / smtplib_s, 1), "ratio": round(smtplib_s / send_s, 2),
+         "seconds": round(send_s, 1), "baseline_seconds": round(smtplib_s, 1), "load_average": load,
+         "notes": "the escalation wave's send stage (compose with Cc and threading headers, ledger, Prefect "
+                  "tasks of 50) against plain smtplib.sendmail of the same stored bytes on one connection to "
+                  "the same fsyncing server in this run: the gap is composing and the ledger, the rest is "
+                  "the server's two fsyncs a message"},
+    ]

@@ -1,6 +1,7 @@
 """`make bench`: congvan against the naive way, measured in the same run; writes outputs/bench.json.
 
-Each entry: {"name", "ours_per_s", "baseline_per_s", "ratio"} (ratio = ours / baseline).
+Each entry: {"name", "ours_per_s", "baseline_per_s", "ratio"} (ratio = ours / baseline), plus "seconds" for
+wall-time rows and the load average when it was measured (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_check import bench_check
+from bench_import import bench_import
 from bench_mail import bench_mail
 from bench_pdf import bench_pdf
 from bench_render import bench_render
 from bench_scale import bench_scale
+from bench_startup import bench_startup
 
 OUT = Path("outputs") / "bench.json"
 
@@ -35,11 +38,15 @@ def record(entries: list[dict[str, object]]) -> None:
 
 
 def main() -> None:
-    entries = [bench_render(), bench_check(), bench_pdf(), bench_mail(), bench_scale()]
+    entries = [bench_render(), bench_check(), *bench_pdf(), bench_mail(), *bench_startup(), *bench_import(),
+               *bench_scale()]
     record(entries)
     for e in entries:
         print(f"{e['name']}: ours {e['ours_per_s']:.1f}/s, baseline {e['baseline_per_s']:.1f}/s, "
               f"ratio {e['ratio']:.2f}x")
+        if "seconds" in e:
+            target = f" (target {e['target_s']} s)" if "target_s" in e else ""
+            print(f"  {e['seconds']} s{target}, load average {e.get('load_average')}")
         if "total_s" in e:
             print(f"  wall time {e['total_s']} s (target {e['target_s']} s): {e['stages_s']}; "
                   f"escalation stages {e['escalation_stages_s']}")

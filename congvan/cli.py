@@ -9,27 +9,25 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.engine import Engine
 
-from congvan import bounces, compliance, escalation, nd30, policy, register, roster
 from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
 from congvan.cli_bounces import bounces_app
 from congvan.cli_store import db_app, register_app
-from congvan.config import LoadedCampaign, list_campaigns
-from congvan.dispatch import preflight, sender
-from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import ConfigError, CongVanError, Problem
-from congvan.mail import SmtpConfig
-from congvan.mailcatcher import CatcherOptions, MailCatcher, default_mailbox, serve_forever
-from congvan.roster import ImportReport
-from congvan.settings import Settings
-from congvan.store.db import init_db, make_engine
-from congvan.validation import validate_campaign
-from congvan.vndate import short_date
-from congvan.workdays import WorkCalendar
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from congvan.config import LoadedCampaign
+    from congvan.mailcatcher import MailCatcher
+    from congvan.roster import ImportReport
+    from congvan.settings import Settings
+
+# Start-up: a command imports what it needs when it runs (SQLAlchemy, openpyxl, docxtpl, Prefect, LibreOffice
+# glue), so `--help`, `check` or `status` do not pay for what only `dispatch` or `report` use.
 
 # rich_markup_mode=None: plain Click output, so a usage error is an "Error: ..." line too, not a box.
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -48,6 +46,9 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
 
     Example: congvan validate par-index-2022
     """
+    from congvan.config import list_campaigns
+    from congvan.validation import validate_campaign
+
     settings = settings_or_exit()
     names = [campaign] if campaign else list_campaigns(settings.config_dir)
     if not names:
@@ -90,6 +91,11 @@ def render(campaign: Annotated[str, typer.Argument(help="Campaign (file stem und
 
 def _render(settings: Settings, campaign: str, *, draft: bool, out: Path | None,
             as_of: dt.date | None) -> Path:
+    from congvan import register
+    from congvan.documents import dispatch_key, render_dispatch
+    from congvan.store.db import init_db, make_engine
+    from congvan.validation import validate_campaign
+
     lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
     allocation = None
     if not draft:
@@ -115,6 +121,11 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
 
     Example: congvan dispatch par-index-2022 --as-of 2023-02-10
     """
+    from congvan.dispatch import preflight, sender
+    from congvan.mail import SmtpConfig
+    from congvan.store.db import init_db, make_engine
+    from congvan.validation import validate_campaign
+
     settings = settings_or_exit()
     with user_errors():
         day = parse_date(as_of)
@@ -208,8 +219,18 @@ app.add_typer(bounces_app, name="bounces")
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 
-def _follow_up_campaign(settings: Settings, campaign: str) -> LoadedCampaign:
-    lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
+def _follow_up_campaign(settings: Settings, campaign: str, *, check_files: bool = True) -> LoadedCampaign:
+    """The campaign, which must have a follow-up. ``check_files``: validated in full (templates rendered, the
+    roster file read); without, only its configuration, for ``status``, which reads the database alone and
+    must answer at once even when the roster file holds 100,000 rows."""
+    from congvan.config import load_campaign
+
+    if check_files:
+        from congvan.validation import validate_campaign
+
+        lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
+    else:
+        lc = load_campaign(settings.config_dir, campaign)
     if lc.campaign.follow_up is None:
         raise ConfigError([Problem(str(lc.path), "follow_up", "the campaign has no follow_up section "
                                    "(deadline, roster, ladder)")])
@@ -217,6 +238,8 @@ def _follow_up_campaign(settings: Settings, campaign: str) -> LoadedCampaign:
 
 
 def _engine(settings: Settings) -> Engine:
+    from congvan.store.db import init_db, make_engine
+
     engine = make_engine(settings.database_url)
     init_db(engine)
     return engine
@@ -224,6 +247,8 @@ def _engine(settings: Settings) -> Engine:
 
 def _import(load: Callable[[], ImportReport]) -> None:
     """Run an import; a rejected file lists every problem (file, sheet, row), one line each, exit 2."""
+    from congvan import roster
+
     try:
         report = load()
     except roster.ImportRejected as exc:
@@ -244,6 +269,8 @@ def roster_import(campaign: Campaign,
 
     Example: congvan roster import par-index-2022
     """
+    from congvan import roster
+
     settings = settings_or_exit()
     with user_errors():
         lc = _follow_up_campaign(settings, campaign)
@@ -259,6 +286,8 @@ def responses_import(campaign: Campaign,
 
     Example: congvan responses import par-index-2022 exports/2023-02-21.csv
     """
+    from congvan import roster
+
     settings = settings_or_exit()
     with user_errors():
         lc = _follow_up_campaign(settings, campaign)
@@ -272,16 +301,21 @@ def status(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan status par-index-2022 --as-of 2023-02-27
     """
+    from congvan import bounces, compliance, policy
+    from congvan.taken import history
+    from congvan.vndate import short_date
+    from congvan.workdays import WorkCalendar
+
     settings = settings_or_exit()
     with user_errors():
         day = parse_date(as_of) or dt.date.today()
-        lc = _follow_up_campaign(settings, campaign)
+        lc = _follow_up_campaign(settings, campaign, check_files=False)
         follow_up = lc.campaign.follow_up
         assert follow_up is not None
         engine = _engine(settings)
-        state = compliance.compute(engine, lc, day)
+        state = compliance.compute(engine, lc, day, names=as_json)  # counts only, unless listed
         calendar = WorkCalendar(follow_up.calendar)
-        taken = {k: v for k, v in escalation.history(engine, lc).items() if v.on <= day}
+        taken = {k: v for k, v in history(engine, lc).items() if v.on <= day}
         truth = bounces.unit_deliveries(engine, lc)
         held = bounces.unreached(engine, lc)
     units: list[dict[str, Any]] = [{
@@ -324,6 +358,8 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan escalate par-index-2022 --as-of 2023-02-27
     """
+    from congvan.store.db import init_db, make_engine
+
     settings = settings_or_exit()
     with user_errors():
         day = parse_date(as_of)
@@ -376,6 +412,8 @@ def report(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan report par-index-2022 --as-of 2023-03-03
     """
+    from congvan import compliance, register
+    from congvan.documents import dispatch_key
     from congvan.report import write_report
 
     settings = settings_or_exit()
@@ -392,6 +430,8 @@ def report(campaign: Campaign, as_of: AsOf = None,
 
 
 def _receipts(engine: Engine, lc: LoadedCampaign) -> dict[str, str]:
+    from congvan import bounces
+
     return {code: d.status for code, d in bounces.unit_deliveries(engine, lc).items()}
 
 
@@ -425,6 +465,10 @@ def demo() -> None:
 
     Example: congvan demo
     """
+    from congvan.documents import render_dispatch
+    from congvan.validation import validate_campaign
+    from congvan.vndate import short_date
+
     settings = settings_or_exit()
     demo_dir = settings.output_dir / "demo"
     with user_errors():
@@ -476,6 +520,8 @@ def check(files: Annotated[list[Path], typer.Argument(help="The .docx files to c
 
     Example: congvan check outputs/demo/par-index-2022_du-thao.docx
     """
+    from congvan import nd30
+
     found = 0
     with user_errors():
         for path in files:
@@ -498,6 +544,8 @@ def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.
 
     Example: congvan mailcatcher --port 1025
     """
+    from congvan.mailcatcher import CatcherOptions, default_mailbox, serve_forever
+
     settings = settings_or_exit()
     mailbox = default_mailbox(settings)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 
 from congvan.errors import CongVanError
-from congvan.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from congvan.settings import Settings
 
 
 def error(message: str) -> None:
@@ -32,6 +34,10 @@ def user_errors() -> Iterator[None]:
 
 def settings_or_exit() -> Settings:
     """The settings from the environment; a bad CONGVAN_* value is a user error, one line each."""
+    from pydantic import ValidationError
+
+    from congvan.settings import load_settings
+
     try:
         return load_settings()
     except ValidationError as exc:

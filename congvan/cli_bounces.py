@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from congvan import bounces
 from congvan.cli_base import settings_or_exit, user_errors
-from congvan.dispatch import message_id_domain, sender
-from congvan.mail import SmtpConfig, SmtpFailure
-from congvan.store.db import init_db, make_engine
-from congvan.validation import validate_campaign
+
+if TYPE_CHECKING:  # the commands import what they use when they run: `congvan --help` stays fast
+    from congvan import bounces
 
 bounces_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                           help="Delivery reports and read receipts: what happened after the server's 250.")
@@ -37,6 +35,11 @@ def bounces_import(campaign: Campaign,
 
     Example: congvan bounces import par-index-2022 returned/*.eml
     """
+    from congvan import bounces
+    from congvan.dispatch import message_id_domain
+    from congvan.store.db import init_db, make_engine
+    from congvan.validation import validate_campaign
+
     settings = settings_or_exit()
     with user_errors():
         lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
@@ -54,7 +57,12 @@ def bounces_sync(campaign: Campaign) -> None:
 
     Example: congvan bounces sync par-index-2022
     """
+    from congvan import bounces
+    from congvan.dispatch import message_id_domain, sender
     from congvan.imap import ImapConfig
+    from congvan.mail import SmtpConfig, SmtpFailure
+    from congvan.store.db import init_db, make_engine
+    from congvan.validation import validate_campaign
 
     settings = settings_or_exit()
     with user_errors():

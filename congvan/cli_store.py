@@ -9,7 +9,6 @@ import typer
 
 from congvan.cli_base import error, settings_or_exit, user_errors
 from congvan.errors import CongVanError, RegisterError
-from congvan.store.db import init_db, make_engine, masked_url
 
 db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                      help="The database's schema: upgrade it to this congvan, show its revision.")
@@ -25,6 +24,7 @@ def db_upgrade() -> None:
 
     Example: congvan db upgrade
     """
+    from congvan.store.db import make_engine, masked_url
     from congvan.store.schema import upgrade
 
     settings = settings_or_exit()
@@ -44,6 +44,7 @@ def db_current() -> None:
 
     Example: congvan db current
     """
+    from congvan.store.db import make_engine, masked_url
     from congvan.store.schema import HEAD, current_state
 
     settings = settings_or_exit()
@@ -84,6 +85,7 @@ def register_set_next(
     """
     from congvan.register import format_number
     from congvan.register_book import known_registers, set_next
+    from congvan.store.db import init_db, make_engine
 
     settings = settings_or_exit()
     with user_errors():
@@ -111,6 +113,7 @@ def register_export(
     """
     from congvan.register_book import known_registers, register_rows
     from congvan.register_export import write_register
+    from congvan.store.db import init_db, make_engine
 
     settings = settings_or_exit()
     with user_errors():

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from congvan.config import LoadedCampaign
 from congvan.errors import ConfigError, Problem
-from congvan.register import Allocation
 from congvan.render import load_template
 from congvan.vndate import draft_date, long_date
+
+if TYPE_CHECKING:  # the register's SQLAlchemy stays out of `validate` and `render --draft`
+    from congvan.register import Allocation
 
 # A draft leaves the number for the Văn thư to write in: "Số:       /UBND-KSTTHC".
 DRAFT_NUMBER_GAP = "      "

@@ -38,17 +38,18 @@ from congvan.letters import (
 )
 from congvan.mail import Attachment, Mailbox, Outgoing, compose
 from congvan.mail_bodies import render_bodies
-from congvan.policy import Action, Sent
+from congvan.policy import Action
 from congvan.register_book import entry_for, register_name
 from congvan.render import load_template
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document
+from congvan.taken import FOLLOW_UP_KINDS
+from congvan.taken import history as history  # re-exported: escalation.history
 from congvan.vndate import short_date
 from congvan.workdays import WorkCalendar
 
 LETTER_MAIL = "letter"  # templates/mail/letter.txt|.html: the covering mail of a numbered letter
 REPORT_MAIL = "report"
-FOLLOW_UP_KINDS = ("mail", "letter", "report")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -92,22 +93,6 @@ def dispatch_citation(engine: Engine, lc: LoadedCampaign) -> Citation:
         raise NotIssuedError(f"{lc.name}: the dispatch has not been issued yet; run congvan dispatch "
                              f"{lc.name} first") from None
     return Citation(allocation.so_ky_hieu, allocation.issued_on)
-
-
-def history(engine: Engine, lc: LoadedCampaign) -> dict[str | None, Sent]:
-    """The highest step taken per unit (None: the campaign's reports). A step counts once its
-    deliveries are planned: one that failed before that was not taken, and is planned again."""
-    ladder = lc.campaign.follow_up.ladder if lc.campaign.follow_up else []
-    with transaction(engine) as session:
-        rows = session.execute(
-            sa.select(Document.unit, Document.level, Document.issued_on).where(
-                Document.campaign == lc.name, Document.kind.in_(FOLLOW_UP_KINDS),
-                sa.exists().where(Delivery.document_id == Document.id)))
-        taken: dict[str | None, Sent] = {}
-        for unit, level, issued_on in rows:
-            if 1 <= level <= len(ladder) and (unit not in taken or taken[unit].level < level):
-                taken[unit] = Sent(level, ladder[level - 1].name, issued_on)
-    return taken
 
 
 def unfinished(engine: Engine, lc: LoadedCampaign) -> list[tuple[int, str | None, int, dt.date]]:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -349,8 +349,8 @@ def _collect(records: Iterable[Sequence[object]], shown: str, headers: _Headers,
                               f"headers found: {_quoted(found)}")
     rows = []
     for number, cells in numbered:
-        if number > MAX_ROWS:
-            raise SourceDataError(f"{shown}: more than {MAX_ROWS} rows; split the file")
+        if number - header_row > MAX_ROWS:  # data rows: the header and the lines above it do not count
+            raise SourceDataError(f"{shown}: more than {MAX_ROWS} data rows; split the file")
         values = {f: cells[i] if i < len(cells) else None for f, i in header.items()}
         if any(_text(v) for v in values.values()):  # a row blank in every column we read is no row
             rows.append(_Row(f"{shown}, row {number}", values))
@@ -512,7 +512,10 @@ def _text(value: object) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return " ".join(clean(str(value)).split())
+    text = value if isinstance(value, str) else str(value)
+    if text.isascii() and text.isprintable() and "  " not in text and text == text.strip():
+        return text  # already NFC, no control character, one space between words: most cells of a big file
+    return " ".join(clean(text).split())
 
 
 _VN_MOMENT = re.compile(
@@ -577,7 +580,8 @@ def _aware_utc(moment: dt.datetime) -> dt.datetime:
 
 def _excel_error(row: _Row) -> list[str]:
     return [f"{row.where}: the {name} cell holds the Excel error {value}"
-            for name, value in row.values.items() if isinstance(value, str) and value.strip() in EXCEL_ERRORS]
+            for name, value in row.values.items()
+            if isinstance(value, str) and "#" in value and value.strip() in EXCEL_ERRORS]
 
 
 def _too_long(row: _Row, name: str, value: str) -> list[str]:
@@ -619,10 +623,15 @@ class _Units:
             for alias in _name_aliases(unit.name):
                 seen.setdefault(alias, set()).add(unit.code)
         self.names = {alias: next(iter(codes)) for alias, codes in seen.items() if len(codes) == 1}
+        self._seen: dict[str, str | None] = {}
 
     def code(self, text: str) -> str | None:
-        key = _name_key(text)
-        return self.codes.get(key) or self.names.get(key)
+        try:
+            return self._seen[text]  # a roster names each unit in the same few ways on thousands of rows
+        except KeyError:
+            key = _name_key(text)
+            code = self._seen[text] = self.codes.get(key) or self.names.get(key)
+            return code
 
 
 # --- rosters -------------------------------------------------------------------------------------
@@ -688,12 +697,13 @@ def _coverage_warnings(shown: str, lc: LoadedCampaign, units: _Units, per_unit: 
 def _replace_staff(session: Session, campaign: str, staff: Sequence[StaffRecord],
                    import_id: int) -> tuple[int, int, int]:
     """Replace the campaign's staff (kept in file order); return (added, updated, removed)."""
-    old = {s.staff_id: (s.name, s.position, s.unit, s.email)
-           for s in session.scalars(sa.select(Staff).where(Staff.campaign == campaign))}
+    old = {row[0]: tuple(row[1:]) for row in session.execute(sa.select(
+        Staff.staff_id, Staff.name, Staff.position, Staff.unit, Staff.email).where(Staff.campaign == campaign))}
     new = {s.staff_id: (s.name, s.position, s.unit, s.email) for s in staff}
     kept = new.keys() & old.keys()
     session.execute(sa.delete(Staff).where(Staff.campaign == campaign))
-    session.execute(sa.insert(Staff), [
+    # The table, not the ORM entity: one executemany (see _merge_responses).
+    session.execute(sa.insert(cast(sa.Table, Staff.__table__)), [
         {"campaign": campaign, "staff_id": s.staff_id, "name": s.name, "position": s.position, "unit": s.unit,
          "email": s.email, "import_id": import_id} for s in staff])
     return len(new.keys() - old.keys()), sum(new[k] != old[k] for k in kept), len(old.keys() - new.keys())
@@ -757,19 +767,27 @@ def _unknown_staff(session: Session, campaign: str, parsed: ParsedResponses) -> 
 def _merge_responses(session: Session, campaign: str, completed: dict[str, tuple[dt.datetime, str]],
                      import_id: int) -> tuple[int, int]:
     """Add first responses, move known ones earlier; return (added, updated)."""
-    known = {r.staff_id: r for r in session.scalars(sa.select(Response).where(Response.campaign == campaign))}
+    known = {staff_id: (row_id, at) for row_id, staff_id, at in session.execute(
+        sa.select(Response.id, Response.staff_id, Response.completed_at).where(Response.campaign == campaign))}
     new_rows = []
-    updated = 0
+    earlier = []
     for staff_id, (moment, _) in completed.items():
         utc = moment.astimezone(dt.UTC)  # SQLite keeps no offset: store UTC everywhere
         row = known.get(staff_id)
         if row is None:
             new_rows.append({"campaign": campaign, "staff_id": staff_id, "completed_at": utc, "import_id": import_id})
-        elif utc < _aware_utc(row.completed_at):
-            row.completed_at, row.import_id = utc, import_id
-            updated += 1
+        elif utc < _aware_utc(row[1]):
+            earlier.append({"row_id": row[0], "completed_at": utc, "import_id": import_id})
+    # Plain rows and the table, not ORM objects: one executemany each (the ORM's bulk insert runs a statement
+    # per few rows), so an export of 100,000 lines loads in a second.
+    table = cast(sa.Table, Response.__table__)
     if new_rows:
-        session.execute(sa.insert(Response), new_rows)
+        session.execute(sa.insert(table), new_rows)
+    if earlier:
+        session.execute(sa.update(table).where(table.c.id == sa.bindparam("row_id"))
+                        .values(completed_at=sa.bindparam("completed_at"), import_id=sa.bindparam("import_id")),
+                        earlier)
+    updated = len(earlier)
     return len(new_rows), updated
 
 

@@ -36,6 +36,8 @@ class WorkCalendar:
         self._days_off = frozenset(extras.days_off)
         self._working_days = frozenset(extras.working_days)
         self._years: dict[int, holidays.HolidayBase] = {}
+        # Day -> reason: the ladder's dates are asked about once per unit (2,000 units: 30,000 lookups).
+        self._reasons: dict[dt.date, str | None] = {}
 
     def _national(self, year: int) -> holidays.HolidayBase:
         national = self._years.get(year)
@@ -48,6 +50,13 @@ class WorkCalendar:
 
     def reason_off(self, d: dt.date) -> str | None:
         """Why ``d`` is not a working day ("Chủ nhật", "Quốc khánh", ...), or None if it is one."""
+        try:
+            return self._reasons[d]
+        except KeyError:
+            reason = self._reasons[d] = self._reason_off(d)
+            return reason
+
+    def _reason_off(self, d: dt.date) -> str | None:
         if d in self._days_off:
             return EXTRA_DAY_OFF
         if d in self._working_days:

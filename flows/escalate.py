@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -200,15 +201,17 @@ def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_o
         message_id_domain=dispatch_steps.message_id_domain(lc, settings), make_pdf=None, write_report=write_report)
     failed: list[escalation.Prepared | escalation.ActionResult] = []
     made: list[tuple[escalation.Made, escalation.Context]] = []
-    with _stage("record, render, check"):
-        for action, issued_on in batch:
-            ctx = replace(base, as_of=issued_on)
-            try:
-                made.append((escalation.make(ctx, action), ctx))
-            except CongVanError as exc:
-                failed.append(_not_sent(action, exc))
-    with _stage("pdf"):
-        pdfs, errors = _convert(lc, [m for m, _ in made])
+    documents = sum(1 for action, _ in batch if action.step.kind != "mail")  # a mail step makes no PDF
+    with _Converter(lc, documents) as converter:  # LibreOffice starts while the letters are made
+        with _stage("record, render, check"):
+            for action, issued_on in batch:
+                ctx = replace(base, as_of=issued_on)
+                try:
+                    made.append((escalation.make(ctx, action), ctx))
+                except CongVanError as exc:
+                    failed.append(_not_sent(action, exc))
+        with _stage("pdf"):
+            pdfs, errors = _convert(lc, [m for m, _ in made], converter)
     out = failed
     with _stage("plan deliveries"):
         out += _finish_all(made, pdfs, errors)
@@ -229,16 +232,56 @@ def _finish_all(made: Sequence[tuple[escalation.Made, escalation.Context]], pdfs
     return out
 
 
-def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made]) -> tuple[dict[int, Any], dict[int, CongVanError]]:
+class _Converter:
+    """A PDF converter started in the background for a batch (when the campaign makes PDFs), so LibreOffice's
+    start-up (a second or more per worker) overlaps with recording, rendering and checking the letters."""
+
+    def __init__(self, lc: LoadedCampaign, letters: int) -> None:
+        self._converter: Any = None
+        self._starting: Future[None] | None = None
+        if lc.campaign.pdf and letters:
+            from congvan.pdf import PdfConverter, default_workers
+
+            self._converter = PdfConverter(workers=min(default_workers(), letters))
+            self._starter = ThreadPoolExecutor(1, thread_name_prefix="congvan-pdf-start")
+            self._starting = self._starter.submit(self._converter.start)
+
+    def __enter__(self) -> _Converter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._starting is not None:
+            with contextlib.suppress(Exception):  # a failed start was reported by ready(), or never needed
+                self._starting.result()
+            self._starter.shutdown()
+            self._converter.close()
+
+    def ready(self) -> Any:
+        """The started ``PdfConverter``; its start's ``PdfError`` (LibreOffice missing, not answering) raised."""
+        assert self._starting is not None, "the campaign makes no PDF"
+        self._starting.result()
+        return self._converter
+
+
+def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made],
+             converter: _Converter) -> tuple[dict[int, Any], dict[int, CongVanError]]:
     """The PDFs of the documents that need one, converted together; and the errors, by document id."""
     todo = [m for m in made if m.docx is not None and m.pdf is None] if lc.campaign.pdf else []
     if not todo:
         return {}, {}
-    from congvan.pdf import PdfConverter, PdfJob, default_workers
+    from congvan.pdf import PdfJob
 
-    jobs = [PdfJob(m.docx, m.docx.with_suffix(".pdf"), m.expected) for m in todo if m.docx is not None]
-    with PdfConverter(workers=min(default_workers(), len(jobs))) as converter:
-        results = converter.convert_many(jobs)
+    # Letters of one step share a template: joined in groups, converted once per group, split per letter
+    # (congvan.pdf.joined); each letter's PDF is still verified. Kept in step order so groups do not mix.
+    todo = sorted(todo, key=lambda m: m.action.level)
+    jobs = [PdfJob(m.docx, m.docx.with_suffix(".pdf"), m.expected,
+                   first_page=f"Số: {m.number}" if m.number else None) for m in todo if m.docx is not None]
+    pool = converter.ready()
+    joined, fallbacks = pool.joined_groups, pool.joined_fallbacks
+    results = pool.convert_joined(jobs)
+    for key, count in (("pdf groups joined (count)", pool.joined_groups - joined),
+                       ("pdf groups one by one (count)", pool.joined_fallbacks - fallbacks)):
+        timings[key] = timings.get(key, 0) + count
     pdfs: dict[int, Any] = {}
     errors: dict[int, CongVanError] = {}
     for m, result in zip(todo, results, strict=True):

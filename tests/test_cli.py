@@ -415,3 +415,15 @@ def test_a_letter_template_field_must_be_in_the_config(project: Project) -> None
     project.edit("campaigns/par-index-2022.yaml", lambda c: c["fields"].update(han_chot="28/02/2023")
                  if "fields" in c else c.update(fields={"han_chot": "28/02/2023"}))
     assert project.run("validate", CAMPAIGN).returncode == 0
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """Start-up is a contract of the commands that run no flow (issue 13): `congvan --help` loads typer and
+    congvan's command modules, not Prefect, SQLAlchemy, matplotlib, docxtpl or openpyxl (timed in bench/)."""
+    probe = ("import sys; from congvan.cli import main\n"
+             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "heavy = ('prefect', 'sqlalchemy', 'matplotlib', 'docxtpl', 'openpyxl', 'congvan.pdf')\n"
+             "print(sorted(m for m in heavy if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -751,8 +751,24 @@ def test_bad_too_many_rows(project: Project, monkeypatch: pytest.MonkeyPatch, tm
         shown = "roster.xlsx, sheet 'Danh sách'"
     started = time.monotonic()
     line = _import(project, monkeypatch, "roster", path)
-    assert line == f"Error: {shown}: more than 100000 rows; split the file"
+    assert line == f"Error: {shown}: more than 100000 data rows; split the file"
     assert time.monotonic() - started < 15
+
+
+def test_a_roster_of_exactly_the_cap_is_read(tmp_path: Path) -> None:
+    """The cap counts data rows: a header and title lines above it do not push 100,000 officials over."""
+    lc = load_campaign(ROOT / "config", "par-index-2022")
+    path = tmp_path / "roster.csv"
+    path.write_text("Danh sách cán bộ\n\nstaff_id,name,position,unit\n"
+                    + "".join(f"S-{i},Tên {i},CV,SNV\n" for i in range(roster.MAX_ROWS)), encoding="utf-8")
+
+    parsed = roster.read_roster(lc, path)
+
+    assert (parsed.rows, len(parsed.staff), parsed.errors) == (roster.MAX_ROWS, roster.MAX_ROWS, ())
+    with path.open("a", encoding="utf-8") as more:
+        more.write("S-extra,Tên,CV,SNV\n")
+    with pytest.raises(SourceDataError, match="more than 100000 data rows"):
+        roster.read_roster(lc, path)
 
 
 @pytest.mark.parametrize(("name", "content", "expected"), [

@@ -5,6 +5,7 @@ No mocks: workers are killed with SIGKILL and frozen with SIGSTOP, and processes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -140,6 +141,67 @@ def test_letter_converts_to_a_verified_pdf(pool: PdfConverter, letters: dict[int
     raw = pdftotext(pdf)
     assert so(5) in raw and "Độc lập - Tự do - Hạnh phúc" in raw  # diacritics intact, read independently
     assert VV not in raw and VV in normalize_text(raw)  # the summary needs the whitespace collapsing
+
+
+def test_joined_conversion_gives_each_letter_what_a_single_conversion_gives(pool: PdfConverter,
+                                                                          letters: dict[int, Path],
+                                                                          tmp_path: Path) -> None:
+    """Letters converted joined and split: each letter's PDF has the pages and the text (page numbers
+    included: they restart per letter) of the same letter converted alone; a letter of several pages too."""
+    long_lc = dataclasses.replace(LC, campaign=LC.campaign.model_copy(update={"body": LC.campaign.body * 6}))
+    long_letter = render_dispatch(long_lc, templates_dir=ROOT / "templates", out_dir=tmp_path / "long",
+                                  allocation=Allocation(number=30, year=2023, register="UBND", symbol="UBND-KSTTHC",
+                                                        issued_on=dt.date(2023, 2, 7), key="test/30",
+                                                        document_id=30, created=True))
+    docs = {n: letters[n] for n in (5, 6, 7)} | {30: long_letter} | {n: letters[n] for n in (8, 9, 10)}
+    jobs = [PdfJob(d, tmp_path / "joined" / f"cv-{n}.pdf", (so(n), VV), first_page=so(n)) for n, d in docs.items()]
+    groups = pool.joined_groups
+
+    joined = pool.convert_joined(jobs, per_document=4)
+    alone = pool.convert_many([PdfJob(d, tmp_path / "alone" / f"cv-{n}.pdf", (so(n),)) for n, d in docs.items()])
+
+    assert [r.error for r in joined] == [None] * len(docs) and pool.joined_groups == groups + 2
+    assert [r.check().pages for r in joined] == [r.check().pages for r in alone]
+    assert joined[3].check().pages >= 2
+    for one, other in zip(joined, alone, strict=True):
+        assert pdftotext(one.job.pdf) == pdftotext(other.job.pdf), one.job.pdf.name
+    assert sorted(p.name for p in (tmp_path / "joined").iterdir()) == sorted(f"cv-{n}.pdf" for n in docs)
+
+
+def test_a_group_that_cannot_be_joined_is_converted_letter_by_letter(pool: PdfConverter, letters: dict[int, Path],
+                                                                    tmp_path: Path) -> None:
+    broken = tmp_path / "hỏng.docx"
+    broken.write_bytes(os.urandom(4096))
+    jobs = [PdfJob(letters[11], tmp_path / "cv-11.pdf", (so(11),), first_page=so(11)),
+            PdfJob(broken, tmp_path / "hỏng.pdf", (), first_page="Số: 99"),
+            PdfJob(letters[12], tmp_path / "cv-12.pdf", (so(12),), first_page=so(99))]  # a marker not there
+    fallbacks = pool.joined_fallbacks
+
+    results = pool.convert_joined(jobs)
+
+    assert pool.joined_fallbacks == fallbacks + 1
+    assert [r.ok for r in results] == [True, False, True]
+    assert str(broken) in str(results[1].error)
+
+
+def test_page_count_is_read_from_the_text_pass(pool: PdfConverter, tmp_path: Path) -> None:
+    """Verification counts pages from pdftotext's form feeds (no pdfinfo run): the same count as pdfinfo,
+    on a document of several pages that has an empty page."""
+    document = docx.Document()
+    for i in range(120):
+        document.add_paragraph(f"Đoạn {i}: nội dung thử nghiệm của công văn nhiều trang.").runs[0].font.name = \
+            "Liberation Serif"
+    document.add_page_break()
+    document.add_page_break()
+    document.add_paragraph("Trang cuối").runs[0].font.name = "Liberation Serif"
+    path = tmp_path / "long.docx"
+    document.save(str(path))
+
+    info = pool.convert(path, tmp_path / "long.pdf", expect_text=["Trang cuối"])
+
+    listed = subprocess.run(["pdfinfo", str(tmp_path / "long.pdf")], capture_output=True, text=True, check=True)
+    pages = int(re.search(r"^Pages:\s+(\d+)", listed.stdout, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert info.pages == pages and pages >= 4
 
 
 def test_expected_text_is_compared_in_nfc(pool: PdfConverter, letters: dict[int, Path], tmp_path: Path) -> None:

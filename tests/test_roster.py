@@ -463,6 +463,28 @@ def test_compliance_counts_the_imported_roster_and_responses(engine: Engine, lc:
     assert day3.required == len(STAFF) and day3.responded == 3
 
 
+def test_counts_only_agrees_with_the_listed_compliance(engine: Engine, lc: LoadedCampaign, tmp_path: Path) -> None:
+    """``status`` counts with one aggregate query: the same numbers as the per-person computation, to the second
+    at midnight in Vietnam, with responses from off the roster counted apart."""
+    import_roster(engine, lc, small_roster(tmp_path))
+    header = ("Mã cán bộ", "Thời gian hoàn thành")
+    import_responses(engine, lc, write_csv(tmp_path / "a.csv", [
+        header, ("TN-01", "15/02/2023 23:59:59"), ("TN-03", "16/02/2023 00:00"), ("KP-02", "16/02/2023 10:00"),
+        ("ZZ-99", "15/02/2023 09:00"), ("ZZ-98", "17/02/2023 09:00")]))
+
+    for day in (dt.date(2023, 2, 14), dt.date(2023, 2, 15), dt.date(2023, 2, 16), dt.date(2023, 2, 17)):
+        listed, counted = compliance.compute(engine, lc, day), compliance.compute(engine, lc, day, names=False)
+        assert [(u.code, u.required, u.responded, u.compliant) for u in counted.units] == \
+               [(u.code, u.required, u.responded, u.compliant) for u in listed.units]
+        assert all(u.required - u.responded == len(u.missing) for u in listed.units)
+        assert counted.unknown_responses == listed.unknown_responses
+        assert not any(u.missing for u in counted.units)
+    on_15 = compliance.compute(engine, lc, dt.date(2023, 2, 15), names=False)
+    assert (on_15.unit("STNMT").responded, on_15.unit("KPAC").responded, on_15.unknown_responses) == (1, 0, 1)
+    on_17 = compliance.compute(engine, lc, dt.date(2023, 2, 17), names=False)
+    assert (on_17.unit("STNMT").responded, on_17.unit("KPAC").responded, on_17.unknown_responses) == (2, 1, 2)
+
+
 # --- the simulated campaign ------------------------------------------------------------------------
 
 
