@@ -212,10 +212,6 @@ class RecipientRef(_Model):
     email: Address | None = Field(default=None, description=(
         "Chỉ đi cùng name: địa chỉ để gửi thư cho cơ quan đó; không ghi thì chỉ in tên."))
 
-    def kind(self) -> str:
-        given = [k for k in ("unit", "group", "name") if getattr(self, k) is not None]
-        return given[0] if len(given) == 1 else ""
-
     @model_validator(mode="after")
     def _one_kind(self) -> RecipientRef:
         given = [k for k in ("unit", "group", "name") if getattr(self, k) is not None]

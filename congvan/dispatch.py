@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from congvan import bounces, ledger, nd30, register
 from congvan.config import LoadedCampaign
-from congvan.documents import dispatch_filename, dispatch_key, render_dispatch
+from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import DocumentError, LayoutError
 from congvan.ledger import DeliveryRow, LedgerMessage
 from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose
@@ -256,10 +256,6 @@ def dry_run(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, planned_o
                             "status": "planned", "message_id": None, "error": None, "attempts": 0})
     return DispatchReport(campaign=lc.name, dry_run=True, number=None, symbol=lc.symbol, issued_on=planned_on,
                           path=path, deliveries=entries)
-
-
-def issued_path(lc: LoadedCampaign, allocation: Allocation, out_dir: Path) -> Path:
-    return out_dir / dispatch_filename(lc, allocation)
 
 
 def batches(messages: Sequence[LedgerMessage], size: int) -> list[list[LedgerMessage]]:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from congvan import bounces, ledger, register
 from congvan.compliance import Compliance
 from congvan.config import LadderStep, LoadedCampaign, Unit
-from congvan.dispatch import IssuedFiles, PdfMaker, check_layout, produce_files, record_files
+from congvan.dispatch import IssuedFiles, check_layout, produce_files, record_files
 from congvan.documents import dispatch_key
 from congvan.errors import CongVanError, NotIssuedError
 from congvan.ledger import LedgerMessage
@@ -174,7 +174,6 @@ class Context:
     out_dir: Path
     sender: Mailbox
     message_id_domain: str
-    make_pdf: PdfMaker | None
     write_report: Callable[..., Any] | None = None  # congvan.report.write_report, when a ladder has a report
 
 
@@ -189,15 +188,6 @@ class Made:
     pdf: Path | None  # already converted (a rerun)
     others: tuple[Path, ...]  # attached after the document (the report's .xlsx)
     expected: tuple[str, ...]  # what its PDF must say
-
-
-def prepare(ctx: Context, action: Action) -> Prepared:
-    """Record, render, check, convert and plan one action. ``CongVanError`` if its letter cannot be made."""
-    made = make(ctx, action)
-    pdf = made.pdf
-    if pdf is None and made.docx is not None and ctx.make_pdf is not None:
-        pdf = ctx.make_pdf(made.docx, made.expected)
-    return finish(ctx, made, pdf)
 
 
 def make(ctx: Context, action: Action) -> Made:

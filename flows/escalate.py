@@ -198,7 +198,7 @@ def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_o
         engine=make_engine(settings.database_url), lc=lc, compliance=assessment.compliance,
         calendar=assessment.calendar, as_of=as_of, templates_dir=settings.templates_dir,
         out_dir=settings.output_dir / "documents" / lc.name, sender=dispatch_steps.sender(lc, settings),
-        message_id_domain=dispatch_steps.message_id_domain(lc, settings), make_pdf=None, write_report=write_report)
+        message_id_domain=dispatch_steps.message_id_domain(lc, settings), write_report=write_report)
     failed: list[escalation.Prepared | escalation.ActionResult] = []
     made: list[tuple[escalation.Made, escalation.Context]] = []
     documents = sum(1 for action, _ in batch if action.step.kind != "mail")  # a mail step makes no PDF
@@ -306,7 +306,7 @@ def rehearse(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_
         engine=make_engine(settings.database_url), lc=lc, compliance=assessment.compliance,
         calendar=assessment.calendar, as_of=as_of, templates_dir=settings.templates_dir,
         out_dir=settings.output_dir / "dry-run" / lc.name, sender=dispatch_steps.sender(lc, settings),
-        message_id_domain=dispatch_steps.message_id_domain(lc, settings), make_pdf=None)
+        message_id_domain=dispatch_steps.message_id_domain(lc, settings))
     out = []
     for action, _ in todo:
         unit = letters.unit_of(lc, action.unit) if action.unit else None
