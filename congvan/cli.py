@@ -16,7 +16,7 @@ import typer
 from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
 from congvan.cli_bounces import bounces_app
 from congvan.cli_store import db_app, register_app
-from congvan.errors import ConfigError, CongVanError, Problem
+from congvan.errors import ConfigError, CongVanError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -231,9 +231,7 @@ def _follow_up_campaign(settings: Settings, campaign: str, *, check_files: bool 
         lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
     else:
         lc = load_campaign(settings.config_dir, campaign)
-    if lc.campaign.follow_up is None:
-        raise ConfigError([Problem(str(lc.path), "follow_up", "the campaign has no follow_up section "
-                                   "(deadline, roster, ladder)")])
+    lc.require_follow_up()
     return lc
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -17,8 +16,7 @@ from sqlalchemy.engine import Engine
 from congvan.config import LoadedCampaign
 from congvan.store.db import transaction
 from congvan.store.models import Response, Staff
-
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+from congvan.vndate import VIETNAM
 
 
 @dataclass(frozen=True)

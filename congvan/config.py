@@ -580,6 +580,13 @@ class Addressee:
 class LoadedCampaign:
     """A campaign with everything it refers to resolved."""
 
+    def require_follow_up(self) -> FollowUp:
+        """The campaign's follow-up; ``ConfigError`` naming the file when it has none."""
+        if self.campaign.follow_up is None:
+            raise ConfigError([Problem(str(self.path), "follow_up", "the campaign has no follow_up section "
+                                       "(deadline, roster, ladder): nothing to follow up")])
+        return self.campaign.follow_up
+
     name: str
     path: Path
     campaign: Campaign

@@ -17,12 +17,12 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from congvan.compliance import VIETNAM
 from congvan.config import LoadedCampaign, load_authorities, load_campaign
 from congvan.errors import CongVanError, RegisterError, StoreError
 from congvan.register import Entry, format_number
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document, RegisterCounter
+from congvan.vndate import VIETNAM
 
 Book = Literal["cong_van", "bao_cao"]
 # The kinds of document congvan numbers, their book and the name of their type (tên loại).

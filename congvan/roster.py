@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
-from zoneinfo import ZoneInfo
 
 import openpyxl
 import sqlalchemy as sa
@@ -36,14 +35,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from congvan.config import Columns, LoadedCampaign, check_address
-from congvan.errors import ConfigError, Problem, SourceDataError
+from congvan.errors import SourceDataError
 from congvan.store.db import transaction
 from congvan.store.models import Import, Response, Staff
 from congvan.text import clean, nfc, one_line
+from congvan.vndate import VIETNAM
 
 Kind = Literal["roster", "responses"]
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 SUFFIXES = (".xlsx", ".csv")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_UNPACKED_BYTES = 400 * 1024 * 1024  # an .xlsx is a zip: refuse one that unpacks into a bomb
@@ -141,11 +140,7 @@ class ParsedResponses:
 
 def roster_path(config_dir: Path, lc: LoadedCampaign) -> Path:
     """The campaign's ``follow_up.roster``, relative to the config folder."""
-    follow_up = lc.campaign.follow_up
-    if follow_up is None:
-        raise ConfigError([Problem(str(lc.path), "follow_up", "the campaign has no follow_up section "
-                                                              "(roster, deadline, ladder)")])
-    return config_dir / follow_up.roster
+    return config_dir / lc.require_follow_up().roster
 
 
 def responses_dir(config_dir: Path, lc: LoadedCampaign) -> Path | None:

@@ -11,9 +11,9 @@ import datetime as dt
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+from congvan.vndate import VIETNAM
+
 EXPORT_HEADERS = ("Mã cán bộ", "Thời gian hoàn thành")
 WEEKEND_WEIGHT = 0.15  # officials answer on weekends too, but rarely
 OFFICE_HOURS = (7 * 60 + 30, 17 * 60 + 30)  # minutes after midnight

@@ -7,6 +7,10 @@ Days 1–9 and months 1–2 take a leading zero; months 3–12 do not: "ngày 05
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
+
+# Vietnam's time (UTC+7, no summer time): the day a response counts on, the cron of the daily run.
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def day_text(day: int) -> str:

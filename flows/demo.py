@@ -25,7 +25,7 @@ from congvan.report import write_report
 from congvan.settings import load_settings
 from congvan.simulate import Answer, simulate_responses, write_export
 from congvan.store.db import init_db, make_engine
-from congvan.vndate import short_date, weekday_name
+from congvan.vndate import VIETNAM, short_date, weekday_name
 from congvan.workdays import WorkCalendar
 from flows.dispatch import dispatch
 from flows.escalate import escalate
@@ -117,7 +117,7 @@ def _answers(lc: LoadedCampaign, path: Path, start: dt.date, end: dt.date) -> li
     answers = [a for _, day_answers in days for a in day_answers]
     answered = {a[0] for a in answers}
     for unit, when in CATCHES_UP.items():
-        moment = dt.datetime.combine(when, dt.time(9, 0), tzinfo=compliance.VIETNAM)
+        moment = dt.datetime.combine(when, dt.time(9, 0), tzinfo=VIETNAM)
         answers += [(s.staff_id, moment) for s in staff if s.unit == unit and s.staff_id not in answered]
     return answers
 

@@ -65,8 +65,7 @@ class Assessment:
 @step("validate")
 def validate(settings: Settings, campaign: str) -> LoadedCampaign:
     lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
-    if lc.campaign.follow_up is None:
-        raise CongVanError(f"{lc.path}: the campaign has no follow_up section: nothing to escalate")
+    lc.require_follow_up()
     return lc
 
 

@@ -427,3 +427,14 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("command", [("status", CAMPAIGN), ("roster", "import", CAMPAIGN),
+                                     ("escalate", CAMPAIGN, "--as-of", "2023-02-27")])
+def test_a_campaign_without_follow_up_is_one_line_for_every_follow_up_command(project: Project,
+                                                                               command: tuple[str, ...]) -> None:
+    project.edit(f"campaigns/{CAMPAIGN}.yaml", lambda c: c.pop("follow_up"))
+    result = project.run(*command)
+    assert result.returncode == 2
+    assert error_lines(result) == [f"Error: {Path('config') / 'campaigns' / (CAMPAIGN + '.yaml')}: follow_up: the "
+                                   "campaign has no follow_up section (deadline, roster, ladder): nothing to follow up"]
