@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@scripts/system-deps.sh test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -73,10 +73,11 @@ def _fresh_schema(server: Engine) -> Iterator[str]:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
-    """One Prefect API per test module, for its in-process flows and its CLI runs (given as PREFECT_API_URL),
-    so each run does not start a server of its own."""
+    """One Prefect API for the whole test session (one per pytest-xdist worker), for in-process flows and CLI
+    runs (given as PREFECT_API_URL), so neither a run nor a module starts a server of its own. Tests must
+    not rely on the API being empty: each one filters by what it created."""
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 

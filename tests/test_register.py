@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from congvan.errors import CongVanError, NotIssuedError, StoreError
 from congvan.register import Allocation, allocate, format_number, issued, lookup
 from congvan.store import Document, RegisterCounter, init_db, make_engine, transaction
+from congvan.store.schema import current_state
 
 REGISTER = "UBND-DI"
 SYMBOL = "UBND-KSTTHC"
@@ -247,9 +248,21 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 # -- engines and errors ----------------------------------------------------------------------------------
 
 
-def test_init_db_is_idempotent(engine: Engine) -> None:
+def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        tables = sa.inspect(conn).get_table_names()
+        return {t: sorted(map(tuple, conn.execute(sa.text(f'SELECT * FROM "{t}"'))), key=repr) for t in tables}
+
+
+def test_init_db_on_a_current_database_writes_nothing_and_the_numbers_continue(engine: Engine) -> None:
+    """A restart (congvan's init_db on a current database: "Current: nothing"): the revision, the counters
+    and the documents are left exactly as they are, and numbering continues where it stopped."""
     _allocate(engine, "par-index-2022/dispatch/ALL")
+    before = _rows(engine)
+    assert "alembic_version" in before and before["register_counters"] and before["documents"]
     init_db(engine)
+    assert current_state(engine).current
+    assert _rows(engine) == before
     assert _allocate(engine, "par-index-2022/report/ALL").number == 2
 
 
