@@ -363,3 +363,22 @@ def test_the_first_start_of_several_processes_at_once(db_url: str) -> None:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
     for engine in engines:
         engine.dispose()
+
+
+def test_a_current_sqlite_database_is_checked_while_another_process_writes(tmp_path: Path) -> None:
+    """Every command starts with init_db: on a current database it only reads, so it must not queue behind
+    another process's write transaction (it used to wait the busy timeout, then fail "database is locked")."""
+    url = f"sqlite:///{tmp_path / 'congvan.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    holder = sqlite3.connect(tmp_path / "congvan.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a dispatch in another process, between its BEGIN and COMMIT
+    try:
+        other = make_engine(url)
+        init_db(other)
+        assert current_state(other).current
+        other.dispose()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    engine.dispose()

@@ -108,8 +108,27 @@ def read_state(conn: Connection) -> SchemaState:
 
 
 def current_state(engine: Engine) -> SchemaState:
-    with translated(engine), engine.connect() as conn:
-        return read_state(conn)
+    """The database's state, read without taking SQLite's write lock (every SQLAlchemy transaction on SQLite
+    begins IMMEDIATE): a command starting while another process writes reads the revision at once."""
+    if engine.dialect.name != "sqlite":
+        with translated(engine), engine.connect() as conn:
+            return read_state(conn)
+    with translated(engine):
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            names = {row[0] for row in cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            revisions = ([row[0] for row in cursor.execute(f"SELECT version_num FROM {VERSION_TABLE}")]
+                         if VERSION_TABLE in names else [])
+            cursor.close()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot read the database {masked_url(engine.url)}: {exc}") from exc
+        finally:
+            raw.close()
+    if len(revisions) > 1:
+        raise StoreError(f"the database has {len(revisions)} rows in {VERSION_TABLE}; congvan's migrations are "
+                         f"linear: repair it by hand ({', '.join(revisions)})")
+    return SchemaState(revision=revisions[0] if revisions else None, tables=frozenset(names & TABLES))
 
 
 def init_db(engine: Engine) -> None:
