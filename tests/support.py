@@ -3,6 +3,7 @@ rendered .docx back (text blocks and effective formatting resolved through style
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -36,6 +37,19 @@ def edit_yaml(path: Path, change: Callable[[Any], None]) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     change(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def spring_2024_campaign(data: dict[str, Any]) -> None:
+    """The sample campaign moved to spring 2024 (dispatch 10/04, deadline 24/04, closes 31/05) with a test
+    roster (rosters/test.csv), no PDF and no responses folder: the follow-up tests' campaign."""
+    data["date"] = dt.date(2024, 4, 10)
+    data["pdf"] = False
+    data["attach"] = ["docx"]
+    follow_up = data["follow_up"]
+    follow_up["deadline"] = dt.date(2024, 4, 24)
+    follow_up["closes"] = dt.date(2024, 5, 31)
+    follow_up["roster"] = "rosters/test.csv"
+    follow_up.pop("responses", None)
 
 
 class Project:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Project
+from support import Project, spring_2024_campaign
 
 from congvan import bounces
 from congvan.config import load_campaign
@@ -25,22 +25,11 @@ K-01,Phạm Thị Dung,Phó Chủ tịch UBND,KPAC,
 """
 
 
-def _campaign(data: dict[str, Any]) -> None:
-    data["date"] = dt.date(2024, 4, 10)
-    data["pdf"] = False
-    data["attach"] = ["docx"]
-    follow_up = data["follow_up"]
-    follow_up["deadline"] = dt.date(2024, 4, 24)
-    follow_up["closes"] = dt.date(2024, 5, 31)
-    follow_up["roster"] = "rosters/test.csv"
-    follow_up.pop("responses", None)
-
-
 @pytest.fixture
 def world(tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     project = Project(tmp_path)
     (project.config / "rosters" / "test.csv").write_text(ROSTER, encoding="utf-8")
-    project.edit("campaigns/par-index-2022.yaml", _campaign)
+    project.edit("campaigns/par-index-2022.yaml", spring_2024_campaign)
     head = next(u for u in load_campaign(project.config, CAMPAIGN).units if u.code == "EAHLEO").head.email
     db_url = f"sqlite:///{tmp_path / 'congvan.db'}"
     env = {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),

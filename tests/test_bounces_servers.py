@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from mailservers import MailServers, mail_servers  # noqa: F401  (the fixture)
-from support import Project
+from support import Project, spring_2024_campaign
 
 from congvan.store import make_engine
 from congvan.store.models import Delivery
@@ -41,17 +41,6 @@ KNOWN = sorted({a for p in (Path(__file__).parent.parent / "config").rglob("*.ya
 IMAP_USERS = {AUTHORITY: PASSWORD}
 
 
-def _campaign(data: dict[str, Any]) -> None:
-    data["date"] = dt.date(2024, 4, 10)
-    data["pdf"] = False
-    data["attach"] = ["docx"]
-    follow_up = data["follow_up"]
-    follow_up["deadline"] = dt.date(2024, 4, 24)
-    follow_up["closes"] = dt.date(2024, 5, 31)
-    follow_up["roster"] = "rosters/test.csv"
-    follow_up.pop("responses", None)
-
-
 def _fallback(data: dict[str, Any]) -> None:
     for unit in data["units"]:
         if unit["code"] == "SKHDT":
@@ -63,7 +52,7 @@ def world(tmp_path: Path, prefect_api: str, mail_servers: MailServers,  # noqa: 
           monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     project = Project(tmp_path)
     (project.config / "rosters" / "test.csv").write_text(ROSTER, encoding="utf-8")
-    project.edit("campaigns/par-index-2022.yaml", _campaign)
+    project.edit("campaigns/par-index-2022.yaml", spring_2024_campaign)
     project.edit("units.yaml", _fallback)
     db_url = f"sqlite:///{tmp_path / 'congvan.db'}"
     env = {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),

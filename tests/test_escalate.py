@@ -19,7 +19,7 @@ from typing import Any
 import docx
 import pytest
 import yaml
-from support import Project
+from support import Project, spring_2024_campaign
 from typer.testing import CliRunner
 
 from congvan import roster
@@ -65,17 +65,6 @@ EXPECTED = {
 START, END = dt.date(2024, 4, 15), dt.date(2024, 5, 19)  # five weeks
 
 
-def _campaign(data: dict[str, Any]) -> None:
-    data["date"] = dt.date(2024, 4, 10)
-    data["pdf"] = False
-    data["attach"] = ["docx"]
-    follow_up = data["follow_up"]
-    follow_up["deadline"] = dt.date(2024, 4, 24)
-    follow_up["closes"] = dt.date(2024, 5, 31)
-    follow_up["roster"] = "rosters/test.csv"
-    follow_up.pop("responses", None)
-
-
 @pytest.fixture
 def world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """The project copy with the test campaign on SQLite and on PostgreSQL: for what the ledger decides."""
@@ -92,7 +81,7 @@ def _world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: pytest.Mo
     """The project copy with the test campaign, its env for in-process flows and CLI runs, and a catcher."""
     project = Project(tmp_path)
     (project.config / "rosters" / "test.csv").write_text(ROSTER, encoding="utf-8")
-    project.edit("campaigns/par-index-2022.yaml", _campaign)
+    project.edit("campaigns/par-index-2022.yaml", spring_2024_campaign)
     env = {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),
            "CONGVAN_OUTPUT_DIR": str(project.out), "CONGVAN_DATABASE_URL": db_url,
            "CONGVAN_SMTP_BACKOFF": "0", "CONGVAN_SMTP_ATTEMPTS": "2"}
