@@ -158,7 +158,7 @@ def test_delayed_then_read_then_no_going_back(engine: Engine) -> None:
     assert _rows(engine)[B_TO][0] == "displayed"
 
 
-def _untouched(engine: Engine, raw: bytes, expected: str) -> None:
+def check_untouched(engine: Engine, raw: bytes, expected: str) -> None:
     before = _rows(engine)
     applied = bounces.apply(engine, CAMPAIGN, raw, source="x.eml", own_domain="daklak.example")
     assert applied.changed == []
@@ -169,14 +169,14 @@ def _untouched(engine: Engine, raw: bytes, expected: str) -> None:
 def test_untrusted_reports_change_nothing_wrongly(engine: Engine) -> None:
     ids = _sent(engine)
     stranger = "<cv.00000000000000000000000000000000@daklak.example>"
-    _untouched(engine, postfix_dsn(stranger, A_TO), f"{stranger} is not a message campaign {CAMPAIGN} sent")
-    _untouched(engine, postfix_dsn(ids[A_TO], B_TO), f"{B_TO} is not an address {ids[A_TO]} was sent to")
-    _untouched(engine, postfix_dsn(ids[A_TO], A_TO, returned_id=ids[B_TO]), "names several of our messages")
+    check_untouched(engine, postfix_dsn(stranger, A_TO), f"{stranger} is not a message campaign {CAMPAIGN} sent")
+    check_untouched(engine, postfix_dsn(ids[A_TO], B_TO), f"{B_TO} is not an address {ids[A_TO]} was sent to")
+    check_untouched(engine, postfix_dsn(ids[A_TO], A_TO, returned_id=ids[B_TO]), "names several of our messages")
     # A forged "delivered" (never asked for) and a forged read receipt for a bounced row.
     bounces.apply(engine, CAMPAIGN, postfix_dsn(ids[A_TO], A_TO), source="real.eml")
-    _untouched(engine, postfix_dsn(ids[A_TO], A_TO, action="delivered", status="2.0.0"),
+    check_untouched(engine, postfix_dsn(ids[A_TO], A_TO, action="delivered", status="2.0.0"),
                f"a 'delivered' report for {A_TO} is not acted on (the row stays bounced)")
-    _untouched(engine, read_receipt(ids[A_TO], A_TO), f"a displayed report for {A_TO}, whose letter is bounced")
+    check_untouched(engine, read_receipt(ids[A_TO], A_TO), f"a displayed report for {A_TO}, whose letter is bounced")
     # Another campaign's ledger is not this one's.
     other = bounces.apply(engine, "another-campaign", postfix_dsn(ids[B_TO], B_TO), source="o.eml")
     assert other.changed == [] and "is not a message campaign another-campaign sent" in other.skipped[0]
@@ -186,25 +186,25 @@ def test_hostile_messages_are_refused_with_a_reason(engine: Engine) -> None:
     ids = _sent(engine)
     html_only = (f"From: MAILER-DAEMON@daklak.example\r\nMessage-ID: <h@x>\r\nContent-Type: text/html\r\n\r\n"
                  f"<p>{ids[A_TO]} to {A_TO} failed: 550 5.1.1</p>\r\n").encode()
-    _untouched(engine, html_only, "HTML only")
+    check_untouched(engine, html_only, "HTML only")
     bomb = b"".join(b"Content-Type: message/rfc822\r\n\r\n" for _ in range(150)) + b"Subject: x\r\n\r\nboom\r\n"
-    _untouched(engine, bomb, "nested more than 8 levels deep")
+    check_untouched(engine, bomb, "nested more than 8 levels deep")
     wide = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"".join(
         b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(300)) + b"--b--\r\n"
-    _untouched(engine, wide, "more than 200 MIME parts")
-    _untouched(engine, b"X" * (reports.MAX_REPORT_BYTES + 1), "larger than any delivery report")
+    check_untouched(engine, wide, "more than 200 MIME parts")
+    check_untouched(engine, b"X" * (reports.MAX_REPORT_BYTES + 1), "larger than any delivery report")
     broken = (b"From: MAILER-DAEMON@daklak.example\r\nContent-Type: multipart/report; report-type=delivery-status;"
               b' boundary="q"\r\n\r\n--q\r\nContent-Type: message/delivery-status\r\n\r\n\r\n--q--\r\n')
-    _untouched(engine, broken, "")
-    _untouched(engine, b"\x00\xff\xfe garbage \r\n\r\n\x00", "not a delivery report")
+    check_untouched(engine, broken, "")
+    check_untouched(engine, b"\x00\xff\xfe garbage \r\n\r\n\x00", "not a delivery report")
     reply = f"From: {B_TO}\r\nSubject: Re: V/v\r\nIn-Reply-To: {ids[B_TO]}\r\n\r\nĐã nhận.\r\n".encode()
-    _untouched(engine, reply, "not a delivery report or read receipt")
+    check_untouched(engine, reply, "not a delivery report or read receipt")
     # congvan's own alert names our Message-IDs and addresses: it is never read as a bounce.
     own = compose(Outgoing(sender=Mailbox("UBND", "vanthu.ubnd@daklak.example"),
                            to=(Mailbox("UBND", "vanthu.ubnd@daklak.example"),), subject="[congvan] 1 bounce",
                            text=f"{A_TO} {ids[A_TO]} 550 5.1.1", html="<p>x</p>",
                            message_id=new_message_id("daklak.example")))
-    _untouched(engine, own, "not a delivery report or read receipt")
+    check_untouched(engine, own, "not a delivery report or read receipt")
 
 
 def test_a_free_text_bounce_counts_only_from_a_mailer_daemon_naming_ours(engine: Engine) -> None:
@@ -212,7 +212,7 @@ def test_a_free_text_bounce_counts_only_from_a_mailer_daemon_naming_ours(engine:
     text = (f"The following message to <{A_TO}> was undeliverable.\r\n"
             f"{A_TO}: 550 5.1.1 User unknown\r\n\r\nMessage-ID: {ids[A_TO]}\r\n")
     forged = f"From: someone@evil.example\r\nSubject: Undeliverable\r\n\r\n{text}".encode()
-    _untouched(engine, forged, "not a delivery report")
+    check_untouched(engine, forged, "not a delivery report")
     real = f"From: postmaster@mail.daklak.example\r\nSubject: Undeliverable\r\n\r\n{text}".encode()
     applied = bounces.apply(engine, CAMPAIGN, real, source="old.eml")
     assert applied.bounced == 1 and _rows(engine)[A_TO][:2] == ("bounced", "5.1.1")
