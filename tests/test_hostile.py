@@ -902,15 +902,24 @@ def test_the_password_search_finds_it_where_it_would_hide() -> None:
     assert _leaks(f"user {SMTP_USER}".encode("utf-16-le"), "x") == []
 
 
+PAGE = 200  # the Prefect API's largest page
+
+
 async def _prefect_records() -> list[tuple[str, str]]:
     """Everything the Prefect API keeps about the runs: flow runs (with parameters), task runs, logs, artifacts."""
     from prefect.client.orchestration import get_client
 
+    async def every(read: Any) -> list[Any]:  # page through all of it: the API is shared by the whole session
+        found: list[Any] = []
+        while page := await read(limit=PAGE, offset=len(found)):
+            found += page
+        return found
+
     async with get_client() as client:
-        flow_runs = await client.read_flow_runs()
-        task_runs = await client.read_task_runs()
-        logs = await client.read_logs()
-        artifacts = await client.read_artifacts()
+        flow_runs = await every(client.read_flow_runs)
+        task_runs = await every(client.read_task_runs)
+        logs = await every(client.read_logs)
+        artifacts = await every(client.read_artifacts)
     return ([("flow run", r.model_dump_json()) for r in flow_runs]
             + [("task run", r.model_dump_json()) for r in task_runs]
             + [("log", r.model_dump_json()) for r in logs] + [("artifact", r.model_dump_json()) for r in artifacts])
