@@ -52,6 +52,15 @@ def spring_2024_campaign(data: dict[str, Any]) -> None:
     follow_up.pop("responses", None)
 
 
+def run_flow(flow: Any, **parameters: Any) -> dict[str, Any]:
+    """Run a Prefect flow in-process; it must end Completed, with its result as a dict."""
+    state = flow(return_state=True, **parameters)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert isinstance(result, dict)
+    return result
+
+
 class Project:
     """A copy of config/ and templates/ with its own output folder, and a way to run congvan in it."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Project, spring_2024_campaign
+from support import Project, run_flow, spring_2024_campaign
 
 from congvan import bounces
 from congvan.config import load_campaign
@@ -44,14 +44,6 @@ def world(tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> 
         yield {"project": project, "catcher": catcher, "db_url": db_url, "head": head, "tmp": tmp_path}
 
 
-def _run(flow: Any, **parameters: Any) -> dict[str, Any]:
-    state = flow(return_state=True, **parameters)
-    assert state.is_completed(), state.message
-    result = state.result()
-    assert isinstance(result, dict)
-    return result
-
-
 def _import_returned(world: dict[str, Any]) -> list[str]:
     project: Project = world["project"]
     engine = make_engine(world["db_url"])
@@ -67,13 +59,13 @@ def test_a_unit_never_reached_is_held_not_blamed(world: dict[str, Any]) -> None:
     from flows.escalate import escalate
 
     project: Project = world["project"]
-    assert {d["status"] for d in _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))["deliveries"]} \
+    assert {d["status"] for d in run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))["deliveries"]} \
         == {"sent"}
     assert [line.split(":")[0] for line in _import_returned(world)] == [f"EAHLEO {MAILBOX}"]
     assert project.run("roster", "import", CAMPAIGN).returncode == 0
 
     # The next daily run resends the dispatch to the head (the relay accepts it, then returns it too).
-    first = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 15))
+    first = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 15))
     assert [(f["unit"], f["address"], f["status"]) for f in first["bounces"]["fallbacks"]] == [
         ("EAHLEO", world["head"], "sent")]
     assert first["bounces"]["alerted"] == 1 and first["bounces"]["held"] == {}
@@ -83,7 +75,7 @@ def test_a_unit_never_reached_is_held_not_blamed(world: dict[str, Any]) -> None:
     plan = project.run("escalate", CAMPAIGN, "--as-of", "2024-04-19", "--dry-run")
     assert plan.returncode == 0, plan.stderr
     assert any(line.split()[:4] == ["EAHLEO", "nhac-nho", "mail", "held"] for line in plan.stdout.splitlines())
-    day = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 19))
+    day = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 19))
     actions = {(a["unit"], a["step"]): a["status"] for a in day["actions"]}
     assert actions == {("KPAC", "nhac-nho"): "sent", ("EAHLEO", "nhac-nho"): "held"}
     held = next(d for d in day["details"] if d["unit"] == "EAHLEO")
@@ -101,15 +93,15 @@ def test_a_unit_never_reached_is_held_not_blamed(world: dict[str, Any]) -> None:
 def test_a_dispatch_rerun_reaches_the_fallback_once(world: dict[str, Any]) -> None:
     from flows.dispatch import dispatch
 
-    first = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
+    first = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
     number = first["document"]["number"]
     _import_returned(world)
-    rerun = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 11))
+    rerun = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 11))
     eahleo = sorted((d["address"], d["status"]) for d in rerun["deliveries"] if d["unit"] == "EAHLEO")
     assert eahleo == sorted([(MAILBOX, "bounced"), (world["head"], "sent")])
     assert rerun["document"]["number"] == number  # the same document, not a new letter
     assert _returned_for(world, world["head"]) == 1  # the catcher took it once (and returned it)
-    again = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 11))
+    again = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 11))
     assert [(d["address"], d["status"]) for d in again["deliveries"]] == \
         [(d["address"], d["status"]) for d in rerun["deliveries"]]
     assert _returned_for(world, world["head"]) == 1

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from mailservers import MailServers, mail_servers  # noqa: F401  (the fixture)
-from support import Project, spring_2024_campaign
+from support import Project, run_flow, spring_2024_campaign
 
 from congvan.store import make_engine
 from congvan.store.models import Delivery
@@ -67,14 +67,6 @@ def world(tmp_path: Path, prefect_api: str, mail_servers: MailServers,  # noqa: 
     yield {"project": project, "servers": mail_servers, "db_url": db_url}
 
 
-def _run(flow: Any, **parameters: Any) -> dict[str, Any]:
-    state = flow(return_state=True, **parameters)
-    assert state.is_completed(), state.message
-    result = state.result()
-    assert isinstance(result, dict)
-    return result
-
-
 def _ledger(db_url: str) -> list[tuple[Any, ...]]:
     engine = make_engine(db_url)
     with engine.connect() as conn:
@@ -111,7 +103,7 @@ def test_bounces_over_postfix_and_dovecot_reach_the_fallbacks_once(world: dict[s
 
     servers: MailServers = world["servers"]
     project: Project = world["project"]
-    result = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
+    result = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
     # Postfix accepted every address, the two that do not exist included.
     assert {d["status"] for d in result["deliveries"]} == {"sent"}
     assert {d["address"] for d in result["deliveries"]} >= set(GONE)
@@ -126,7 +118,7 @@ def test_bounces_over_postfix_and_dovecot_reach_the_fallbacks_once(world: dict[s
     imported = project.run("roster", "import", CAMPAIGN)
     assert imported.returncode == 0, imported.stderr
 
-    day = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 15))
+    day = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 15))
     truth = day["bounces"]
     assert len(truth["reports"]) == 2 and all("bounced 5.1.1" in line for line in truth["reports"])
     assert sorted((f["unit"], f["address"], f["status"]) for f in truth["fallbacks"]) == [
@@ -164,13 +156,13 @@ def test_bounces_over_postfix_and_dovecot_reach_the_fallbacks_once(world: dict[s
 
     # The next run reads the mailbox again (only the alert is new: congvan's own, skipped) and changes nothing.
     before = {a: len(servers.messages(a)) for a in (AUTHORITY, SKHDT_FALLBACK, STP_HEAD)}
-    again = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 16))
+    again = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 16))
     assert again["bounces"] == {"reports": [], "fallbacks": [], "alerted": 0, "held": {}}
     servers.wait_queue_empty()
     assert {a: len(servers.messages(a)) for a in before} == before
     assert _ledger(world["db_url"]) == rows
     # A dispatch rerun sends nothing either: the bounced addresses are not used again.
-    rerun = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
+    rerun = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
     assert _ledger(world["db_url"]) == rows
     assert {d["status"] for d in rerun["deliveries"] if d["address"] in GONE} == {"bounced"}
 

@@ -19,7 +19,7 @@ from typing import Any
 import docx
 import pytest
 import yaml
-from support import Project, spring_2024_campaign
+from support import Project, run_flow, spring_2024_campaign
 from typer.testing import CliRunner
 
 from congvan import roster
@@ -93,14 +93,6 @@ def _world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: pytest.Mo
         yield {"project": project, "catcher": catcher, "db_url": db_url, "tmp": tmp_path}
 
 
-def _run(flow: Any, **parameters: Any) -> dict[str, Any]:
-    state = flow(return_state=True, **parameters)
-    assert state.is_completed(), state.message
-    result = state.result()
-    assert isinstance(result, dict)
-    return result
-
-
 def _import_answers(world: dict[str, Any], day: dt.date) -> None:
     """The survey's export as downloaded on ``day`` (it lists everyone who has answered by then)."""
     rows = [(sid, at) for sid, at, shown in ANSWERS if shown <= day]
@@ -119,7 +111,7 @@ def _import_answers(world: dict[str, Any], day: dt.date) -> None:
 def _start(world: dict[str, Any]) -> None:
     from flows.dispatch import dispatch
 
-    result = _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
+    result = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
     assert {d["status"] for d in result["deliveries"]} == {"sent"}
     # In-process (the CONGVAN_* settings are in os.environ): the process boundary is not the point here.
     imported = CliRunner().invoke(app, ["roster", "import", CAMPAIGN])
@@ -140,7 +132,7 @@ def test_five_weeks_through_the_holidays(sqlite_world: dict[str, Any]) -> None:
     while day <= END:
         _import_answers(world, day)
         before = len(catcher.stored())
-        result = _run(escalate, campaign=CAMPAIGN, as_of=day)
+        result = run_flow(escalate, campaign=CAMPAIGN, as_of=day)
         sent = {(a["unit"], a["step"]) for a in result["actions"]}
         assert all(a["status"] == "sent" for a in result["actions"]), result["details"]
         if sent:
@@ -159,9 +151,9 @@ def test_the_same_day_twice_sends_nothing_more(world: dict[str, Any]) -> None:
     _start(world)
     day = dt.date(2024, 4, 19)
     _import_answers(world, day)
-    first = _run(escalate, campaign=CAMPAIGN, as_of=day)
+    first = run_flow(escalate, campaign=CAMPAIGN, as_of=day)
     count = len(world["catcher"].stored())
-    again = _run(escalate, campaign=CAMPAIGN, as_of=day)
+    again = run_flow(escalate, campaign=CAMPAIGN, as_of=day)
     assert len(first["actions"]) == 3
     assert again["actions"] == []
     assert len(world["catcher"].stored()) == count
@@ -175,7 +167,7 @@ def test_missed_runs_send_only_the_highest_step_due(sqlite_world: dict[str, Any]
     world = sqlite_world
     _start(world)
     _import_answers(world, dt.date(2024, 4, 26))
-    result = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
+    result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
     assert {(a["unit"], a["step"]) for a in result["actions"]} == {("EAHLEO", "don-doc"), ("KPAC", "don-doc")}
 
 
@@ -185,7 +177,7 @@ def test_not_a_working_day_does_nothing(sqlite_world: dict[str, Any]) -> None:
     world = sqlite_world
     _start(world)
     _import_answers(world, dt.date(2024, 4, 30))
-    result = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 30))  # 30/4: Reunification Day
+    result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 30))  # 30/4: Reunification Day
     assert result["actions"] == [] and result["day_off"]
     assert WorkCalendar().reason_off(dt.date(2024, 4, 30)) == result["day_off"]
 
@@ -199,7 +191,7 @@ def test_the_letter_to_the_head_cites_the_dispatch_lists_who_and_threads_under_i
     dispatch_ids = {str(m.message()["Message-ID"]): m.rcpt_tos for m in catcher.stored()}
     for day in (dt.date(2024, 4, 19), dt.date(2024, 4, 25)):
         _import_answers(world, day)
-        _run(escalate, campaign=CAMPAIGN, as_of=day)
+        run_flow(escalate, campaign=CAMPAIGN, as_of=day)
     letters = [m.message() for m in catcher.stored() if m.message()["To"] and
                "kpac" in str(m.message()["To"]).lower() and m.message()["Cc"]]
     assert len(letters) == 1
@@ -274,7 +266,7 @@ def test_a_letter_that_cannot_be_made_stops_alone(sqlite_world: dict[str, Any]) 
     project.edit("units.yaml", odd_title)
     _start(world)
     _import_answers(world, dt.date(2024, 4, 25))
-    result = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 25))
+    result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 25))
     by_unit = {d["unit"]: d for d in result["details"]}
     assert by_unit["KPAC"]["status"] == "sent" and by_unit["KPAC"]["number"] is not None
     assert by_unit["EAHLEO"]["status"] == "not_sent"
@@ -336,7 +328,7 @@ def test_escalate_before_the_dispatch_or_without_a_roster_is_one_line(sqlite_wor
     assert "the dispatch has not been issued yet; run congvan dispatch par-index-2022 first" in line
     from flows.dispatch import dispatch
 
-    _run(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
+    run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
     no_roster = project.run("escalate", CAMPAIGN, "--as-of", "2024-04-19")
     assert no_roster.returncode == 2
     (line,) = error_lines(no_roster)
@@ -360,7 +352,7 @@ def test_a_bounced_letter_goes_to_the_corrected_address(sqlite_world: dict[str, 
     _import_answers(world, dt.date(2024, 4, 25))
     # The running server starts refusing the old address (its handler reads the options per command).
     catcher._handler.options = dataclasses.replace(catcher.options, perm_fail_rcpts=frozenset({old}))
-    first = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 25))
+    first = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 25))
     kpac = next(d for d in first["details"] if d["unit"] == "KPAC")
     assert kpac["status"] == "failed" and kpac["error"].startswith("550")
 
@@ -369,7 +361,7 @@ def test_a_bounced_letter_goes_to_the_corrected_address(sqlite_world: dict[str, 
 
     project.edit("units.yaml", fix)
     before = len(catcher.stored())
-    again = _run(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
+    again = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
     kpac_again = next(d for d in again["details"] if d["unit"] == "KPAC")
     assert kpac_again["status"] == "sent" and kpac_again["number"] == kpac["number"]
     resent = catcher.stored()[before:]
