@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from congvan.cli_approval import approve, pending, reject
 from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
 from congvan.cli_bounces import bounces_app
 from congvan.cli_store import db_app, register_app
@@ -121,6 +122,7 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
 
     Example: congvan dispatch par-index-2022 --as-of 2023-02-10
     """
+    from congvan.approvals import dispatch_waits
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
     from congvan.store.db import init_db, make_engine
@@ -133,11 +135,16 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
         if not dry_run:
             # Before Prefect starts and before a number is taken: a bad login, a missing LibreOffice
             # or an unreachable database is one line now, and nothing has been sent.
-            init_db(make_engine(settings.database_url))
-            preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
+            engine = make_engine(settings.database_url)
+            init_db(engine)
+            if not dispatch_waits(engine, lc):  # a run that only drafts for the signer sends nothing
+                preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address,
+                          need_pdf=lc.campaign.pdf)
     result = _run_flow("dispatch", progress=not as_json, campaign=campaign, as_of=day, dry_run=dry_run)
     if as_json:
-        typer.echo(json.dumps({k: result[k] for k in ("document", "deliveries")}, ensure_ascii=False, indent=2))
+        keys = ("document", "deliveries", "awaiting_approval") if "awaiting_approval" in result else (
+            "document", "deliveries")
+        typer.echo(json.dumps({k: result[k] for k in keys}, ensure_ascii=False, indent=2))
     else:
         _print_dispatch(result)
     if _unserved(result["details"]):
@@ -157,10 +164,14 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
     # Prefect's INFO lines would bury the progress bar and the table; its warnings and errors still show.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The embedded API starts with the first run; on a busy machine its default 20 s is not enough.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    from flows import approve as approve_flow
     from flows import dispatch as dispatch_flow
     from flows import escalate as escalate_flow
 
-    flows = {"dispatch": dispatch_flow.dispatch, "escalate": escalate_flow.escalate}
+    flows: dict[str, Any] = {"dispatch": dispatch_flow.dispatch, "escalate": escalate_flow.escalate,
+                             "approve": approve_flow.approve}
     bar: Any = None
 
     def show(done: int, total: int) -> None:
@@ -189,6 +200,12 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
 
 def _print_dispatch(result: dict[str, Any]) -> None:
     doc = result["document"]
+    if result.get("awaiting_approval"):
+        (waiting,) = result["awaiting_approval"]
+        typer.echo(f"Awaiting the signer's approval (trình ký); nothing numbered, nothing sent. Draft: {doc['path']}")
+        typer.echo(f"  approve: congvan approve {waiting['campaign']} --by NAME   "
+                   f"reject: congvan reject {waiting['campaign']} --unit ALL --reason TEXT")
+        return
     if result["dry_run"]:
         typer.echo(f"Dry run: nothing sent, no number allocated. Draft: {doc['path']}")
     else:
@@ -216,6 +233,9 @@ app.add_typer(responses_app, name="responses")
 app.add_typer(db_app, name="db")
 app.add_typer(register_app, name="register")
 app.add_typer(bounces_app, name="bounces")
+app.command()(pending)
+app.command()(approve)
+app.command()(reject)
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 
@@ -369,7 +389,7 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
                               indent=2))
     else:
         _print_escalation(result)
-    if any(a["status"] not in ("sent", "planned", "held") for a in result["actions"]):
+    if any(a["status"] not in ("sent", "planned", "held", "awaiting_approval") for a in result["actions"]):
         raise typer.Exit(code=1)
 
 
@@ -398,7 +418,9 @@ def _print_escalation(result: dict[str, Any]) -> None:
                    f"{', '.join(d['to'])}{error}")
     done = sum(1 for d in result["details"] if d["status"] in ("sent", "planned"))
     verb = "planned" if result["dry_run"] else "sent"
-    typer.echo(f"{result['as_of']}: {done} of {len(result['details'])} follow-up(s) {verb}")
+    waiting = sum(1 for d in result["details"] if d["status"] == "awaiting_approval")
+    also = f"; {waiting} drafted, awaiting the signer's approval (congvan pending)" if waiting else ""
+    typer.echo(f"{result['as_of']}: {done} of {len(result['details'])} follow-up(s) {verb}{also}")
 
 
 @app.command()

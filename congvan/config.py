@@ -327,6 +327,14 @@ class LadderStep(_Model):
         "sau."))
     extend: int = Field(default=3, ge=1, description=(
         "Với công văn: hạn mới ({{ han_moi }}) là ngày gửi cộng thêm ngần này ngày làm việc."))
+    approval: Literal["signer", "none"] | None = Field(default=None, description=(
+        "Trình ký: signer là văn bản phải được người ký duyệt (congvan approve) trước khi lấy số và gửi; none là gửi "
+        "ngay khi đến hạn. Không ghi thì công văn (letter) và báo cáo (report) phải duyệt, thư nhắc (mail) thì không."))
+
+    @property
+    def needs_approval(self) -> bool:
+        """Numbered documents wait for the signer's approval unless the step says ``approval: none``."""
+        return (self.approval or ("none" if self.kind == "mail" else "signer")) == "signer"
 
 
 class FollowUp(_Model):
@@ -391,11 +399,14 @@ class Campaign(_Model):
     copies: list[NamedAddress] = Field(default_factory=list, description=(
         "Nơi nhận bản sao qua thư điện tử, không ghi ở “Kính gửi” (mỗi nơi một thư)."))
     pdf: bool = Field(default=True, description="Có tạo bản PDF (bản điện tử của văn bản) bằng LibreOffice hay không.")
-    attach: list[Literal["pdf", "docx"]] = Field(default=["pdf", "docx"], min_length=1, description=(
-        "Tệp đính kèm thư: pdf, docx hoặc cả hai."))
+    attach: list[Literal["pdf", "docx"]] = Field(default=["pdf"], min_length=1, description=(
+        "Tệp đính kèm thư: pdf (bản điện tử đã ký số, mặc định), docx (bản Word chưa ký, sửa được) hoặc cả hai."))
     read_receipt: bool = Field(default=False, description=(
         "Xin xác nhận đã đọc (Disposition-Notification-To) trong thư gửi công văn; người nhận có thể từ chối. Mặc "
         "định không xin."))
+    approval: Literal["signer", "none"] = Field(default="signer", description=(
+        "Trình ký công văn: signer (mặc định) là congvan dispatch chỉ soạn dự thảo, chờ người ký duyệt bằng congvan "
+        "approve rồi mới lấy số, ký số và gửi; none là gửi ngay (chỉ dùng khi đã duyệt trên giấy)."))
     follow_up: FollowUp | None = Field(default=None, description=(
         "Phần theo dõi, đôn đốc: danh sách cán bộ, hạn trả lời, thang đôn đốc; không ghi nếu chỉ gửi công văn."))
 

@@ -19,7 +19,8 @@ running the tool, in one line, and names the file, row or field at fault.
     ├── HeaderError            a value that cannot go into a mail header (also a ValueError)
     ├── MailboxError           the reply mailbox cannot be read over IMAP
     ├── UnreadableReport       a message is not a delivery report or read receipt congvan can trust: skipped
-    └── MailCatcherError       the built-in mail catcher cannot start
+    ├── MailCatcherError       the built-in mail catcher cannot start
+    └── ApprovalError          an approval or rejection is refused: nothing awaits it, or it was decided already
 
 A message the server refuses for one address is not an exception: it is that delivery's status in the ledger.
 """
@@ -117,3 +118,8 @@ class UnreadableReport(CongVanError):
 
 class MailCatcherError(CongVanError):
     """The mail catcher cannot start (non-loopback host refused, port in use, bad options)."""
+
+
+class ApprovalError(CongVanError):
+    """An approval or rejection cannot be recorded: nothing of that campaign or unit awaits a decision,
+    or someone decided it already (two approvals at once: the second is told who was first)."""

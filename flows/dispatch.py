@@ -15,18 +15,22 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.client.schemas.objects import State
 from prefect.states import Failed
+from sqlalchemy.engine import Engine
 
+from congvan import approvals
 from congvan import dispatch as steps
 from congvan.config import LoadedCampaign
 from congvan.delivery import Outcome, RetryPolicy, send_batch
+from congvan.documents import dispatch_key
 from congvan.errors import StoreError
 from congvan.ledger import DeliveryRow, LedgerMessage
 from congvan.mail import SmtpConfig
 from congvan.register import Allocation
 from congvan.settings import Settings, load_settings
 from congvan.store.db import campaign_lock, init_db, make_engine
+from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
-from flows.steps import StepFailed, artifact_key, run, step
+from flows.steps import StepFailed, artifact_key, publish_pending, run, step
 
 # The CLI sets this to drive its progress bar: called with (sent so far, total) after each message.
 progress_listener: Callable[[int, int], None] | None = None
@@ -38,9 +42,17 @@ def validate(settings: Settings, campaign: str) -> LoadedCampaign:
 
 
 @step("check the draft")
-def check_draft(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> None:
-    steps.check_draft(lc, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "drafts",
-                      planned_on=planned_on)
+def check_draft(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> Path:
+    return steps.check_draft(lc, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "drafts",
+                             planned_on=planned_on)
+
+
+@step("submit for approval", retries=2)
+def submit(settings: Settings, lc: LoadedCampaign, planned_on: dt.date, draft: Path) -> approvals.Proposal:
+    """The checked draft goes to the signer; a decision already taken is returned as it is."""
+    return approvals.propose(make_engine(settings.database_url), key=dispatch_key(lc.name), campaign=lc.name,
+                             step="dispatch", kind="dispatch", unit=None, level=0, signer=lc.signer.name,
+                             draft=draft, on=planned_on)
 
 
 @step("preflight")
@@ -113,13 +125,21 @@ def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
             logger.info("Dry run: %d deliveries planned, nothing sent, no number allocated",
                         len(result.deliveries))
             return _finish(result)
-        run(preflight, settings, lc)
-        run(check_draft, settings, lc, today)
         engine = make_engine(settings.database_url)
         init_db(engine)
+        if not approvals.dispatch_waits(engine, lc):
+            run(preflight, settings, lc)
+        draft = run(check_draft, settings, lc, today)
         # One run at a time per campaign plans and sends (a rerun while one is sending, a second worker).
         with campaign_lock(engine, lc.name):
+            if approvals.dispatch_gated(engine, lc):
+                proposal: approvals.Proposal = run(submit, settings, lc, today, draft)
+                if proposal.status is not ApprovalStatus.APPROVED:
+                    return _awaiting(engine, lc, proposal, draft)
             allocation = run(number, settings, lc, today)
+            if lc.campaign.approval == "signer":
+                approvals.mark(engine, dispatch_key(lc.name), ApprovalStatus.ISSUED,
+                               document_id=allocation.document_id)
             logger.info("Number %s (%s)", allocation.so_ky_hieu,
                         "new" if allocation.created else "already allocated")
             files = run(produce, settings, lc, allocation)
@@ -140,6 +160,19 @@ def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
     logger.info("Sent %d, failed %d, pending %d", result.count("sent"),
                 result.count("failed_permanent"), result.count("failed_temporary") + result.count("pending"))
     return _finish(result)
+
+
+def _awaiting(engine: Engine, lc: LoadedCampaign, proposal: approvals.Proposal,
+              draft: Path) -> dict[str, Any] | State[Any]:
+    """Nothing numbered, nothing sent: the draft waits for the signer (or was refused)."""
+    if proposal.status is ApprovalStatus.REJECTED:
+        why = f": {proposal.comment}" if proposal.comment else ""
+        return Failed(message=f"{lc.name}: the dispatch was rejected by {proposal.decided_by}{why}; it is not "
+                              "issued")
+    publish_pending(engine, lc.name)
+    get_run_logger().info("The dispatch awaits %s's approval: %s", proposal.signer, draft)
+    return {"document": {"number": None, "symbol": lc.symbol, "issued_on": None, "path": str(draft)},
+            "deliveries": [], "details": [], "dry_run": False, "awaiting_approval": [proposal.as_json()]}
 
 
 def documents_dir(settings: Settings, lc: LoadedCampaign) -> Path:

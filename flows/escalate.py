@@ -20,7 +20,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
-from congvan import bounces, escalation, letters, policy, roster
+from congvan import approvals, bounces, escalation, letters, policy, roster
 from congvan import compliance as compliance_mod
 from congvan import dispatch as dispatch_steps
 from congvan.config import LoadedCampaign
@@ -31,9 +31,10 @@ from congvan.mail import SmtpConfig, SmtpFailure
 from congvan.policy import Action
 from congvan.settings import Settings, load_settings
 from congvan.store.db import campaign_lock, init_db, make_engine
+from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
 from congvan.workdays import WorkCalendar
-from flows.steps import StepFailed, UserError, artifact_key, run, step
+from flows.steps import StepFailed, UserError, artifact_key, publish_pending, run, step
 
 # Letters made per task: each batch starts its LibreOffice workers once (about a second), so it is larger
 # than a mail batch.
@@ -389,22 +390,117 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
                 planned = run(rehearse, settings, lc, assessment, today, todo) if todo else []
                 return _finish(lc, today, planned + _held_results(assessment, truth), imports, assessment, dry_run,
                                truth)
-            size = settings.smtp_batch_size
-            made: list[escalation.Prepared | escalation.ActionResult] = []
-            for i in range(0, len(todo), PREPARE_BATCH):
-                made += run(prepare, settings, lc, assessment, today, todo[i:i + PREPARE_BATCH])
-            prepared = [p for p in made if isinstance(p, escalation.Prepared)]
-            for i in range(0, len(prepared), size):
-                with _stage("send"):
-                    run(send, settings, lc, prepared[i:i + size])
-            results = [r for r in made if isinstance(r, escalation.ActionResult)]
-            results += run(outcome, settings, prepared)
+            # Letters that need their signer's approval are drafted and submitted, not issued (issued when
+            # approved: `congvan approve`, or the approve deployment).
+            gate: Gate = run(submit, settings, lc, assessment, today)
+            todo = [(a, today) for a in gate.issue] + list(assessment.resumed)
+            results = issue(settings, lc, assessment, today, todo) + list(gate.waiting)
+            if gate.waiting:
+                publish_pending(engine, lc.name)
             results += _held_results(assessment, truth)
     except StepFailed as exc:
         return Failed(message=str(exc))
     except StoreError as exc:
         return Failed(message=str(exc))
     return _finish(lc, today, results, imports, assessment, dry_run, truth)
+
+
+def issue(settings: Settings, lc: LoadedCampaign, assessment: Assessment, today: dt.date,
+          todo: Sequence[tuple[Action, dt.date]]) -> list[escalation.ActionResult]:
+    """Record, number, render, check and convert the letters of ``todo`` in batches, then mail them; the
+    caller holds the campaign's lock. An approved letter's approval is marked issued with its record."""
+    made: list[escalation.Prepared | escalation.ActionResult] = []
+    for i in range(0, len(todo), PREPARE_BATCH):
+        made += run(prepare, settings, lc, assessment, today, todo[i:i + PREPARE_BATCH])
+    prepared = [p for p in made if isinstance(p, escalation.Prepared)]
+    engine = make_engine(settings.database_url)
+    for p in prepared:
+        if p.action.step.needs_approval:
+            approvals.mark(engine, escalation.document_key(lc, p.action.step, p.action.unit), ApprovalStatus.ISSUED,
+                           document_id=p.document_id)
+    size = settings.smtp_batch_size
+    for i in range(0, len(prepared), size):
+        with _stage("send"):
+            run(send, settings, lc, prepared[i:i + size])
+    results = [r for r in made if isinstance(r, escalation.ActionResult)]
+    delivered: list[escalation.ActionResult] = run(outcome, settings, prepared)
+    return results + delivered
+
+
+def issue_approved(settings: Settings, lc: LoadedCampaign, today: dt.date,
+                   approved: Sequence[approvals.Proposal]) -> list[escalation.ActionResult]:
+    """Issue follow-ups the signer has just approved, dated ``today``; one whose unit has complied since
+    it was drafted is not issued (``moot``, and said so). The caller holds the campaign's lock."""
+    follow_up = lc.require_follow_up()
+    assessment: Assessment = run(assess, settings, lc, today)
+    behind = {u.code for u in assessment.compliance.units if not u.compliant}
+    engine = make_engine(settings.database_url)
+    todo: list[tuple[Action, dt.date]] = []
+    results: list[escalation.ActionResult] = []
+    for p in approved:
+        step = next((s for s in follow_up.ladder if s.name == p.step), None)
+        if (p.unit is not None and p.unit not in behind) or (p.unit is None and not behind):
+            approvals.mark(engine, p.key, ApprovalStatus.MOOT)
+            whom = p.unit or "every unit"
+            results.append(escalation.ActionResult(
+                unit=p.unit, step=p.step, kind=p.kind, number=None, to=[], status="moot",
+                error=f"{whom} has complied since it was drafted on {p.proposed_on:%d/%m/%Y}: nothing issued"))
+        elif step is None:
+            results.append(escalation.ActionResult(
+                unit=p.unit, step=p.step, kind=p.kind, number=None, to=[], status="not_sent",
+                error=f"the ladder of {lc.name} has no step {p.step} any more: nothing issued"))
+        else:
+            todo.append((Action(p.unit, step, follow_up.ladder.index(step) + 1, today), today))
+    return results + issue(settings, lc, assessment, today, todo)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Today's actions after the signer's gate: those to issue now (no approval needed, or approved), and
+    those drafted and waiting for a decision or refused (as results)."""
+
+    issue: tuple[Action, ...]
+    waiting: tuple[escalation.ActionResult, ...]
+
+
+@step("submit for approval", retries=2)
+def submit(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_of: dt.date) -> Gate:
+    """Each letter due today that needs its signer's approval is drafted, checked and submitted (once: a
+    later run refreshes the draft); an approved one is issued, a rejected one never is."""
+    engine = make_engine(settings.database_url)
+    ctx = escalation.Context(
+        engine=engine, lc=lc, compliance=assessment.compliance, calendar=assessment.calendar, as_of=as_of,
+        templates_dir=settings.templates_dir, out_dir=settings.output_dir / "drafts" / lc.name,
+        sender=dispatch_steps.sender(lc, settings), message_id_domain=dispatch_steps.message_id_domain(lc, settings))
+    now: list[Action] = []
+    waiting: list[escalation.ActionResult] = []
+    for action in assessment.actions:
+        if not action.step.needs_approval:
+            now.append(action)
+            continue
+        key = escalation.document_key(lc, action.step, action.unit)
+        found = approvals.find(engine, key)
+        if found is not None and found.status is ApprovalStatus.APPROVED:
+            now.append(action)
+            continue
+        if found is not None and found.status in (ApprovalStatus.REJECTED, ApprovalStatus.ISSUED):
+            continue  # refused for good (or already issued): never proposed again for this step
+        try:
+            draft = escalation.preview(ctx, action)
+        except CongVanError as exc:
+            waiting.append(_not_sent(action, exc))
+            continue
+        proposal = approvals.propose(engine, key=key, campaign=lc.name, step=action.step.name,
+                                     kind=action.step.kind, unit=action.unit, level=action.level,
+                                     signer=letters.signer_of(lc, action.step).name, draft=draft, on=as_of)
+        if action.unit is not None:
+            approvals.supersede(engine, lc.name, action.unit, action.level)
+        unit = letters.unit_of(lc, action.unit) if action.unit else None
+        to = [r.address for m in letters.step_messages(lc, action.step, unit) for r in m.to]
+        waiting.append(escalation.ActionResult(unit=action.unit, step=action.step.name, kind=action.step.kind,
+                                               number=None, to=to, status="awaiting_approval",
+                                               files=[proposal.draft] if proposal.draft else []))
+    return Gate(issue=tuple(now), waiting=tuple(waiting))
 
 
 def _hold(assessment: Assessment, held: dict[str, str]) -> Assessment:

@@ -93,3 +93,23 @@ def run(step_task: Any, *args: Any, **kwargs: Any) -> Any:
     if isinstance(result, UserError):
         raise StepFailed(result.message)
     return result
+
+
+def publish_pending(engine: Any, campaign: str) -> int:
+    """The documents awaiting the signer's decision as a table artifact (``pending-CAMPAIGN``): what the
+    approver reads in the Prefect UI before running the ``approve`` deployment. Returns how many wait."""
+    from prefect.artifacts import create_table_artifact
+
+    from congvan import approvals
+
+    waiting = approvals.listing(engine, campaign)
+    rows = [{"id": p.id, "step": p.step, "kind": p.kind, "unit": p.unit or "", "signer": p.signer,
+             "proposed_on": p.proposed_on.isoformat(), "draft": p.draft or ""} for p in waiting]
+    how = (f"Run the deployment approve/approve with campaign={campaign} (and units=[…] to choose, decision="
+           "reject with a reason to refuse), or: congvan approve " + campaign)
+    create_table_artifact(table=rows or [{"id": "", "step": "", "kind": "", "unit": "", "signer": "",
+                                          "proposed_on": "", "draft": "nothing awaits approval"}],
+                          key=artifact_key("pending", campaign),
+                          description=f"{len(waiting)} document(s) of {campaign} await the signer's approval. "
+                                      + (how if waiting else ""))
+    return len(waiting)

@@ -25,11 +25,21 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(__file__).with_name("data") / "cong-van-dieu-tra-xa-hoi-hoc-par-index-2022.txt"
 
 
-def project_copy(tmp_path: Path) -> Path:
-    """config/ and templates/ copied under tmp_path, so a test may break them freely."""
+def project_copy(tmp_path: Path, *, approval: bool = False) -> Path:
+    """config/ and templates/ copied under tmp_path, so a test may break them freely. Without ``approval``
+    the sample campaign issues without its signer's approval (``approval: none`` on the dispatch and every
+    step), as the tests of what follows issuing need; the approval tests keep the sample as it is."""
     root = tmp_path / "project"
     shutil.copytree(ROOT / "config", root / "config")
     shutil.copytree(ROOT / "templates", root / "templates")
+    if not approval:
+        path = root / "config" / "campaigns" / "par-index-2022.yaml"
+        text = path.read_text(encoding="utf-8")
+        assert "\napproval: signer\n" in text, "the sample campaign's approval line moved"
+        text = text.replace("\napproval: signer\n", "\napproval: none\n")
+        text = text.replace("\n      kind: letter\n", "\n      kind: letter\n      approval: none\n")
+        text = text.replace("\n      kind: report\n", "\n      kind: report\n      approval: none\n")
+        path.write_text(text, encoding="utf-8")
     return root
 
 
@@ -64,8 +74,8 @@ def run_flow(flow: Any, **parameters: Any) -> dict[str, Any]:
 class Project:
     """A copy of config/ and templates/ with its own output folder, and a way to run congvan in it."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.root = project_copy(tmp_path)
+    def __init__(self, tmp_path: Path, *, approval: bool = False) -> None:
+        self.root = project_copy(tmp_path, approval=approval)
         self.out = tmp_path / "outputs"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONGVAN_")}
         self.env["CONGVAN_OUTPUT_DIR"] = str(self.out)

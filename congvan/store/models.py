@@ -182,3 +182,46 @@ class Response(Base):
     staff_id: Mapped[str] = mapped_column(sa.String(64))
     completed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
     import_id: Mapped[int | None] = mapped_column(sa.ForeignKey("imports.id"))
+
+
+class ApprovalStatus(enum.Enum):
+    """Where a document stands on its way to the signer (trình ký) and out (docs/design.md §1.3)."""
+
+    PENDING = "pending"  # drafted and checked; waits for the signer's decision
+    APPROVED = "approved"  # the signer said yes; issuing (number, sign, mail) follows at once
+    ISSUED = "issued"  # numbered and handed to the ledger
+    REJECTED = "rejected"  # the signer said no: never issued, never proposed again for this step
+    MOOT = "moot"  # approved after the unit complied: nothing issued
+    SUPERSEDED = "superseded"  # a higher step became due for the unit before a decision
+
+    @property
+    def open(self) -> bool:
+        return self in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
+
+
+class Approval(Base):
+    """One document submitted for the signer's approval, keyed like the document it becomes
+    (``par-index-2022/dispatch``, ``par-index-2022/don-doc/KPAC``): at most one per key, so proposing it
+    again on the next run refreshes the draft instead of asking twice, and a rejection sticks."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    campaign: Mapped[str] = mapped_column(sa.String(128), index=True)
+    step: Mapped[str] = mapped_column(sa.String(64))  # "dispatch" or the ladder step's name
+    kind: Mapped[str] = mapped_column(sa.String(32))  # dispatch | letter | report | mail
+    unit: Mapped[str | None] = mapped_column(sa.String(128))
+    level: Mapped[int] = mapped_column(default=0, server_default="0")
+    signer: Mapped[str] = mapped_column(sa.String(255))  # who is asked to sign (the letter's signer)
+    draft_path: Mapped[str | None] = mapped_column(sa.Text)
+    proposed_on: Mapped[dt.date]
+    status: Mapped[ApprovalStatus] = mapped_column(default=ApprovalStatus.PENDING)
+    # The decision: who, when, from where ("cli root@host", "prefect flow run …", "demo"), and why.
+    decided_by: Mapped[str | None] = mapped_column(sa.String(255))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    decided_via: Mapped[str | None] = mapped_column(sa.String(255))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    document_id: Mapped[int | None] = mapped_column(sa.ForeignKey("documents.id"))
+    created_at: Mapped[created_now]
+    updated_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))

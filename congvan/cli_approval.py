@@ -1,0 +1,155 @@
+"""``congvan pending`` / ``approve`` / ``reject``: the signer's decision on drafted documents (trình ký).
+
+``dispatch`` and the daily ``escalate`` draft what needs approval and stop there; ``approve`` records
+the decision and issues at once (number, render, check, PDF, sign, mail), ``reject`` records the refusal
+and its reason. The decision is stored in congvan's database: who, when, from where, and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+import typer
+
+from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
+
+Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
+Units = Annotated[list[str] | None, typer.Option("--unit", help="A unit's code (repeatable); ALL names the dispatch "
+                                                 "or the report. Default: everything pending.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def pending(campaign: Annotated[str | None, typer.Argument(help="Campaign; all campaigns if omitted.")] = None,
+            as_json: AsJson = False) -> None:
+    """List what awaits the signer's approval: each drafted document and the draft to read.
+
+    Example: congvan pending par-index-2022
+    """
+    from congvan import approvals
+    from congvan.store.db import init_db, make_engine
+
+    settings = settings_or_exit()
+    with user_errors():
+        engine = make_engine(settings.database_url)
+        init_db(engine)
+        waiting = approvals.listing(engine, campaign)
+    if as_json:
+        typer.echo(json.dumps({"pending": [p.as_json() for p in waiting]}, ensure_ascii=False, indent=2))
+        return
+    if not waiting:
+        typer.echo("Nothing awaits approval" + (f" in {campaign}" if campaign else ""))
+        return
+    for p in waiting:
+        typer.echo(f"  #{p.id:<4} {p.campaign}  {p.step:<10} {(p.unit or 'ALL'):<8} {p.kind:<8} "
+                   f"signer {p.signer}, drafted {p.proposed_on:%d/%m/%Y}  {p.draft or ''}")
+    typer.echo(f"{len(waiting)} document(s) await approval: congvan approve CAMPAIGN [--unit CODE] --by NAME, or "
+               "congvan reject CAMPAIGN --unit CODE --reason TEXT")
+
+
+def approve(campaign: Campaign, units: Units = None,
+            by: Annotated[str | None, typer.Option("--by", help="Who approves (default: the document's "
+                                                   "signer).")] = None,
+            comment: Annotated[str | None, typer.Option("--comment", help="A remark kept with the "
+                                                        "decision.")] = None,
+            as_of: Annotated[str | None, typer.Option("--as-of", help="Issue as if today were this date "
+                                                      "(YYYY-MM-DD).")] = None,
+            as_json: AsJson = False) -> None:
+    """Approve what awaits the signer and issue it at once: number, render, check, PDF, sign, mail.
+
+    A letter whose unit has complied since it was drafted is not issued (and the output says so).
+    Exit 0 when everything approved went out, 1 when a delivery failed, 2 on a user error.
+
+    Example: congvan approve par-index-2022 --by "Phạm Ngọc Nghị"
+    """
+    from congvan.cli import _print_dispatch, _print_escalation, _run_flow, _unserved
+    from congvan.dispatch import preflight, sender
+    from congvan.mail import SmtpConfig
+    from congvan.store.db import init_db, make_engine
+    from congvan.validation import validate_campaign
+
+    settings = settings_or_exit()
+    with user_errors():
+        day = parse_date(as_of)
+        lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
+        engine = make_engine(settings.database_url)
+        init_db(engine)
+        # Before the decision is recorded: a mail server or LibreOffice that cannot be used is one line now.
+        preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
+    result = _run_flow("approve", progress=not as_json, campaign=campaign, units=units, decision="approve", by=by,
+                       comment=comment, as_of=day, via=_cli_origin())
+    if as_json:
+        typer.echo(json.dumps(_json(result), ensure_ascii=False, indent=2))
+    else:
+        _print_decision(result)
+        if result["dispatch"]:
+            _print_dispatch(result["dispatch"])
+        if result["details"]:
+            _print_escalation({**result, "imports": [], "day_off": None, "dry_run": False,
+                               "bounces": {"reports": [], "fallbacks": [], "alerted": 0}})
+    failed = _unserved(result["dispatch"]["details"]) if result["dispatch"] else []
+    failed += [a for a in result["actions"] if a["status"] not in ("sent", "moot", "held")]
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def reject(campaign: Campaign, units: Units = None,
+           reason: Annotated[str, typer.Option("--reason", help="Why it is refused (kept with the decision).")] = "",
+           by: Annotated[str | None, typer.Option("--by", help="Who refuses (default: the document's "
+                                                  "signer).")] = None,
+           as_json: AsJson = False) -> None:
+    """Refuse what awaits the signer: never issued, and not proposed again for that step.
+
+    Example: congvan reject par-index-2022 --unit KPAC --reason "Đơn vị đã báo cáo lý do chính đáng"
+    """
+    if not reason.strip():
+        error("--reason is required: say why the document is refused")
+        raise typer.Exit(code=2)
+    settings_or_exit()
+    result = _run_flow_reject(campaign, units, by, reason)
+    if as_json:
+        typer.echo(json.dumps({"decided": result["decided"]}, ensure_ascii=False, indent=2))
+    else:
+        _print_decision(result)
+
+
+def _run_flow_reject(campaign: str, units: list[str] | None, by: str | None, reason: str) -> dict[str, Any]:
+    from congvan.cli import _run_flow
+
+    return _run_flow("approve", progress=False, campaign=campaign, units=units, decision="reject", by=by,
+                     comment=reason, via=_cli_origin())
+
+
+def _cli_origin() -> str:
+    from congvan.approvals import cli_origin
+
+    return cli_origin()
+
+
+def _print_decision(result: dict[str, Any]) -> None:
+    for d in result["decided"]:
+        at = dt.datetime.fromisoformat(d["at"]).astimezone(_vietnam()) if d["at"] else None
+        when = f" at {at:%d/%m/%Y %H:%M}" if at else ""
+        what = "the dispatch" if d["kind"] == "dispatch" else f"{d['step']} ({d['kind']})"
+        remark = f": {d['comment']}" if d["comment"] else ""
+        typer.echo(f"{d['status'].capitalize()} {what} for {d['unit'] or 'ALL'} by {d['by']}{when}{remark}")
+
+
+def _vietnam() -> dt.tzinfo:
+    from congvan.vndate import VIETNAM
+
+    return VIETNAM
+
+
+def _json(result: dict[str, Any]) -> dict[str, Any]:
+    """The shape of ``dispatch --json`` when the dispatch was approved, of ``escalate --json`` otherwise; with
+    the decisions recorded."""
+    if result["dispatch"]:
+        dispatched = result["dispatch"]
+        return {"document": dispatched["document"], "deliveries": dispatched["deliveries"],
+                "decided": result["decided"]}
+    return {"as_of": result["as_of"], "actions": result["actions"], "decided": result["decided"]}
+
+
+__all__ = ["approve", "pending", "reject"]
