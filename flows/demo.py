@@ -66,6 +66,11 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
              f"dispatching {lc.name}…")
         run = dispatch(campaign=lc.name, as_of=issue_date, dry_run=False, return_state=True)
         story.dispatch = outcome_of(run, "dispatch")
+        if story.dispatch.get("awaiting_approval"):
+            echo(f"Drafted for the signer (trình ký), nothing numbered yet: {story.dispatch['document']['path']}")
+            approved, line = _approve(lc, issue_date)
+            story.dispatch = approved["dispatch"]
+            echo(line)
         engine = make_engine(settings.database_url)
         init_db(engine)
         # The authority's mailbox has the relay's report: read it as `congvan bounces import` does (with a
@@ -92,8 +97,15 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
                 echo(f"{short_date(day)} {weekday_name(day)}: {off}, no run")
             else:
                 result = outcome_of(escalate(campaign=lc.name, as_of=day, dry_run=False, return_state=True), "escalate")
+                approval = None
+                if any(d["status"] == "awaiting_approval" for d in result["details"]):
+                    decided, approval = _approve(lc, day)
+                    result["details"] = [d for d in result["details"] if d["status"] != "awaiting_approval"]
+                    result["details"] += decided["details"]
                 story.days.append((day, result))
                 echo(_day_line(day, result))
+                if approval:
+                    echo(approval)
             day += dt.timedelta(days=1)
         state = compliance.compute(engine, lc, last)
         files = write_report(lc, state, templates_dir=settings.templates_dir, out_dir=demo_dir / "reports",
@@ -107,6 +119,18 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
         story.register = write_register(rows, demo_dir / f"so-van-ban-di-{issue_date.year}.xlsx",
                                         authority_names=known_registers(settings.config_dir))
     return story
+
+
+def _approve(lc: LoadedCampaign, day: dt.date) -> tuple[dict[str, Any], str]:
+    """The signers' approval of everything drafted that day, given by the demo on their behalf (and
+    recorded as such: via "demo"); in real use the signer runs `congvan approve` or the approve deployment."""
+    from flows.approve import approve
+
+    result = outcome_of(approve(campaign=lc.name, as_of=day, via="demo (on the signer's behalf)",
+                                comment="Bản demo: phê duyệt thay người ký", return_state=True), "approve")
+    signers = sorted({d["by"] for d in result["decided"]})
+    return result, (f"  drafted for the signer first: {len(result['decided'])} document(s), approved on behalf of "
+                    f"{', '.join(signers)} (a demo; recorded as such), then numbered and mailed")
 
 
 def _answers(lc: LoadedCampaign, path: Path, start: dt.date, end: dt.date) -> list[Answer]:

@@ -17,6 +17,7 @@ from prefect.schedules import Cron
 
 from congvan.config import list_campaigns, load_campaign
 from congvan.settings import Settings
+from flows.approve import approve
 from flows.dispatch import dispatch
 from flows.escalate import escalate
 
@@ -35,7 +36,10 @@ def open_campaigns(settings: Settings, today: dt.date) -> list[str]:
 
 
 def deployments(settings: Settings, today: dt.date) -> list[Any]:
-    found = [dispatch.to_deployment(name="dispatch", description="Issue and mail a campaign's dispatch.")]
+    found = [dispatch.to_deployment(name="dispatch", description="Issue and mail a campaign's dispatch."),
+             approve.to_deployment(name="approve", description=(
+                 "The signer's decision (trình ký): approve (and issue at once) or reject what a campaign has "
+                 "waiting; the pending-CAMPAIGN artifact lists it."))]
     for name in open_campaigns(settings, today):
         found.append(escalate.to_deployment(
             name=f"escalate-{name}",

@@ -23,7 +23,7 @@ def _settings() -> Settings:
 
 def test_serve_schedules_each_open_campaign_in_vietnam_time() -> None:
     found = {d.name: d for d in deployments(_settings(), dt.date(2023, 3, 1))}
-    assert set(found) == {"dispatch", "escalate-par-index-2022"}
+    assert set(found) == {"dispatch", "approve", "escalate-par-index-2022"}
     escalate = found["escalate-par-index-2022"]
     (schedule,) = escalate.schedules
     assert schedule.schedule.cron == "0 8 * * 1-5"
@@ -31,14 +31,14 @@ def test_serve_schedules_each_open_campaign_in_vietnam_time() -> None:
     assert schedule.parameters == {"campaign": "par-index-2022"}
     assert escalate.parameters == {"campaign": "par-index-2022"}
     assert escalate.concurrency_limit == 1
-    assert found["dispatch"].schedules == []
+    assert found["dispatch"].schedules == [] and found["approve"].schedules == []
 
 
 def test_a_closed_campaign_is_not_served() -> None:
     closes = load_campaign(ROOT / "config", "par-index-2022").campaign.follow_up.closes  # type: ignore[union-attr]
     assert closes is not None
     names = [d.name for d in deployments(_settings(), closes + dt.timedelta(days=1))]
-    assert names == ["dispatch"]
+    assert names == ["dispatch", "approve"]
 
 
 def test_prefect_yaml_declares_the_same_flows_and_schedules() -> None:
@@ -49,6 +49,8 @@ def test_prefect_yaml_declares_the_same_flows_and_schedules() -> None:
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         assert isinstance(getattr(module, name), Flow), deployment["entrypoint"]
         assert deployment["work_pool"]["name"] == "congvan"
+    # The signer's form in the Prefect UI: the approve deployment, on demand like the dispatch.
+    assert declared["approve"]["entrypoint"] == "flows/approve.py:approve" and "schedules" not in declared["approve"]
     followed = [n for n in list_campaigns(ROOT / "config")
                 if load_campaign(ROOT / "config", n).campaign.follow_up is not None]
     assert followed

@@ -19,7 +19,7 @@ from support import Project, error_lines, self_signed_tls
 
 from congvan.mailcatcher import CatcherOptions, MailCatcher
 from congvan.store import make_engine
-from congvan.store.models import Delivery, Document
+from congvan.store.models import Approval, Delivery, Document
 
 CAMPAIGN = "par-index-2022"
 AS_OF = "2023-02-10"
@@ -308,8 +308,16 @@ def test_without_libreoffice_sending_refuses_unless_pdf_is_off(sqlite_project: P
         assert sent == UNITS_IN_SAMPLE + COPIES_IN_SAMPLE
 
 
+def _as_shipped(campaign: dict[str, Any]) -> None:
+    """The sample's approval as it ships: the dispatch and every numbered letter wait for their signer."""
+    campaign.update(pdf=True, attach=["pdf", "docx"], approval="signer")
+    for step in campaign["follow_up"]["ladder"]:
+        if step["kind"] != "mail":
+            step.pop("approval", None)
+
+
 def test_demo_tells_the_whole_story(sqlite_project: Project) -> None:
-    sqlite_project.edit("campaigns/par-index-2022.yaml", lambda c: c.update(pdf=True, attach=["pdf", "docx"]))
+    sqlite_project.edit("campaigns/par-index-2022.yaml", _as_shipped)
     result = sqlite_project.run("demo", timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     _clean_stderr(result)
@@ -346,6 +354,19 @@ def test_demo_tells_the_whole_story(sqlite_project: Project) -> None:
     engine.dispose()
     assert numbers == issued == ["01/UBND-KSTTHC", *(f"{n:02d}/UBND-KSTTHC" for n in range(2, 9)), "09/BC-UBND"]
     assert "Register (sổ văn bản đi): 9 document(s) in " in out
+    # Trình ký: each numbered document was drafted for its signer first, and the demo says it approved on
+    # the signers' behalf; the database records each decision as the demo's.
+    assert "Drafted for the signer (trình ký), nothing numbered yet: " in out
+    assert "approved on behalf of Phạm Ngọc Nghị (a demo" in out
+    assert "approved on behalf of Trần Minh Đức (a demo" in out
+    engine = make_engine(f"sqlite:///{demo / 'congvan.db'}")
+    with engine.connect() as conn:
+        decisions = conn.execute(sa.select(Approval.status, Approval.decided_via, Approval.document_id)).all()
+    engine.dispose()
+    assert len(decisions) == 9  # the dispatch, 7 letters, the report: no reminder waits for a signer
+    assert {(str(getattr(s, "value", s)), via) for s, via, _ in decisions} == {
+        ("issued", "demo (on the signer's behalf)")}
+    assert all(document_id is not None for _, _, document_id in decisions)
 
 
 def test_smtp_down_for_the_first_seconds_then_everything_goes_once(project: Project, tmp_path: Path) -> None:

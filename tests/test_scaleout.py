@@ -1,4 +1,4 @@
-"""congvan scaled out, for real (docs/operations.md, docs/design.md §8.4): a ``prefect server start`` on a fresh
+"""congvan scaled out, for real (docs/operations.md, docs/design.md §8.5): a ``prefect server start`` on a fresh
 PostgreSQL database, the process work pool ``congvan``, the deployments of ``prefect.yaml`` made with
 ``prefect --no-prompt deploy --all``, and two ``prefect worker start --pool congvan`` processes (two
 "machines": each its own PREFECT_HOME and working folder, the same code, venv and CONGVAN_* settings),
@@ -51,11 +51,12 @@ from sqlalchemy.engine import Engine
 from support import ROOT, edit_yaml, project_copy
 
 from congvan.mailcatcher import CatcherOptions, MailCatcher
-from congvan.store.models import Delivery, Document
+from congvan.store.models import Approval, Delivery, Document
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.postgres]
 
 CAMPAIGN = "par-index-2022"
+APPROVED = "snv-approval"  # the campaign whose dispatch waits for its signer
 POOL = "congvan"
 BATCH = 10  # CONGVAN_SMTP_BATCH_SIZE: messages per SMTP connection and per Prefect task
 WORKERS = ("scaleout-w1", "scaleout-w2")
@@ -273,6 +274,15 @@ def _checkout(tmp: Path) -> Path:
                                     "work_pool": {"name": POOL}, "parameters": {"campaign": CAMPAIGN}})
 
     edit_yaml(home / "prefect.yaml", unlimited)
+
+    # A campaign of the Sở Nội vụ (its own register) that keeps the sample's approval: its dispatch waits
+    # for the Director, who decides in the Prefect UI (test_the_signer_decides_through_the_server).
+    def of_the_department(c: Any) -> None:
+        c.update(authority="snv-daklak", signer="giam-doc", approval="signer", luu="VT, CCHC.")
+        c.pop("follow_up")
+
+    shutil.copy(home / "config" / "campaigns" / f"{CAMPAIGN}.yaml", home / "config" / "campaigns" / f"{APPROVED}.yaml")
+    edit_yaml(home / "config" / "campaigns" / f"{APPROVED}.yaml", of_the_department)
     return home
 
 
@@ -674,3 +684,46 @@ def test_a_worker_killed_mid_dispatch_and_the_run_retried_loses_and_doubles_no_l
         cluster.measured["kill: messages received twice"] = len({mid for _, mid in twice})
         (document,) = _documents(cluster, db_url)
         assert (document.kind, document.number) == ("dispatch", 1)
+
+
+def test_the_signer_decides_through_the_server(cluster: Cluster) -> None:
+    """The approval as the Prefect UI gives it: the dispatch run drafts and publishes what waits (an
+    artifact), the approver starts the ``approve`` deployment with the decision as its parameters (what the
+    UI's form posts: ``create_flow_run_from_deployment``), a worker records and issues it. Last in this
+    module: it adds a campaign's mail to the ledger and the catcher the tests above count."""
+    cluster.prefect("deployment", "run", "dispatch/dispatch", "--param", f"campaign={APPROVED}",
+                    "--param", "as_of=2023-03-01", "--watch", "--watch-timeout", str(int(TIMEOUT)),
+                    timeout=TIMEOUT + 30)
+    engine = cluster.engine()
+    try:
+        with engine.connect() as conn:
+            drafted = conn.execute(sa.select(Approval.__table__).where(Approval.campaign == APPROVED)).one()
+            numbered = conn.execute(sa.select(sa.func.count()).select_from(Document)
+                                    .where(Document.campaign == APPROVED)).scalar_one()
+        assert drafted.status == "pending" and numbered == 0
+
+        with cluster.client() as client:
+            artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[f"pending-{APPROVED}"])))
+            assert artifacts, "the pending artifact was not published"
+            latest = max(artifacts, key=lambda a: a.created)
+            assert latest.description.startswith(f"1 document(s) of {APPROVED} await the signer's approval")
+            assert drafted.draft_path in str(latest.data)
+            deployment = client.read_deployment_by_name("approve/approve")
+            run = client.create_flow_run_from_deployment(deployment.id, parameters={
+                "campaign": APPROVED, "by": "Nguyễn Văn Hải", "comment": "Đồng ý ban hành", "as_of": "2023-03-01"})
+        (done,) = _wait_runs(cluster, [run.id])
+        assert done.labels.get("prefect.worker.name") in WORKERS
+
+        with engine.connect() as conn:
+            decided = conn.execute(sa.select(Approval.__table__).where(Approval.campaign == APPROVED)).one()
+            (document,) = conn.execute(sa.select(Document.__table__).where(Document.campaign == APPROVED)).all()
+            statuses = conn.execute(sa.select(Delivery.status).where(Delivery.document_id == document.id)).all()
+        # congvan's database holds the decision: who, when, from where (the deployment and its run), why.
+        assert (decided.status, decided.decided_by, decided.comment) == ("issued", "Nguyễn Văn Hải", "Đồng ý ban hành")
+        assert decided.decided_via == f"prefect deployment approve, flow run {run.id}"
+        assert decided.decided_at is not None and decided.document_id == document.id
+        assert (document.number, document.symbol) == (1, "SNV-CCHC")
+        assert len(statuses) == 38 and {str(getattr(s, "value", s)) for (s,) in statuses} == {"sent"}
+    finally:
+        engine.dispose()
