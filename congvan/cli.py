@@ -140,6 +140,7 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
             if not dispatch_waits(engine, lc):  # a run that only drafts for the signer sends nothing
                 preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address,
                           need_pdf=lc.campaign.pdf)
+                _signing_preflight(settings, lc, [lc.campaign.signer])
     result = _run_flow("dispatch", progress=not as_json, campaign=campaign, as_of=day, dry_run=dry_run)
     if as_json:
         keys = ("document", "deliveries", "awaiting_approval") if "awaiting_approval" in result else (
@@ -195,6 +196,31 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
     except CongVanError as exc:
         error(str(exc))
         raise typer.Exit(code=2) from None
+
+
+def _demo_signatures(demo_dir: Path) -> tuple[str, list[str]]:
+    """Every PDF the demo issued, verified as `congvan verify` does; and those that do not verify."""
+    from congvan.signing import verify
+
+    pdfs = sorted(p for p in (demo_dir / "documents").rglob("*.pdf"))
+    verdicts = verify(pdfs, trust_roots=demo_dir / "pki" / "root.pem")
+    good = sum(1 for v in verdicts if v.ok)
+    both = sum(1 for v in verdicts if v.ok and {s.role for s in v.signatures} == {"signer", "organisation"})
+    line = (f"Signed PDFs: {good} of {len(pdfs)} verify ({both} with the signer's and the organisation's signature, "
+            f"the rest attachments signed by the organisation); check one: congvan verify --trust-roots "
+            f"{demo_dir / 'pki' / 'root.pem'} {pdfs[0] if pdfs else ''}")
+    return line, [str(v.path) for v in verdicts if not v.ok]
+
+
+def _signing_preflight(settings: Settings, lc: LoadedCampaign, signers: list[str]) -> None:
+    """With signing on, the keys of these signers and of the organisation must work now (one line if not)."""
+    if settings.signing_keys is None:
+        return
+    from congvan.signoff import signoff_for
+
+    signoff = signoff_for(settings, lc)
+    assert signoff is not None
+    signoff.preflight(signers)
 
 
 def _patient_embedded_api() -> None:
@@ -480,6 +506,21 @@ def serve() -> None:
 
 
 DEMO_CAMPAIGN = "par-index-2022"
+DEMO_KEY_PASSWORD = "demo-only"  # of the throwaway test keys the demo makes under outputs/demo/pki/
+
+
+def _demo_pki(lc: LoadedCampaign, folder: Path) -> None:
+    """A throwaway test PKI (root, the authority, each of its signers) and sample images, and the settings
+    that make the demo sign with it: every PDF it issues carries both signatures."""
+    from congvan.signing.testpki import PASSWORD_ENV, make_test_pki
+
+    signers = {key: s.name for key, s in lc.authority.signers.items()}
+    titles = {key: s.lines[-1] for key, s in lc.authority.signers.items()}
+    keyring = make_test_pki(folder, lc.authority.name, authority=lc.authority_key, signers=signers, titles=titles,
+                            password=DEMO_KEY_PASSWORD)
+    os.environ.update({"CONGVAN_SIGNING_KEYS": str(keyring), "CONGVAN_TRUST_ROOTS": str(folder / "root.pem"),
+                       PASSWORD_ENV: DEMO_KEY_PASSWORD})
+    os.environ.pop("CONGVAN_TSA_URL", None)
 
 
 @app.command()
@@ -510,6 +551,8 @@ def demo() -> None:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         _patient_embedded_api()
+        _demo_pki(lc, demo_dir / "pki")
+        typer.echo(f"Test PKI (TEST certificates, no legal value) and the signers' images: {demo_dir / 'pki'}")
         from flows.demo import run_story
 
         story = run_story(lc, demo_dir, typer.echo)
@@ -529,10 +572,14 @@ def demo() -> None:
         typer.echo(f"  PDF:   {pdfs[0]}")
     letters = sorted((demo_dir / "documents" / lc.name / "letters").glob("*.pdf"))
     typer.echo(f"Follow-up letters: {len(letters)} in {demo_dir / 'documents' / lc.name / 'letters'}")
+    signed, unsigned = _demo_signatures(demo_dir)
+    typer.echo(signed)
     typer.echo(f"Report: {story.report} (and .xlsx beside it)")
     typer.echo(f"Mail: {story.messages} .eml files in {demo_dir / 'mailbox'} (open any in a mail client)")
     typer.echo(f"Register (sổ văn bản đi): {story.register_rows} document(s) in {story.register}")
-    failed = [d for d in details if d["status"] != "sent"]
+    for path in unsigned:
+        typer.echo(f"  does not verify: {path}")
+    failed = [d for d in details if d["status"] != "sent"] + [{"unsigned": p} for p in unsigned]
     failed += [d for _, day in story.days if day for d in day["details"] if d["status"] not in ("sent", "moot")]
     for d in failed:
         typer.echo(f"  not sent: {d}")

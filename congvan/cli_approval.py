@@ -63,9 +63,10 @@ def approve(campaign: Campaign, units: Units = None,
 
     Example: congvan approve par-index-2022 --by "Phạm Ngọc Nghị"
     """
-    from congvan.cli import _print_dispatch, _print_escalation, _run_flow, _unserved
+    from congvan.cli import _print_dispatch, _print_escalation, _run_flow, _signing_preflight, _unserved
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
+    from congvan.signoff import signer_keys
     from congvan.store.db import init_db, make_engine
     from congvan.validation import validate_campaign
 
@@ -77,6 +78,7 @@ def approve(campaign: Campaign, units: Units = None,
         init_db(engine)
         # Before the decision is recorded: a mail server or LibreOffice that cannot be used is one line now.
         preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
+        _signing_preflight(settings, lc, signer_keys(lc))
     result = _run_flow("approve", progress=not as_json, campaign=campaign, units=units, decision="approve", by=by,
                        comment=comment, as_of=day, via=_cli_origin())
     if as_json:

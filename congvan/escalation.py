@@ -188,6 +188,7 @@ class Made:
     pdf: Path | None  # already converted (a rerun)
     others: tuple[Path, ...]  # attached after the document (the report's .xlsx)
     expected: tuple[str, ...]  # what its PDF must say
+    annex: Path | None = None  # a separate attachment file to convert and sign (the report's list of officials)
 
 
 def make(ctx: Context, action: Action) -> Made:
@@ -229,7 +230,12 @@ def finish(ctx: Context, made: Made, pdf: Path | None) -> Prepared:
     unit = unit_of(ctx.lc, action.unit) if action.unit else None
     if pdf is not None and made.docx is not None and pdf != made.pdf:
         record_files(ctx.engine, made.document_id, made.docx, pdf)
-    files = [p for p in (pdf, made.docx) if p is not None] + list(made.others)
+    # The PDF is the document (signed, when signing is on); the editable .docx goes only where the campaign
+    # asks for it, or when there is no PDF.
+    files = [pdf] if pdf is not None else []
+    if made.docx is not None and (pdf is None or "docx" in ctx.lc.campaign.attach):
+        files.append(made.docx)
+    files += list(made.others)
     dispatch = dispatch_citation(ctx.engine, ctx.lc)
     # An address the campaign bounced at is not written to again (the unit's fallback instead).
     messages = bounces.reroute(step_messages(ctx.lc, step, unit), bounces.suppressed(ctx.engine, ctx.lc), ctx.lc)
@@ -293,14 +299,19 @@ def _report(ctx: Context, action: Action, key: str) -> Made:
                                template=action.step.template,
                                receipts={c: d.status for c, d in bounces.unit_deliveries(ctx.engine, lc).items()})
     check_layout(written.docx, kind="bao_cao")
+    annex = None
+    if lc.campaign.pdf:  # the list of officials as its own file, which the organisation signs (Decree 30)
+        from congvan.report_annex import write_annex
+
+        annex = write_annex(ctx.compliance, written.docx.with_name(f"{written.docx.stem}_danh-sach.docx"))
     return Made(action, allocation.document_id, allocation.so_ky_hieu, written.docx, None, (written.xlsx,),
-                (allocation.so_ky_hieu,))
+                (allocation.so_ky_hieu,), annex)
 
 
 def _attachment_name(number: str | None, step: LadderStep, path: Path) -> str:
     kind = {".xlsx": "Số liệu", ".docx": "Công văn", ".pdf": "Công văn"}.get(path.suffix, "Tệp")
     if step.kind == "report" and path.suffix != ".xlsx":
-        kind = "Báo cáo"
+        kind = "Danh sách kèm theo Báo cáo" if path.stem.endswith("_danh-sach") else "Báo cáo"
     if number is None:
         return f"{kind}{path.suffix}"
     return f"{kind} số {number.replace('/', '-')}{path.suffix}"

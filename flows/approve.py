@@ -65,6 +65,8 @@ def approve(campaign: str, units: list[str] | None = None, decision: Literal["ap
         lc = run(validate, settings, campaign)
         engine = make_engine(settings.database_url)
         init_db(engine)
+        if approving:  # what issuing needs (mail server, LibreOffice, signing keys) works, before the decision
+            run(escalate_flow.preflight, settings, lc)
         decided: list[approvals.Proposal] = []
         # Approved before but not issued (the run that approved them stopped): issued now, not decided again.
         leftover = [p for p in approvals.listing(engine, lc.name, (ApprovalStatus.APPROVED,))

@@ -58,6 +58,11 @@ def submit(settings: Settings, lc: LoadedCampaign, planned_on: dt.date, draft: P
 @step("preflight")
 def preflight(settings: Settings, lc: LoadedCampaign) -> None:
     steps.preflight(SmtpConfig.from_settings(settings), steps.sender(lc, settings).address, need_pdf=lc.campaign.pdf)
+    from congvan.signoff import signoff_for
+
+    signoff = signoff_for(settings, lc)
+    if signoff is not None:  # a wrong PIN, an expired certificate: one line now, before a number is taken
+        signoff.preflight([lc.campaign.signer])
 
 
 @step("number", retries=2)
@@ -67,10 +72,17 @@ def number(settings: Settings, lc: LoadedCampaign, issued_on: dt.date) -> Alloca
     return steps.allocate(engine, lc, issued_on)
 
 
-@step("render, check and convert", retries=2)
+@step("render, check, convert and sign", retries=2)
 def produce(settings: Settings, lc: LoadedCampaign, allocation: Allocation) -> steps.IssuedFiles:
-    return steps.produce(make_engine(settings.database_url), lc, allocation, templates_dir=settings.templates_dir,
-                         out_dir=documents_dir(settings, lc), make_pdf=pdf_maker(lc))
+    files = steps.produce(make_engine(settings.database_url), lc, allocation, templates_dir=settings.templates_dir,
+                          out_dir=documents_dir(settings, lc), make_pdf=pdf_maker(lc))
+    from congvan.signoff import signoff_for
+
+    signoff = signoff_for(settings, lc)
+    if signoff is not None and files.pdf is not None:
+        # Signed (signer, then organisation) and verified before anyone gets it; a rerun finds it signed.
+        signoff.sign_issued(files.pdf, signer_key=lc.campaign.signer, so_ky_hieu=allocation.so_ky_hieu)
+    return files
 
 
 @step("plan deliveries", retries=2)

@@ -184,6 +184,11 @@ def alert_bounces(settings: Settings, lc: LoadedCampaign) -> int:
 def preflight(settings: Settings, lc: LoadedCampaign) -> None:
     dispatch_steps.preflight(SmtpConfig.from_settings(settings), dispatch_steps.sender(lc, settings).address,
                              need_pdf=lc.campaign.pdf)
+    from congvan.signoff import signer_keys, signoff_for
+
+    signoff = signoff_for(settings, lc)
+    if signoff is not None:
+        signoff.preflight(signer_keys(lc))
 
 
 @step("prepare letters", retries=2)
@@ -212,10 +217,50 @@ def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_o
                     failed.append(_not_sent(action, exc))
         with _stage("pdf"):
             pdfs, errors = _convert(lc, [m for m, _ in made], converter)
+            made = [(_with_annex(m, errors, converter), ctx) for m, ctx in made]
+    with _stage("sign"):
+        _sign(settings, lc, [m for m, _ in made], pdfs, errors)
     out = failed
     with _stage("plan deliveries"):
         out += _finish_all(made, pdfs, errors)
     return out
+
+
+def _with_annex(made: escalation.Made, errors: dict[int, CongVanError], converter: _Converter) -> escalation.Made:
+    """The report's list of officials converted to its own PDF, attached after the report's files."""
+    if made.annex is None or made.document_id in errors:
+        return made
+    from congvan.report_annex import ANNEX_TITLE
+
+    pdf = made.annex.with_suffix(".pdf")
+    try:
+        converter.ready().convert(made.annex, pdf, expect_text=[ANNEX_TITLE])
+    except CongVanError as exc:
+        errors[made.document_id] = exc
+        return made
+    return replace(made, others=(*made.others, pdf))
+
+
+def _sign(settings: Settings, lc: LoadedCampaign, made: Sequence[escalation.Made], pdfs: dict[int, Any],
+          errors: dict[int, CongVanError]) -> None:
+    """With signing on (CONGVAN_SIGNING_KEYS), each numbered letter's PDF gets its signer's signature and the
+    organisation's, a separate attachment the organisation's, each verified; one that fails is not sent."""
+    from congvan.signoff import signoff_for
+
+    signoff = signoff_for(settings, lc)
+    if signoff is None:
+        return
+    for m in made:
+        pdf = pdfs.get(m.document_id, m.pdf)
+        if m.document_id in errors or m.number is None or pdf is None:
+            continue
+        try:
+            signoff.sign_issued(pdf, signer_key=m.action.step.signer or lc.campaign.signer, so_ky_hieu=m.number)
+            for other in m.others:
+                if other.suffix == ".pdf":
+                    signoff.sign_attachment(other, so_ky_hieu=m.number)
+        except CongVanError as exc:
+            errors[m.document_id] = exc
 
 
 def _finish_all(made: Sequence[tuple[escalation.Made, escalation.Context]], pdfs: dict[int, Any],

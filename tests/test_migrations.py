@@ -179,7 +179,9 @@ def test_after_the_upgrade_a_rerun_sends_nothing_twice(legacy: Engine, db_url: s
     from flows.dispatch import dispatch
     from flows.escalate import escalate
 
-    project = Project(tmp_path)
+    # The sample as shipped, approval on (revision 0004): what was numbered before approval existed is not
+    # held back for a signer, and nothing already sent is proposed again.
+    project = Project(tmp_path, approval=True)
     env = {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),
            "CONGVAN_OUTPUT_DIR": str(project.out), "CONGVAN_DATABASE_URL": db_url,
            "CONGVAN_SMTP_BACKOFF": "0", "CONGVAN_SMTP_ATTEMPTS": "2"}
@@ -195,11 +197,14 @@ def test_after_the_upgrade_a_rerun_sends_nothing_twice(legacy: Engine, db_url: s
         sent = dispatch(campaign=CAMPAIGN, as_of=dt.date(2023, 2, 10), return_state=True)
         assert sent.is_completed(), sent.message
         assert {d["status"] for d in sent.result()["deliveries"]} == {"sent"}
+        assert "awaiting_approval" not in sent.result()
         for day in (dt.date(2023, 2, 21), dt.date(2023, 2, 27), dt.date(2023, 3, 3), dt.date(2023, 3, 6)):
             run = escalate(campaign=CAMPAIGN, as_of=day, return_state=True)
             assert run.is_completed(), run.message
             assert run.result()["actions"] == [], day
         assert catcher.stored() == []
+    with legacy.connect() as conn:  # nothing was submitted to a signer
+        assert conn.execute(sa.text("SELECT count(*) FROM approvals")).scalar_one() == 0
     assert current_state(legacy).current
     assert _snapshot(legacy, without=files) == before
 

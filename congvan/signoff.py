@@ -1,0 +1,87 @@
+"""What the flows sign before a document leaves (docs/design.md §4.5): the issued PDF gets its signer's
+signature, then the organisation's; a separate attachment file the organisation's alone; and every
+signed PDF is verified (intact, covering the whole file, chaining to a trust root) before it is mailed.
+
+Signing is on when ``CONGVAN_SIGNING_KEYS`` names a keyring; then nothing unsigned leaves: a campaign
+that makes no PDF is refused before a number is taken, and a signature that does not verify stops that
+document (``SigningError``), never the mail of an unsigned one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from congvan.config import LoadedCampaign
+from congvan.errors import SigningError
+from congvan.settings import Settings
+from congvan.signing import Signing, load_signing, verify
+from congvan.vndate import VIETNAM
+
+
+@dataclass(frozen=True)
+class Signoff:
+    """The campaign's signing: its keys, and who signs which document."""
+
+    signing: Signing
+    lc: LoadedCampaign
+    trust_roots: Path
+
+    def preflight(self, signer_keys: Iterable[str]) -> None:
+        """Before a number is taken: every signer this run may need, and the organisation, can sign now."""
+        if not self.lc.campaign.pdf:
+            raise SigningError("pdf: false, but signing is configured (CONGVAN_SIGNING_KEYS): the signed PDF is "
+                               "the document; set pdf: true", subject=str(self.lc.path))
+        now = signing_time()
+        for key in dict.fromkeys(signer_keys):
+            signer = self.lc.authority.signers[key]
+            self.signing.preflight(authority=self.lc.authority_key, signer=key, signer_name=signer.name, at=now)
+
+    def sign_issued(self, pdf: Path, *, signer_key: str, so_ky_hieu: str) -> Path:
+        """The signer's signature, then the organisation's; then verified."""
+        signer = self.lc.authority.signers[signer_key]
+        self.signing.sign_issued(pdf, authority=self.lc.authority_key, signer=signer_key,
+                                 signer_title=signer.lines[-1], signer_name=signer.name, so_ky_hieu=so_ky_hieu,
+                                 signed_at=signing_time())
+        self.check(pdf, signatures=2)
+        return pdf
+
+    def sign_attachment(self, pdf: Path, *, so_ky_hieu: str) -> Path:
+        self.signing.sign_attachment(pdf, authority=self.lc.authority_key, so_ky_hieu=so_ky_hieu,
+                                     signed_at=signing_time())
+        self.check(pdf, signatures=1)
+        return pdf
+
+    def check(self, pdf: Path, *, signatures: int) -> None:
+        """The flows verify every signed PDF before it is mailed."""
+        (verdict,) = verify([pdf], trust_roots=self.trust_roots)
+        if not verdict.ok or len(verdict.signatures) != signatures:
+            problems = "; ".join(s.problem or f"{s.role} {s.signer}: not ok" for s in verdict.signatures
+                                 if not s.ok) or f"{len(verdict.signatures)} signature(s), {signatures} expected"
+            raise SigningError(f"the signed PDF does not verify ({problems}); not sent", subject=str(pdf))
+
+
+def signoff_for(settings: Settings, lc: LoadedCampaign) -> Signoff | None:
+    """The campaign's signing, or None when no keyring is configured (PDFs leave unsigned, as before)."""
+    signing = load_signing(settings)
+    if signing is None:
+        return None
+    return Signoff(signing, lc, signing.trust_roots_path)
+
+
+def signer_keys(lc: LoadedCampaign) -> list[str]:
+    """Every signer a run of this campaign may need: the dispatch's and each numbered step's."""
+    keys = [lc.campaign.signer]
+    if lc.campaign.follow_up is not None:
+        keys += [s.signer or lc.campaign.signer for s in lc.campaign.follow_up.ladder if s.kind != "mail"]
+    return list(dict.fromkeys(keys))
+
+
+def signing_time() -> dt.datetime:
+    """Now, in Vietnam's time: the time shown with the signature (ISO 8601, +07:00)."""
+    return dt.datetime.now(VIETNAM).replace(microsecond=0)
+
+
+__all__ = ["Signoff", "signer_keys", "signing_time", "signoff_for"]

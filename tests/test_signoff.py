@@ -1,0 +1,128 @@
+"""The issuing path with signing on (docs/design.md §1.3, §4.5): what the flows mail is the PDF signed by its
+signer and then by the organisation, verified first; the report's list of officials goes as its own PDF signed
+by the organisation; bad keys stop the run before a number is taken. Real LibreOffice PDFs, real pyHanko, a
+test PKI made by the code the demo uses, a real SMTP server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from support import Project, run_flow
+
+from congvan.mailcatcher import MailCatcher
+from congvan.signing import verify
+from congvan.signing.testpki import PASSWORD_ENV, make_test_pki
+from congvan.store import init_db, make_engine
+from congvan.store.models import Document
+
+CAMPAIGN = "par-index-2022"
+PASSWORD = "test-only"
+
+
+@pytest.fixture
+def signed_world(tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The sample (approval off, PDFs on) with a test PKI for its authority and both its signers."""
+    project = Project(tmp_path)
+    pki = tmp_path / "pki"
+    keyring = make_test_pki(pki, "Ủy ban nhân dân tỉnh Đắk Lắk", authority="ubnd-daklak",
+                            signers={"chu-tich": "Phạm Ngọc Nghị", "pho-chu-tich": "Trần Minh Đức"},
+                            titles={"chu-tich": "CHỦ TỊCH", "pho-chu-tich": "PHÓ CHỦ TỊCH"}, password=PASSWORD)
+    db_url = f"sqlite:///{tmp_path / 'congvan.db'}"
+    env = {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),
+           "CONGVAN_OUTPUT_DIR": str(project.out), "CONGVAN_DATABASE_URL": db_url,
+           "CONGVAN_SMTP_BACKOFF": "0", "CONGVAN_SMTP_ATTEMPTS": "2",
+           "CONGVAN_SIGNING_KEYS": str(keyring), "CONGVAN_TRUST_ROOTS": str(pki / "root.pem"), PASSWORD_ENV: PASSWORD}
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        env["CONGVAN_SMTP_PORT"] = str(catcher.port)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        project.env.update(env, PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect-home"))
+        yield {"project": project, "catcher": catcher, "db_url": db_url, "pki": pki, "tmp": tmp_path}
+
+
+def test_the_dispatch_leaves_signed_by_its_signer_then_the_organisation(signed_world: dict[str, Any]) -> None:
+    from flows.dispatch import dispatch
+
+    result = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2023, 2, 10))
+    assert {d["status"] for d in result["deliveries"]} == {"sent"}
+    pdf = Path(result["document"]["path"]).with_suffix(".pdf")
+    (verdict,) = verify([pdf], trust_roots=signed_world["pki"] / "root.pem")
+    assert verdict.ok, verdict.as_json()
+    assert [(s.role, s.signer) for s in verdict.signatures] == [("signer", "Phạm Ngọc Nghị"),
+                                                              ("organisation", "Ủy ban nhân dân tỉnh Đắk Lắk")]
+    # What every unit received is that signed file, byte for byte, and only it (attach: [pdf]).
+    stored = signed_world["catcher"].stored()
+    for message in (s.message() for s in stored):
+        (attachment,) = list(message.iter_attachments())
+        assert attachment.get_filename() == "Công văn số 01-UBND-KSTTHC ngày 10.02.2023.pdf"
+        assert attachment.get_content() == pdf.read_bytes()
+    # A rerun signs nothing twice: the file is what was mailed.
+    before = pdf.read_bytes()
+    run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2023, 2, 10))
+    assert pdf.read_bytes() == before
+
+    # `congvan verify`: exit 0 on the file, 1 once a byte of it is changed.
+    project: Project = signed_world["project"]
+    good = project.run("verify", str(pdf))
+    assert good.returncode == 0, good.stdout + good.stderr
+    tampered = signed_world["tmp"] / "tampered.pdf"
+    data = bytearray(before)
+    at = len(data) // 3  # inside the first revision's content: covered by both signatures
+    data[at] = (data[at] + 1) % 256
+    tampered.write_bytes(bytes(data))
+    bad = project.run("verify", str(tampered))
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+
+
+def test_a_wrong_password_stops_the_dispatch_before_a_number_is_taken(signed_world: dict[str, Any]) -> None:
+    project: Project = signed_world["project"]
+    result = project.run("dispatch", CAMPAIGN, "--as-of", "2023-02-10", **{PASSWORD_ENV: "not-the-password"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "not-the-password" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and "ubnd-daklak" in line
+    engine = make_engine(signed_world["db_url"])
+    init_db(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Document)).scalar_one() == 0
+    engine.dispose()
+    assert signed_world["catcher"].stored() == []
+
+
+def test_letters_and_the_report_are_signed_and_its_list_by_the_organisation(signed_world: dict[str, Any]) -> None:
+    from flows.dispatch import dispatch
+    from flows.escalate import escalate
+
+    project: Project = signed_world["project"]
+    run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2023, 2, 10))
+    assert project.run("roster", "import", CAMPAIGN).returncode == 0
+    # Nobody has answered: on 03/03 (deadline 24/02 + 5) every unit gets the Chairman's letter, and leadership
+    # the report.
+    result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2023, 3, 3))
+    sent = [a for a in result["details"] if a["status"] == "sent"]
+    assert sent and all(a["status"] == "sent" for a in result["details"]), result["details"]
+    root = signed_world["pki"] / "root.pem"
+    letters = [Path(f) for a in sent if a["kind"] == "letter" for f in a["files"] if f.endswith(".pdf")]
+    assert letters
+    for verdict in verify(letters[:3], trust_roots=root):
+        assert verdict.ok and [s.role for s in verdict.signatures] == ["signer", "organisation"]
+        assert verdict.signatures[0].signer == "Phạm Ngọc Nghị"  # giai-trinh: the Chairman signs
+    (report,) = [a for a in sent if a["kind"] == "report"]
+    pdfs = [Path(f) for f in report["files"] if f.endswith(".pdf")]
+    annex = [p for p in pdfs if p.stem.endswith("_danh-sach")]
+    assert len(pdfs) == 2 and len(annex) == 1
+    (document, listing) = verify([p for p in pdfs if p not in annex] + annex, trust_roots=root)
+    assert document.ok and [s.role for s in document.signatures] == ["signer", "organisation"]
+    assert listing.ok and [s.role for s in listing.signatures] == ["organisation"]
+    out = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(annex[0]), "-"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "DANH SÁCH CÁN BỘ, CÔNG CHỨC CHƯA TRẢ LỜI" in out
+    assert json.loads(project.run("verify", "--json", str(annex[0])).stdout)  # readable as JSON too
