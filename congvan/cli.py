@@ -356,13 +356,17 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan escalate par-index-2022 --as-of 2023-02-27
     """
+    from congvan.dispatch import preflight, sender
+    from congvan.mail import SmtpConfig
     from congvan.store.db import init_db, make_engine
 
     settings = settings_or_exit()
     with user_errors():
         day = parse_date(as_of)
-        _follow_up_campaign(settings, campaign)
+        lc = _follow_up_campaign(settings, campaign)
         init_db(make_engine(settings.database_url))
+        if not dry_run:  # as for dispatch: a mail server that cannot be used stops the run before Prefect starts
+            preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
     result = _run_flow("escalate", progress=False, campaign=campaign, as_of=day, dry_run=dry_run)
     if as_json:
         typer.echo(json.dumps({"as_of": result["as_of"], "actions": result["actions"]}, ensure_ascii=False,
