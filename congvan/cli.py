@@ -15,6 +15,8 @@ import typer
 
 from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
 from congvan.cli_bounces import bounces_app
+from congvan.cli_setup import new as new_command
+from congvan.cli_setup import units_app
 from congvan.cli_store import db_app, register_app
 from congvan.errors import ConfigError, CongVanError
 
@@ -68,6 +70,8 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
             error(str(exc))
             continue
         typer.echo(result.summary())
+        for warning in result.warnings:
+            typer.echo(f"Warning: {warning}", err=True)
     if failed:
         raise typer.Exit(code=2)
 
@@ -216,6 +220,8 @@ app.add_typer(responses_app, name="responses")
 app.add_typer(db_app, name="db")
 app.add_typer(register_app, name="register")
 app.add_typer(bounces_app, name="bounces")
+app.add_typer(units_app, name="units")
+app.command("new")(new_command)
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 

@@ -34,7 +34,7 @@ from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document
 from congvan.vndate import short_date
 
-MAIL_TEMPLATE = "dispatch"
+MAIL_TEMPLATE = "dispatch"  # the default of ``mail_templates.dispatch``
 # Seconds the preflight waits for the mail server: a server that does not answer a connect in this time is
 # reported at once instead of after every retry of every batch.
 PREFLIGHT_TIMEOUT = 10.0
@@ -221,7 +221,7 @@ def fallback_plan(engine: Engine, lc: LoadedCampaign, settings: Settings,
 def outgoing(lc: LoadedCampaign, allocation: Allocation, message: LedgerMessage, *, from_: Mailbox,
              files: Sequence[Attachment], templates_dir: Path) -> Outgoing:
     addressee = message.planned.to[0]
-    text, html = render_bodies(templates_dir, MAIL_TEMPLATE, {
+    text, html = render_bodies(templates_dir, lc.campaign.mail_templates.dispatch, {
         "recipient": addressee.name,
         "authority": lc.authority.name,
         "so_ky_hieu": allocation.so_ky_hieu,
