@@ -161,6 +161,7 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
     # Prefect's INFO lines would bury the progress bar and the table; its warnings and errors still show.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # no "Prefect collects anonymous usage data" notice on a first run
     from flows import dispatch as dispatch_flow
     from flows import escalate as escalate_flow
 
@@ -169,6 +170,11 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
 
     def show(done: int, total: int) -> None:
         nonlocal bar
+        if not sys.stderr.isatty():  # a log or a pipe: one line, not a bar's label without its newline
+            if bar is None:
+                bar = False
+                typer.echo(f"Sending {total} message(s)…", err=True)
+            return
         if bar is None:
             bar = typer.progressbar(length=total, label="Sending", file=sys.stderr, show_pos=True)
             bar.__enter__()
@@ -180,7 +186,7 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
         state = flows[name](return_state=True, **parameters)
     finally:
         dispatch_flow.progress_listener = None
-        if bar is not None:
+        if bar is not None and bar is not False:
             bar.__exit__(None, None, None)
     from flows.steps import outcome_of
 
@@ -492,6 +498,7 @@ def demo() -> None:
             os.environ.pop(name, None)
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        os.environ.setdefault("DO_NOT_TRACK", "1")
         from flows.demo import run_story
 
         story = run_story(lc, demo_dir, typer.echo)

@@ -19,7 +19,8 @@ running the tool, in one line, and names the file, row or field at fault.
     ├── HeaderError            a value that cannot go into a mail header (also a ValueError)
     ├── MailboxError           the reply mailbox cannot be read over IMAP
     ├── UnreadableReport       a message is not a delivery report or read receipt congvan can trust: skipped
-    └── MailCatcherError       the built-in mail catcher cannot start
+    ├── MailCatcherError       the built-in mail catcher cannot start
+    └── ScaffoldError          (congvan new) the new campaign cannot be made as asked: nothing written
 
 A message the server refuses for one address is not an exception: it is that delivery's status in the ledger.
 """
@@ -117,3 +118,7 @@ class UnreadableReport(CongVanError):
 
 class MailCatcherError(CongVanError):
     """The mail catcher cannot start (non-loopback host refused, port in use, bad options)."""
+
+
+class ScaffoldError(CongVanError):
+    """The new campaign cannot be made as asked (name taken, a file in the way): nothing was written."""

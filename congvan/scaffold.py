@@ -25,16 +25,12 @@ from typing import Any
 import yaml
 
 from congvan.config import LoadedCampaign, campaign_path, load_campaign
-from congvan.errors import ConfigError, CongVanError, Problem
+from congvan.errors import ConfigError, Problem, ScaffoldError
 from congvan.mail_bodies import MAIL_DIR, SUFFIXES
 
 ROSTER_SHEET = "Danh sách"
 UNITS_SHEET = "Đơn vị"
 ROSTER_ROWS = 500  # rows of the roster sheet offered the unit list (Excel's data validation range)
-
-
-class ScaffoldError(CongVanError):
-    """The new campaign cannot be made as asked (name taken, a file in the way): nothing was written."""
 
 
 @dataclass

@@ -83,8 +83,9 @@ def _signer_problems(lc: LoadedCampaign) -> list[Problem]:
         if signer is None:
             continue  # an unknown signer is reported on its own
         for v in signer_text_problems(list(signer.lines), signer.name):
-            problems.append(Problem(str(lc.path), field, f"signer {key!r} of {lc.authority_key} (authorities.yaml) "
-                                                         f"breaks Decree 30: {v.rule} {v.text!r}: expected {v.expected}"))
+            message = (f"signer {key!r} of {lc.authority_key} (authorities.yaml) breaks Decree 30: {v.rule} "
+                       f"{v.text!r}: expected {v.expected}")
+            problems.append(Problem(str(lc.path), field, message))
     return problems
 
 
