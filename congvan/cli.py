@@ -16,6 +16,8 @@ import typer
 from congvan.cli_approval import approve, pending, reject
 from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
 from congvan.cli_bounces import bounces_app
+from congvan.cli_setup import new as new_command
+from congvan.cli_setup import units_app
 from congvan.cli_store import db_app, register_app
 from congvan.errors import ConfigError, CongVanError
 
@@ -69,6 +71,8 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
             error(str(exc))
             continue
         typer.echo(result.summary())
+        for warning in result.warnings:
+            typer.echo(f"Warning: {warning}", err=True)
     if failed:
         raise typer.Exit(code=2)
 
@@ -167,6 +171,7 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _patient_embedded_api()
     from flows import approve as approve_flow
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # no "Prefect collects anonymous usage data" notice on a first run
     from flows import dispatch as dispatch_flow
     from flows import escalate as escalate_flow
 
@@ -176,6 +181,11 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
 
     def show(done: int, total: int) -> None:
         nonlocal bar
+        if not sys.stderr.isatty():  # a log or a pipe: one line, not a bar's label without its newline
+            if bar is None:
+                bar = False
+                typer.echo(f"Sending {total} message(s)…", err=True)
+            return
         if bar is None:
             bar = typer.progressbar(length=total, label="Sending", file=sys.stderr, show_pos=True)
             bar.__enter__()
@@ -187,7 +197,7 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
         state = flows[name](return_state=True, **parameters)
     finally:
         dispatch_flow.progress_listener = None
-        if bar is not None:
+        if bar is not None and bar is not False:
             bar.__exit__(None, None, None)
     from flows.steps import outcome_of
 
@@ -267,6 +277,8 @@ app.add_typer(bounces_app, name="bounces")
 app.command()(pending)
 app.command()(approve)
 app.command()(reject)
+app.add_typer(units_app, name="units")
+app.command("new")(new_command)
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 
@@ -407,13 +419,17 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan escalate par-index-2022 --as-of 2023-02-27
     """
+    from congvan.dispatch import preflight, sender
+    from congvan.mail import SmtpConfig
     from congvan.store.db import init_db, make_engine
 
     settings = settings_or_exit()
     with user_errors():
         day = parse_date(as_of)
-        _follow_up_campaign(settings, campaign)
+        lc = _follow_up_campaign(settings, campaign)
         init_db(make_engine(settings.database_url))
+        if not dry_run:  # as for dispatch: a mail server that cannot be used stops the run before Prefect starts
+            preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
     result = _run_flow("escalate", progress=False, campaign=campaign, as_of=day, dry_run=dry_run)
     if as_json:
         typer.echo(json.dumps({"as_of": result["as_of"], "actions": result["actions"]}, ensure_ascii=False,
@@ -553,6 +569,7 @@ def demo() -> None:
         _patient_embedded_api()
         _demo_pki(lc, demo_dir / "pki")
         typer.echo(f"Test PKI (TEST certificates, no legal value) and the signers' images: {demo_dir / 'pki'}")
+        os.environ.setdefault("DO_NOT_TRACK", "1")
         from flows.demo import run_story
 
         story = run_story(lc, demo_dir, typer.echo)

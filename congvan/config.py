@@ -373,6 +373,28 @@ class FollowUp(_Model):
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
+def _mail_name(value: str) -> str:
+    """A mail template is named by its file stem in templates/mail/, never by a path."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value) or ".." in value:
+        raise ValueError(f"{value!r} must be a mail template name: a file stem in templates/mail/ (letters, digits, "
+                         "'.', '-', '_')")
+    return value
+
+
+MailName = Annotated[str, BeforeValidator(_text), AfterValidator(_mail_name)]
+
+
+class MailTemplates(_Model):
+    """The covering mails' templates (``templates/mail/NAME.txt`` and ``NAME.html``); ``congvan new`` gives a
+    campaign its own copies, so editing them leaves other campaigns' mail as it was."""
+
+    dispatch: MailName = Field(default="dispatch", description=(
+        "Mẫu thư gửi kèm công văn (dispatch dùng templates/mail/dispatch.txt và dispatch.html)."))
+    letter: MailName = Field(default="letter", description=(
+        "Mẫu thư gửi kèm công văn đôn đốc, giải trình (bước letter)."))
+    report: MailName = Field(default="report", description="Mẫu thư gửi kèm báo cáo (bước report).")
+
+
 class Campaign(_Model):
     title: Text = Field(description="Tên chiến dịch, để nhận biết; không in trên văn bản.")
     authority: Ref = Field(description="Khóa cơ quan ban hành trong authorities.yaml.")
@@ -407,6 +429,9 @@ class Campaign(_Model):
     approval: Literal["signer", "none"] = Field(default="signer", description=(
         "Trình ký công văn: signer (mặc định) là congvan dispatch chỉ soạn dự thảo, chờ người ký duyệt bằng congvan "
         "approve rồi mới lấy số, ký số và gửi; none là gửi ngay (chỉ dùng khi đã duyệt trên giấy)."))
+    mail_templates: MailTemplates = Field(default_factory=MailTemplates, description=(
+        "Tên các mẫu thư gửi kèm trong templates/mail/, khi chiến dịch có mẫu riêng (congvan new tạo sẵn); không ghi "
+        "thì dùng mẫu chung dispatch, letter, report."))
     follow_up: FollowUp | None = Field(default=None, description=(
         "Phần theo dõi, đôn đốc: danh sách cán bộ, hạn trả lời, thang đôn đốc; không ghi nếu chỉ gửi công văn."))
 

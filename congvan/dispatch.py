@@ -8,7 +8,7 @@ ledger decides who still needs the mail.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
@@ -24,7 +24,7 @@ from congvan.config import LoadedCampaign
 from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import DocumentError, LayoutError
 from congvan.ledger import DeliveryRow, LedgerMessage
-from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose
+from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose, unreachable_error
 from congvan.mail_bodies import render_bodies
 from congvan.recipients import PlannedMessage, dispatch_messages
 from congvan.register import Allocation
@@ -34,7 +34,10 @@ from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document
 from congvan.vndate import short_date
 
-MAIL_TEMPLATE = "dispatch"
+MAIL_TEMPLATE = "dispatch"  # the default of ``mail_templates.dispatch``
+# Seconds the preflight waits for the mail server: a server that does not answer a connect in this time is
+# reported at once instead of after every retry of every batch.
+PREFLIGHT_TIMEOUT = 10.0
 
 # Converts a .docx to a PDF next to it and verifies it carries the given texts; returns the PDF's path.
 PdfMaker = Callable[[Path, Sequence[str]], Path]
@@ -82,15 +85,22 @@ def preflight(config: SmtpConfig, envelope_sender: str, *, need_pdf: bool) -> No
     """What must hold before anything is numbered or sent.
 
     LibreOffice must be there when the campaign wants PDFs (``PdfError`` names what to install). The
-    mail server is connected and logged in to once: a refused login or an untrusted certificate is a
-    ``MailServerError`` now, with nothing sent; a server that is merely down is not (sending retries it).
+    mail server is connected and logged in to once, within ``PREFLIGHT_TIMEOUT`` seconds: a server that
+    cannot be reached at all (refused, unknown host, no route, no answer to the connect), a refused login
+    or an untrusted certificate is a ``MailServerError`` now, with nothing numbered or sent. A server that
+    answers but is busy (4xx) or hangs up is not: sending retries it, as it retries a drop mid-batch.
     """
     if need_pdf:
         from congvan.pdf import check_available
 
         check_available()
-    with SmtpSession(config, envelope_sender) as session, contextlib.suppress(SmtpFailure):
-        session.connect()
+    quick = dataclasses.replace(config, timeout=min(config.timeout, PREFLIGHT_TIMEOUT))
+    with SmtpSession(quick, envelope_sender) as session:
+        try:
+            session.connect()
+        except SmtpFailure as failure:
+            if failure.unreachable:
+                raise unreachable_error(config, failure.reason) from None
 
 
 def check_draft(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, planned_on: dt.date) -> Path:
@@ -211,7 +221,7 @@ def fallback_plan(engine: Engine, lc: LoadedCampaign, settings: Settings,
 def outgoing(lc: LoadedCampaign, allocation: Allocation, message: LedgerMessage, *, from_: Mailbox,
              files: Sequence[Attachment], templates_dir: Path) -> Outgoing:
     addressee = message.planned.to[0]
-    text, html = render_bodies(templates_dir, MAIL_TEMPLATE, {
+    text, html = render_bodies(templates_dir, lc.campaign.mail_templates.dispatch, {
         "recipient": addressee.name,
         "authority": lc.authority.name,
         "so_ky_hieu": allocation.so_ky_hieu,

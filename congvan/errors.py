@@ -20,7 +20,8 @@ running the tool, in one line, and names the file, row or field at fault.
     ├── MailboxError           the reply mailbox cannot be read over IMAP
     ├── UnreadableReport       a message is not a delivery report or read receipt congvan can trust: skipped
     ├── MailCatcherError       the built-in mail catcher cannot start
-    └── ApprovalError          an approval or rejection is refused: nothing awaits it, or it was decided already
+    ├── ApprovalError          an approval or rejection is refused: nothing awaits it, or it was decided already
+    └── ScaffoldError          (congvan new) the new campaign cannot be made as asked: nothing written
 
 A message the server refuses for one address is not an exception: it is that delivery's status in the ledger.
 """
@@ -123,3 +124,7 @@ class MailCatcherError(CongVanError):
 class ApprovalError(CongVanError):
     """An approval or rejection cannot be recorded: nothing of that campaign or unit awaits a decision,
     or someone decided it already (two approvals at once: the second is told who was first)."""
+
+
+class ScaffoldError(CongVanError):
+    """The new campaign cannot be made as asked (name taken, a file in the way): nothing was written."""

@@ -337,7 +337,8 @@ def _bodies(ctx: Context, action: Action, unit: Unit | None, message: LedgerMess
         "attachments": attachments,
         "sender_email": ctx.sender.address,
     }
-    return render_bodies(ctx.templates_dir, REPORT_MAIL if step.kind == "report" else LETTER_MAIL, context)
+    names = ctx.lc.campaign.mail_templates
+    return render_bodies(ctx.templates_dir, names.report if step.kind == "report" else names.letter, context)
 
 
 def result_of(prepared: Prepared, rows: Sequence[ledger.DeliveryRow]) -> ActionResult:

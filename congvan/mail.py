@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import errno
 import re
 import smtplib
 import socket
@@ -54,16 +55,23 @@ _NAME_WORD_BYTES = 45
 
 Security = Literal["none", "ssl", "starttls"]
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+DEFAULT_CATCHER_PORT = 1025  # `congvan mailcatcher` listens here unless told otherwise
 
 
 class SmtpFailure(Exception):
-    """One message was not accepted. ``temporary`` for 4xx and dropped connections, else 5xx."""
+    """One message was not accepted. ``temporary`` for 4xx and dropped connections, else 5xx.
 
-    def __init__(self, reason: str, *, temporary: bool, connection_lost: bool = False) -> None:
+    ``unreachable``: no connection could be opened at all (refused, unknown host, no route, timed out on
+    connect), as opposed to a server that answered and then dropped or deferred.
+    """
+
+    def __init__(self, reason: str, *, temporary: bool, connection_lost: bool = False,
+                 unreachable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.temporary = temporary
         self.connection_lost = connection_lost
+        self.unreachable = unreachable
 
 
 # --- composition ---------------------------------------------------------------------------------
@@ -356,7 +364,7 @@ class SmtpSession:
             return SmtpFailure(_reply(exc.smtp_code, exc.smtp_error), temporary=not 500 <= exc.smtp_code < 600,
                                connection_lost=True)
         return SmtpFailure(f"cannot reach the mail server {where}: {_os_reason(exc)}", temporary=True,
-                           connection_lost=True)
+                           connection_lost=True, unreachable=_no_connection(exc))
 
     def send(self, recipients: Sequence[str], raw: bytes, *, envid: str | None = None) -> dict[str, tuple[int, str]]:
         """Send one message; return the recipients the server refused, with code and reply.
@@ -442,6 +450,31 @@ def _text(reply: bytes | str) -> str:
 
 def _reply(code: int, reply: bytes | str) -> str:
     return f"{code} {' '.join(_text(reply).split())}"
+
+
+# The socket could not be opened at all: nothing listens, the name does not resolve, no route, no answer.
+_NO_CONNECTION_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL,
+                                   errno.EHOSTDOWN, errno.ENETDOWN})
+
+
+def _no_connection(exc: BaseException) -> bool:
+    """Whether a failed connect means no connection was made (rather than one dropped or refused later)."""
+    if isinstance(exc, smtplib.SMTPException):  # the server answered (or hung up after connecting)
+        return False
+    if isinstance(exc, (socket.gaierror, TimeoutError, ConnectionRefusedError)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _NO_CONNECTION_ERRNOS
+
+
+def unreachable_error(config: SmtpConfig, reason: str) -> MailServerError:
+    """The one line for a mail server that cannot be reached at all, with what to do about it."""
+    if config.host in LOOPBACK_HOSTS:
+        port = "" if config.port == DEFAULT_CATCHER_PORT else f" --port {config.port}"
+        hint = (f"if it is congvan's mail catcher, start it with `congvan mailcatcher{port}` in another terminal; "
+                "else set CONGVAN_SMTP_HOST and CONGVAN_SMTP_PORT")
+    else:
+        hint = "check CONGVAN_SMTP_HOST, CONGVAN_SMTP_PORT and the network"
+    return MailServerError(f"{reason}; nothing numbered or sent: {hint}")
 
 
 def _os_reason(exc: BaseException) -> str:

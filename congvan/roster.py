@@ -681,12 +681,29 @@ def _staff_record(row: _Row, units: _Units) -> tuple[StaffRecord | None, list[st
     return StaffRecord(values["staff_id"], values["name"], values["position"], code, email), problems
 
 
+COVERAGE_CODES_SHOWN = 5
+
+
+def _codes(codes: Sequence[str]) -> str:
+    shown = ", ".join(codes[:COVERAGE_CODES_SHOWN])
+    return shown + (f" and {len(codes) - COVERAGE_CODES_SHOWN} more" if len(codes) > COVERAGE_CODES_SHOWN else "")
+
+
 def _coverage_warnings(shown: str, lc: LoadedCampaign, units: _Units, per_unit: dict[str, int]) -> list[str]:
-    notes = [f"{shown}: unit {code} is not addressed by the campaign; its {n} staff are not followed up"
-             for code, n in per_unit.items() if code not in units.addressed]
-    notes += [f"{shown}: nobody on the roster for {a.unit.code} ({a.unit.name}); it will count as compliant"
-              for a in lc.addressees if a.unit.code not in per_unit]
-    return notes
+    """The roster against the units the campaign addresses, as one line (not one per unit)."""
+    outside = [code for code in per_unit if code not in units.addressed]
+    empty = [a.unit.code for a in lc.addressees if a.unit.code not in per_unit]
+    if not outside and not empty:
+        return []
+    covered = len(lc.addressees) - len(empty)
+    parts = [f"{shown}: the roster covers {covered} of the {len(lc.addressees)} units the campaign addresses"]
+    if empty:
+        parts.append(f"nobody listed for {len(empty)} (they count as compliant): {_codes(empty)}")
+    if outside:
+        staff = sum(per_unit[c] for c in outside)
+        parts.append(f"{staff} staff of {len(outside)} unit(s) the campaign does not address are not followed up: "
+                     f"{_codes(outside)}")
+    return ["; ".join(parts)]
 
 
 def _replace_staff(session: Session, campaign: str, staff: Sequence[StaffRecord],

@@ -17,6 +17,7 @@ class Validated:
     campaign: LoadedCampaign
     template: Path
     fields: frozenset[str]
+    warnings: tuple[str, ...] = ()  # what will not stop a run but is probably not meant (shown by `validate`)
 
     def summary(self) -> str:
         lc = self.campaign
@@ -57,25 +58,103 @@ def validate_campaign(config_dir: Path, templates_dir: Path, name: str) -> Valid
     except TemplateError as exc:
         problems.append(Problem(str(lc.path), "template", str(exc)))
     problems += _mail_template_problems(templates_dir, lc)
-    problems += _follow_up_problems(config_dir, templates_dir, lc)
+    problems += _signer_problems(lc)
+    warnings: list[str] = []
+    problems += _follow_up_problems(config_dir, templates_dir, lc, warnings)
+    problems += _shared_path_problems(config_dir, lc, warnings)
+    warnings += _wrap_warnings(templates_dir, lc, path)
     if problems:
         raise ConfigError(problems)
-    return Validated(campaign=lc, template=path, fields=template.fields)
+    return Validated(campaign=lc, template=path, fields=template.fields, warnings=tuple(warnings))
+
+
+def _signer_problems(lc: LoadedCampaign) -> list[Problem]:
+    """The signer lines of every letter the campaign issues, by the checker's own S1–S3 (the words only: the
+    template supplies the formatting): "KT CHỦ TỊCH" without its dot fails here, not at the dispatch."""
+    from congvan.nd30.rules import signer_text_problems
+
+    used = {lc.campaign.signer: "signer"}
+    for step in lc.campaign.follow_up.ladder if lc.campaign.follow_up else []:
+        if step.kind != "mail" and step.signer is not None:
+            used.setdefault(step.signer, f"follow_up.ladder '{step.name}'.signer")
+    problems = []
+    for key, field in used.items():
+        signer = lc.authority.signers.get(key)
+        if signer is None:
+            continue  # an unknown signer is reported on its own
+        for v in signer_text_problems(list(signer.lines), signer.name):
+            message = (f"signer {key!r} of {lc.authority_key} (authorities.yaml) breaks Decree 30: {v.rule} "
+                       f"{v.text!r}: expected {v.expected}")
+            problems.append(Problem(str(lc.path), field, message))
+    return problems
+
+
+def _shared_path_problems(config_dir: Path, lc: LoadedCampaign, warnings: list[str]) -> list[Problem]:
+    """Another campaign's roster or responses folder: a copied campaign still pointing at the old one's files.
+    A shared responses folder is an error (one survey's exports would count for the other); a shared roster
+    is a warning (the same officials may be asked twice, on purpose)."""
+    import yaml
+
+    from congvan.config import list_campaigns
+
+    follow_up = lc.campaign.follow_up
+    if follow_up is None:
+        return []
+    mine = {"roster": (config_dir / follow_up.roster).resolve(),
+            "responses": (config_dir / follow_up.responses).resolve() if follow_up.responses else None}
+    problems: list[Problem] = []
+    for other in list_campaigns(config_dir):
+        if other == lc.name:
+            continue
+        try:
+            data = yaml.safe_load((config_dir / "campaigns" / f"{other}.yaml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        theirs = data.get("follow_up") if isinstance(data, dict) else None
+        if not isinstance(theirs, dict):
+            continue
+        for key in ("roster", "responses"):
+            value = theirs.get(key)
+            if not isinstance(value, str) or mine[key] is None or (config_dir / value).resolve() != mine[key]:
+                continue
+            text = (f"{value} is also the {key} of campaign {other}: give this campaign its own "
+                    f"(congvan new NAME --from {other} makes one)")
+            if key == "responses":
+                problems.append(Problem(str(lc.path), "follow_up.responses", text))
+            else:
+                warnings.append(f"{lc.path}: follow_up.roster: {text}")
+    return problems
+
+
+def _wrap_warnings(templates_dir: Path, lc: LoadedCampaign, dispatch_template: Path) -> list[str]:
+    """Summary lines wider than the header cell of the template that prints them (``congvan.wrap``)."""
+    from congvan.wrap import overlong_lines
+
+    found: list[tuple[str, Path, list[str]]] = [("summary", dispatch_template, list(lc.campaign.summary))]
+    for step in lc.campaign.follow_up.ladder if lc.campaign.follow_up else []:
+        if step.kind == "letter" and step.summary:
+            found.append((f"follow_up.ladder '{step.name}'.summary", templates_dir / step.template, list(step.summary)))
+    warnings = []
+    for field, template, lines in found:
+        for i, printed, width, room in overlong_lines(template, lines):
+            warnings.append(f"{lc.path}: {field} line {i + 1}: {printed!r} is about {width:.0f} mm wide at the "
+                            f"size of {template.name}, its header cell holds {room:.0f} mm: Word will wrap it; "
+                            "split it into shorter lines")
+    return warnings
 
 
 def _mail_template_problems(templates_dir: Path, lc: LoadedCampaign) -> list[Problem]:
     """The mail bodies this campaign will use, loaded (and so checked) before anything is numbered."""
-    from congvan.dispatch import MAIL_TEMPLATE
-    from congvan.escalation import LETTER_MAIL, REPORT_MAIL
-
-    names = {MAIL_TEMPLATE: "template"}
+    covering = lc.campaign.mail_templates
+    names = {covering.dispatch: "mail_templates.dispatch"}
     for i, step in enumerate(lc.campaign.follow_up.ladder if lc.campaign.follow_up else []):
-        key = {"letter": LETTER_MAIL, "report": REPORT_MAIL}.get(step.kind, step.template)
-        names.setdefault(key, f"follow_up.ladder[{i}].template")
+        key = {"letter": covering.letter, "report": covering.report}.get(step.kind, step.template)
+        field = f"mail_templates.{step.kind}" if step.kind != "mail" else f"follow_up.ladder[{i}].template"
+        names.setdefault(key, field)
     problems = []
     for name, field in names.items():
         missing = missing_bodies(templates_dir, name)
-        if missing and name == MAIL_TEMPLATE:
+        if missing and field.startswith("mail_templates."):
             problems += [Problem(str(lc.path), field, f"mail template not found: {m}") for m in missing]
         if missing:
             continue  # a step's missing template is reported with the step
@@ -110,7 +189,8 @@ def _letter_field_problems(templates_dir: Path, lc: LoadedCampaign, step: Ladder
                                                        f"{', '.join(sorted(missing))} (add them under 'fields:')")]
 
 
-def _follow_up_problems(config_dir: Path, templates_dir: Path, lc: LoadedCampaign) -> list[Problem]:
+def _follow_up_problems(config_dir: Path, templates_dir: Path, lc: LoadedCampaign,
+                        warnings: list[str] | None = None) -> list[Problem]:
     """The ladder's templates and signers, and the roster file, checked before the first mail leaves."""
     follow_up = lc.campaign.follow_up
     if follow_up is None:
@@ -143,7 +223,20 @@ def _follow_up_problems(config_dir: Path, templates_dir: Path, lc: LoadedCampaig
         problems.append(Problem(shown, "follow_up.roster", f"file not found: {path}"))
     else:
         try:
-            problems += [Problem(str(path), "", line) for line in roster.check_roster(lc, path)]
+            parsed = roster.read_roster(lc, path)
         except SourceDataError as exc:
             problems.append(Problem(shown, "follow_up.roster", str(exc)))
+        else:
+            if parsed.rows == 0:
+                from congvan.scaffold import roster_is_empty_problem
+
+                problems.append(roster_is_empty_problem(lc, path))
+            else:
+                problems += [Problem(str(path), "", line) for line in parsed.errors]
+                if warnings is not None:
+                    warnings += parsed.warnings
+    folder = roster.responses_dir(config_dir, lc)
+    if folder is not None and not folder.is_dir():
+        problems.append(Problem(shown, "follow_up.responses", f"folder not found: {folder} (create it and save the "
+                                "survey's exports there, or remove follow_up.responses)"))
     return problems

@@ -329,6 +329,9 @@ def test_the_complete_authorities_and_units_examples_validate() -> None:
 def test_the_complete_campaign_example_validates_against_the_sample_config(tmp_path: Path) -> None:
     cfg = tmp_path / "config"
     shutil.copytree(ROOT / "config", cfg)
+    # The guide's example is the sample campaign itself: beside its original, validate would rightly say that the
+    # two share a roster and a responses folder.
+    (cfg / "campaigns" / "par-index-2022.yaml").unlink()
     campaigns = [text for text, data in _yaml_examples()
                  if _root_model(data) is config.Campaign and _complete(data, config.Campaign)]
     assert campaigns, "the guide has no complete campaign file as an example"

@@ -585,6 +585,29 @@ def _prefix_ok(line: str) -> bool:
     return not looks_like_prefix or (first in AUTHORITY_PREFIXES and " " in line)
 
 
+def signer_text_problems(titles: Sequence[str], name: str) -> list[Violation]:
+    """S1–S3 as far as the words decide them (capitals, the authority prefix), for the signer lines a campaign
+    configures: ``congvan validate`` finds "KT CHỦ TỊCH" before a letter is rendered, by the same rules."""
+    found: list[Violation] = []
+    for i, line in enumerate(titles):
+        rule = "S1" if i == 0 else "S2"
+        problems = _title_text_problems(line, first=i == 0)
+        if problems:
+            found.append(_v(rule, line, ("authority line " if rule == "S1" else "title line ") + ", ".join(problems)))
+    if not _has_lower(name):
+        found.append(_v("S3", name, "signer's name not UPPER"))
+    return found
+
+
+def _title_text_problems(line: str, *, first: bool) -> list[str]:
+    problems = []
+    if _has_lower(line):
+        problems.append("UPPER")
+    if first and not _prefix_ok(line):
+        problems.append("prefix one of TM./KT./TL./TUQ./Q.")
+    return problems
+
+
 def check_signature(layout: Layout) -> Iterator[Violation]:
     lines = layout.signature
     if len(lines) < 2:
@@ -593,17 +616,15 @@ def check_signature(layout: Layout) -> Iterator[Violation]:
     *titles, name = lines
     for i, p in enumerate(titles):
         rule = "S1" if i == 0 else "S2"
-        problems: list[str] = []
-        if _has_lower(p.flat):
-            problems.append("UPPER")
+        text = _title_text_problems(p.flat, first=rule == "S1")
+        problems = [t for t in text if t == "UPPER"]
         if not p.all_bold or p.any_italic:
             problems.append("bold, upright")
         if not _size_in(p, 13, 14):
             problems.append(f"13–14 pt (found {_pt(p.size)})")
         if not p.centred:
             problems.append("centred")
-        if rule == "S1" and not _prefix_ok(p.flat):
-            problems.append("prefix one of TM./KT./TL./TUQ./Q.")
+        problems += [t for t in text if t != "UPPER"]
         if problems:
             yield _v(rule, p.flat, ("authority line " if rule == "S1" else "title line ") + ", ".join(problems))
     problems = []

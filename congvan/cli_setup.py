@@ -1,0 +1,83 @@
+"""Setting up: ``congvan new NAME --from CAMPAIGN`` (a campaign of one's own) and ``congvan units …``
+(units.yaml ⇄ an Excel table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from congvan.cli_base import error, settings_or_exit, user_errors
+from congvan.errors import ConfigError
+
+units_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                        help="The units (units.yaml) as an Excel table: export it, edit it in Excel, import it back.")
+
+
+def new(name: Annotated[str, typer.Argument(help="The new campaign's name (a file stem: letters, digits, '.', "
+                                                 "'-', '_').")],
+        source: Annotated[str, typer.Option("--from", help="The campaign to start from (under "
+                                                           "config/campaigns/).")]) -> None:
+    """Start a campaign of your own from an existing one: its YAML, its own copies of the templates it uses,
+    its own roster workbook (header row and the units it addresses, to fill in Excel) and responses folder.
+    Prints the next commands.
+
+    Example: congvan new khao-sat-2024 --from par-index-2022
+    """
+    from congvan.scaffold import new_campaign
+
+    settings = settings_or_exit()
+    with user_errors():
+        made = new_campaign(settings.config_dir, settings.templates_dir, name, source)
+    typer.echo(f"Campaign {name}: {made.campaign}")
+    for path in made.templates:
+        typer.echo(f"  template: {path}")
+    if made.roster is not None:
+        typer.echo(f"  roster:   {made.roster} (fill in one row per official; {made.units} units listed)")
+        typer.echo(f"  exports:  {made.responses}/ (save the survey's exports here)")
+    typer.echo(f"Edit {made.campaign.name} (title, date, summary, body, deadline) and the templates, then:")
+    for command in made.next_commands():
+        typer.echo(f"  {command}")
+
+
+@units_app.command("export")
+def units_export(out: Annotated[Path | None, typer.Option("--out", help="The workbook to write (default: "
+                                                          "$CONGVAN_OUTPUT_DIR/units.xlsx).")] = None) -> None:
+    """Write units.yaml as an Excel workbook: sheet "Đơn vị" (code, name, group, mailbox, fallback mailbox,
+    head's name, title and e-mail) and sheet "Nhóm" (groups). Prints the path.
+
+    Example: congvan units export --out don-vi.xlsx
+    """
+    from congvan.units_excel import export_units
+
+    settings = settings_or_exit()
+    target = out or settings.output_dir / "units.xlsx"
+    if target.suffix.lower() != ".xlsx":
+        error(f"{target}: the workbook's name must end in .xlsx")
+        raise typer.Exit(code=2)
+    with user_errors():
+        count = export_units(settings.config_dir, target)
+    typer.echo(target)
+    typer.echo(f"{count} units", err=True)
+
+
+@units_app.command("import")
+def units_import(file: Annotated[Path, typer.Argument(help="The workbook (.xlsx), as `congvan units export` "
+                                                           "writes it.")]) -> None:
+    """Replace units.yaml with the workbook's units and groups, checked as units.yaml is. Every problem is
+    listed (sheet, row, column) and then nothing is written.
+
+    Example: congvan units import don-vi.xlsx
+    """
+    from congvan.units_excel import import_units
+
+    settings = settings_or_exit()
+    with user_errors():
+        try:
+            done = import_units(settings.config_dir, file)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                error(str(problem))
+            raise typer.Exit(code=2) from None
+    typer.echo(done.summary())

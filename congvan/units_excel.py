@@ -1,0 +1,375 @@
+"""``units.yaml`` ⇄ an Excel table (`congvan units export` / `congvan units import`).
+
+The văn thư keeps the units as a table; congvan keeps them as YAML (the stored form, validated by the
+pydantic models of ``congvan.config``). The workbook has two sheets: "Đơn vị" (one row per unit: code,
+name, group, mailbox, fallback mailbox, head's name, title and e-mail) and "Nhóm" (group key and label).
+
+Import validates exactly as loading ``units.yaml`` does (the same models, duplicate codes, unknown or
+empty groups) and, beyond it, that every campaign's ``kinh_gui`` still finds its units and groups;
+every problem names its sheet, row (from 1, as Excel shows) and column. ``units.yaml`` is written only
+when nothing is wrong, atomically, under the comment block the file had. Export then import gives the
+same units.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from congvan.config import UnitsFile, _check_references, _read_yaml, _Roster, list_campaigns
+from congvan.errors import ConfigError, Problem, SourceDataError
+from congvan.text import clean, one_line
+
+UNITS_SHEET = "Đơn vị"
+GROUPS_SHEET = "Nhóm"
+HEADER_SCAN_ROWS = 10
+# field path in units.yaml -> (header as exported, other headers accepted), in the sheet's column order
+UNIT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "code": ("Mã đơn vị", "Mã", "code"),
+    "name": ("Tên đơn vị", "name"),
+    "group": ("Nhóm", "Mã nhóm", "group"),
+    "email": ("Hộp thư chung", "Email đơn vị", "Email", "email", "mailbox"),
+    "fallback_email": ("Hộp thư dự phòng", "Email dự phòng", "fallback_email", "fallback mailbox"),
+    "head.name": ("Họ tên thủ trưởng", "Thủ trưởng", "head name", "head.name"),
+    "head.title": ("Chức danh thủ trưởng", "Chức danh", "head title", "head.title"),
+    "head.email": ("Email thủ trưởng", "head email", "head.email"),
+}
+GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "key": ("Mã nhóm", "Khóa nhóm", "Nhóm", "key", "group"),
+    "label": ("Tên nhóm", "Tên in trên dòng Kính gửi", "label"),
+}
+WIDTHS = {"code": 12, "name": 44, "group": 16, "email": 34, "fallback_email": 30, "head.name": 26,
+          "head.title": 44, "head.email": 40}
+
+
+@dataclass(frozen=True)
+class Imported:
+    path: Path
+    units: int
+    groups: int
+    changed: bool
+
+    def summary(self) -> str:
+        if not self.changed:
+            return f"{self.path}: {self.units} units in {self.groups} groups, unchanged"
+        return f"{self.path}: {self.units} units in {self.groups} groups written"
+
+
+def _key(text: str) -> str:
+    return " ".join(clean(text).split()).casefold()
+
+
+def _cell(value: Any) -> str:
+    """A cell as trimmed NFC text; a whole number Excel stored as 1023.0 becomes '1023'."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return clean(str(value)).strip()
+
+
+def read_units(config_dir: Path) -> UnitsFile:
+    """``units.yaml`` as the models read it; ``ConfigError`` listing every problem."""
+    problems: list[Problem] = []
+    shown = str(config_dir / "units.yaml")
+    data = _read_yaml(config_dir / "units.yaml", shown, problems)
+    parsed = None
+    if data is not None:
+        try:
+            parsed = UnitsFile.model_validate(data)
+        except ValidationError as exc:
+            problems += [Problem(shown, ".".join(map(str, e["loc"])), str(e["msg"])) for e in exc.errors()]
+    if problems or parsed is None:
+        raise ConfigError(problems)
+    return parsed
+
+
+# --- export -----------------------------------------------------------------------------------------
+
+
+def export_units(config_dir: Path, out: Path) -> int:
+    """Write the units and groups of ``units.yaml`` as a workbook; returns the number of units."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    units_file = read_units(config_dir)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = UNITS_SHEET
+    ws.append([headers[0] for headers in UNIT_COLUMNS.values()])
+    for unit in units_file.units:
+        ws.append([unit.code, unit.name, unit.group, unit.email, unit.fallback_email or "", unit.head.name,
+                   unit.head.title, unit.head.email])
+    for i, field in enumerate(UNIT_COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = WIDTHS[field]
+        ws.cell(row=1, column=i).font = Font(bold=True)
+    ws.freeze_panes = "B2"
+    groups = wb.create_sheet(GROUPS_SHEET)
+    groups.append([headers[0] for headers in GROUP_COLUMNS.values()])
+    for key, group in units_file.groups.items():
+        groups.append([key, group.label])
+    for cell in groups[1]:
+        cell.font = Font(bold=True)
+    groups.column_dimensions["A"].width = 18
+    groups.column_dimensions["B"].width = 50
+    groups.freeze_panes = "A2"
+    if units_file.groups:
+        pick = DataValidation(type="list", formula1=f"='{GROUPS_SHEET}'!$A$2:$A${len(units_file.groups) + 1}",
+                              allow_blank=False, showErrorMessage=True, errorTitle="Nhóm",
+                              error=f"Chọn một mã nhóm có trong sheet {GROUPS_SHEET}")
+        ws.add_data_validation(pick)
+        pick.add(f"C2:C{max(len(units_file.units) + 200, 500)}")
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    _write_atomic(out, buffer.getvalue())
+    return len(units_file.units)
+
+
+# --- import -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sheet:
+    title: str
+    header_row: int
+    columns: dict[str, int]  # field -> 0-based column index
+    rows: list[tuple[int, list[Any]]]  # (Excel row number, cells)
+
+    def where(self, file: str, row: int, field: str | None = None, headers: dict[str, tuple[str, ...]] | None = None,
+              ) -> str:
+        text = f"{file}, sheet '{self.title}', row {row}"
+        if field is not None and headers is not None and field in headers:
+            text += f", column '{headers[field][0]}'"
+        return text
+
+
+def _find_sheet(workbook: Any, name: str, index: int) -> Any:
+    for ws in workbook.worksheets:
+        if _key(ws.title) == _key(name):
+            return ws
+    return workbook.worksheets[index] if len(workbook.worksheets) > index else None
+
+
+def _read_sheet(ws: Any, headers: dict[str, tuple[str, ...]], required: str, file: str) -> _Sheet:
+    wanted = {_key(h): field for field, names in headers.items() for h in names}
+    rows = list(ws.iter_rows(values_only=True))
+    for number, cells in enumerate(rows[:HEADER_SCAN_ROWS], start=1):
+        found: dict[str, int] = {}
+        for i, cell in enumerate(cells):
+            field = wanted.get(_key(_cell(cell)))
+            if field is not None and field not in found:
+                found[field] = i
+        if required in found:
+            data = [(n, list(c)) for n, c in enumerate(rows[number:], start=number + 1)]
+            return _Sheet(_cell(ws.title), number, found, data)
+    raise SourceDataError(f"{file}, sheet '{_cell(ws.title)}': no header row with '{headers[required][0]}' in the "
+                          f"first {HEADER_SCAN_ROWS} rows (expected: {', '.join(h[0] for h in headers.values())})")
+
+
+def _value(sheet: _Sheet, cells: list[Any], field: str) -> str:
+    i = sheet.columns.get(field)
+    return _cell(cells[i]) if i is not None and i < len(cells) else ""
+
+
+def read_workbook(path: Path) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """The workbook as the data ``units.yaml`` would hold, where each field path came from
+    (``units[3].head.email`` → "file, sheet 'Đơn vị', row 5, column 'Email thủ trưởng'"), and the
+    problems only the sheet shows (a group key given twice)."""
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    file = one_line(path.name)
+    if path.suffix.lower() != ".xlsx":
+        raise SourceDataError(f"{one_line(str(path))}: not an Excel workbook (.xlsx)")
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except FileNotFoundError:
+        raise SourceDataError(f"{one_line(str(path))}: file not found") from None
+    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise SourceDataError(f"{one_line(str(path))}: cannot be read as an Excel workbook ({exc})") from None
+    try:
+        units_ws = _find_sheet(workbook, UNITS_SHEET, 0)
+        if units_ws is None:
+            raise SourceDataError(f"{file}: the workbook has no worksheet")
+        units = _read_sheet(units_ws, UNIT_COLUMNS, "code", file)
+        groups_ws = _find_sheet(workbook, GROUPS_SHEET, 1)
+        if groups_ws is None or groups_ws is units_ws:
+            raise SourceDataError(f"{file}: no sheet '{GROUPS_SHEET}' (group key and label, one row per group)")
+        groups = _read_sheet(groups_ws, GROUP_COLUMNS, "key", file)
+    finally:
+        workbook.close()
+
+    where: dict[str, str] = {}
+    duplicates: list[str] = []
+    data_groups: dict[str, Any] = {}
+    for row, cells in groups.rows:
+        key, label = _value(groups, cells, "key"), _value(groups, cells, "label")
+        if not key and not label:
+            continue
+        if key in data_groups:
+            first = where[f"groups.{key}"].rpartition(", ")[2]
+            duplicates.append(f"{groups.where(file, row, 'key', GROUP_COLUMNS)}: duplicate group {key!r} "
+                              f"(also {first})")
+            continue
+        data_groups[key] = {"label": label} if label else {}
+        where[f"groups.{key}"] = groups.where(file, row)
+        where[f"groups.{key}.label"] = groups.where(file, row, "label", GROUP_COLUMNS)
+    data_units: list[dict[str, Any]] = []
+    for row, cells in units.rows:
+        values = {field: _value(units, cells, field) for field in UNIT_COLUMNS}
+        if not any(values.values()):
+            continue
+        i = len(data_units)
+        unit: dict[str, Any] = {k: values[k] for k in ("code", "name", "group", "email") if values[k]}
+        head = {k: values[f"head.{k}"] for k in ("name", "title", "email") if values[f"head.{k}"]}
+        unit["head"] = head
+        if values["fallback_email"]:
+            unit["fallback_email"] = values["fallback_email"]
+        data_units.append(unit)
+        where[f"units[{i}]"] = units.where(file, row)
+        for field in UNIT_COLUMNS:
+            where[f"units[{i}].{field}"] = units.where(file, row, field, UNIT_COLUMNS)
+    return {"groups": data_groups, "units": data_units}, where, duplicates
+
+
+def _problems(data: dict[str, Any], where: dict[str, str], file: str, config_dir: Path) -> list[str]:
+    problems: list[str] = []
+    try:
+        UnitsFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            path = ""
+            for part in err["loc"]:
+                path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+            place = where.get(path) or where.get(path.rpartition(".")[0]) or where.get(path.partition(".")[0]) or file
+            message = "required, but the cell is empty" if err["type"] == "missing" else \
+                str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{place}: {message}")
+    roster = _Roster.read(data)
+    for p in roster.problems(file):
+        place = where.get(p.field) or file
+        message = p.message
+        for i, _ in enumerate(data["units"]):  # "units[7]" in a message → the row it is on
+            row = where.get(f"units[{i}]", "").rpartition("row ")[2]
+            if row:
+                message = message.replace(f"(also units[{i}];", f"(also row {row};")
+        problems.append(f"{place}: {message}")
+    # The campaigns must still find their units and groups.
+    auth_problems: list[Problem] = []
+    auths = _read_yaml(config_dir / "authorities.yaml", str(config_dir / "authorities.yaml"), auth_problems)
+    for name in list_campaigns(config_dir):
+        shown = str(config_dir / "campaigns" / f"{name}.yaml")
+        camp = _read_yaml(config_dir / "campaigns" / f"{name}.yaml", shown, [])
+        if camp is None:
+            continue
+        for p in _check_references(camp, auths, roster, shown, file):
+            if p.field.startswith("kinh_gui"):
+                problems.append(f"{p}: the campaign would lose it")
+    return problems
+
+
+def import_units(config_dir: Path, path: Path) -> Imported:
+    """Replace ``units.yaml`` with the workbook's units and groups, if every row is valid.
+
+    ``ConfigError`` (nothing written) lists every problem, each with its sheet, row and column.
+    """
+    data, where, problems = read_workbook(path)
+    file = one_line(path.name)
+    problems += _problems(data, where, file, config_dir)
+    if problems:
+        raise ConfigError([Problem(*_split(line)) for line in problems])
+    target = config_dir / "units.yaml"
+    text = _header_comment(target) + units_yaml(data)
+    old = target.read_text(encoding="utf-8") if target.is_file() else None
+    if old is not None and _same(old, text):
+        return Imported(target, len(data["units"]), len(data["groups"]), changed=False)
+    _write_atomic(target, text.encode("utf-8"))
+    return Imported(target, len(data["units"]), len(data["groups"]), changed=True)
+
+
+def _split(line: str) -> tuple[str, str, str]:
+    """A problem line "file, sheet 'X', row 5, column 'Y': message" as a Problem (file, field, message)."""
+    where, _, message = line.partition(": ")
+    return where, "", message
+
+
+def _same(old: str, new: str) -> bool:
+    try:
+        return bool(yaml.safe_load(old) == yaml.safe_load(new))
+    except yaml.YAMLError:
+        return False
+
+
+def _header_comment(path: Path) -> str:
+    """The comment block the file starts with (kept as the văn thư or a colleague wrote it)."""
+    if not path.is_file():
+        return "# Recipient units, written by `congvan units import`.\n\n"
+    lines: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or (not line.strip() and lines):
+            lines.append(line)
+            if not line.strip():
+                break
+        else:
+            break
+    text = "\n".join(lines).rstrip("\n")
+    return text + "\n\n" if text else ""
+
+
+def _quoted(value: str) -> str:
+    """A YAML double-quoted scalar (always quoted: names such as "Ea H'leo" or "Sở TN & MT" read back as written)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _scalar(value: str) -> str:
+    """Plain when YAML reads it back as the same string, else double-quoted."""
+    try:
+        plain_ok = yaml.safe_load(value) == value and "#" not in value and ": " not in value and value == value.strip()
+    except yaml.YAMLError:
+        plain_ok = False
+    return value if plain_ok and value else _quoted(value)
+
+
+def units_yaml(data: dict[str, Any]) -> str:
+    """``units.yaml`` in the layout the sample uses: groups, then one block per unit."""
+    out = ["groups:"]
+    for key, group in data["groups"].items():
+        out += [f"  {_scalar(key)}:", f"    label: {_quoted(group['label'])}"]
+    out += ["", "units:"]
+    for unit in data["units"]:
+        out.append(f"  - code: {_scalar(unit['code'])}")
+        out.append(f"    name: {_quoted(unit['name'])}")
+        out.append(f"    group: {_scalar(unit['group'])}")
+        out.append(f"    email: {_scalar(unit['email'])}")
+        if unit.get("fallback_email"):
+            out.append(f"    fallback_email: {_scalar(unit['fallback_email'])}")
+        head = unit["head"]
+        out += ["    head:", f"      name: {_quoted(head['name'])}", f"      title: {_quoted(head['title'])}",
+                f"      email: {_scalar(head['email'])}"]
+    return "\n".join(out) + "\n"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write beside the target, then rename over it: a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
