@@ -15,6 +15,7 @@ import typer
 
 from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
 from congvan.cli_bounces import bounces_app
+from congvan.cli_sign import verify_command
 from congvan.cli_store import db_app, register_app
 from congvan.errors import ConfigError, CongVanError
 
@@ -216,6 +217,7 @@ app.add_typer(responses_app, name="responses")
 app.add_typer(db_app, name="db")
 app.add_typer(register_app, name="register")
 app.add_typer(bounces_app, name="bounces")
+app.command("verify")(verify_command)
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 

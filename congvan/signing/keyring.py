@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -58,11 +58,11 @@ class SecretRef(_Model):
         try:  # Prefect only where a Secret block is used: congvan's signing otherwise works without a Prefect API
             from prefect.blocks.system import Secret
 
-            secret = Secret.load(self.secret_block)
-            value = secret.get()
+            secret: Any = Secret.load(self.secret_block)
+            block_value: Any = secret.get()
         except Exception as exc:  # the block API raises many kinds; the message names the block, never a value
             raise SigningError(f"cannot read {self.describe()}: {type(exc).__name__}", subject=subject) from None
-        return str(value)
+        return str(block_value)
 
 
 class Pkcs11Ref(_Model):

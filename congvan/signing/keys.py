@@ -7,6 +7,7 @@ The only module where pyHanko's, python-pkcs11's and cryptography's key errors a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import unicodedata
 from dataclasses import dataclass, field
@@ -35,10 +36,8 @@ class OpenKey:
 
     def close(self) -> None:
         if self.session is not None:
-            try:
+            with contextlib.suppress(Exception):  # a token pulled out meanwhile: nothing left to close
                 self.session.close()
-            except Exception:  # noqa: BLE001 - a token pulled out meanwhile: nothing left to close
-                pass
             self.session = None
 
     @property
@@ -116,7 +115,7 @@ def _open_pkcs11(name: str, ident: Identity) -> OpenKey:
     import pkcs11.exceptions as p11e
     from pyhanko.config.pkcs11 import TokenCriteria
     from pyhanko.sign.general import SigningError as HankoSigningError
-    from pyhanko.sign.pkcs11 import PKCS11Error, PKCS11Signer, open_pkcs11_session
+    from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
 
     ref = ident.pkcs11
     assert ref is not None and ident.pin is not None
@@ -125,15 +124,18 @@ def _open_pkcs11(name: str, ident: Identity) -> OpenKey:
     pin = ident.pin.reveal(name)
     try:
         session = open_pkcs11_session(str(ref.module), token_criteria=TokenCriteria(label=ref.token), user_pin=pin)
-    except PKCS11Error:
-        raise SigningError(f"token {ref.token!r} is not present (is the USB token plugged in?)", subject=name) \
-            from None
     except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
         raise SigningError(f"wrong PIN for token {ref.token!r}", subject=name) from None
     except p11e.PinLocked:
         raise SigningError(f"the PIN of token {ref.token!r} is locked", subject=name) from None
-    except (p11e.PKCS11Error, OSError, RuntimeError) as exc:
+    except p11e.PKCS11Error as exc:
+        if type(exc) is p11e.PKCS11Error and "token" in str(exc).lower():  # pyHanko: "No token matching …"
+            raise SigningError(f"token {ref.token!r} is not present (is the USB token plugged in?)",
+                               subject=name) from None
         raise SigningError(f"token {ref.token!r} cannot be opened: {type(exc).__name__}", subject=name) from None
+    except (OSError, RuntimeError) as exc:
+        raise SigningError(f"PKCS#11 module {ref.module} cannot be loaded: {type(exc).__name__}", subject=name) \
+            from None
     cert_file = Path(ref.cert) if ref.cert.lower().endswith((".pem", ".der", ".crt", ".cer")) or "/" in ref.cert \
         else None
     try:
@@ -143,7 +145,7 @@ def _open_pkcs11(name: str, ident: Identity) -> OpenKey:
         else:
             signer = PKCS11Signer(session, key_label=ref.key, cert_label=ref.cert)
             cert = signer.signing_cert
-    except (PKCS11Error, HankoSigningError, p11e.PKCS11Error):
+    except (HankoSigningError, p11e.PKCS11Error):
         session.close()
         raise SigningError(f"no certificate labelled {ref.cert!r} on token {ref.token!r}", subject=name) from None
     except SigningError:
@@ -162,7 +164,7 @@ def check_key_matches(key: OpenKey) -> None:
 
     try:
         signature = asyncio.run(key.signer.async_sign_raw(PROBE, "sha256"))
-    except Exception as exc:  # noqa: BLE001 - pyHanko and python-pkcs11 raise many kinds; none may leak a PIN
+    except Exception as exc:
         raise SigningError(f"the key cannot sign ({type(exc).__name__}: is the key label right?)",
                            subject=key.name) from None
     public = cx509.load_der_x509_certificate(key.cert.dump()).public_key()
@@ -206,7 +208,7 @@ def check_chain(key: OpenKey, roots: list[x509.Certificate], at: dt.datetime) ->
     except PathValidationError as exc:
         raise SigningError(f"certificate {key.common_name!r} is not valid: {one_line(exc)}", subject=key.name) \
             from None
-    except Exception as exc:  # noqa: BLE001 - key usage and other refusals come as their own classes
+    except Exception as exc:
         raise SigningError(f"certificate {key.common_name!r} is refused: {one_line(exc)}", subject=key.name) \
             from None
 

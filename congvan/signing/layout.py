@@ -21,7 +21,7 @@ Box = tuple[float, float, float, float]
 SIGNATURE_MAX_WIDTH = 60 * MM  # the image never spreads wider than a signature column
 SIGNATURE_MAX_HEIGHT = 30 * MM
 GAP_PAD = 2.0                  # points kept clear above the name and below the title
-SEAL_INFO_HEIGHT = 16.0        # two lines of 6 pt under the seal: the organisation and the signing time
+SEAL_INFO_HEIGHT = 16        # two lines of 6 pt under the seal: the organisation and the signing time
 SEAL_OVERLAP = 1 / 3           # of the signer's image's width, from its left edge
 
 

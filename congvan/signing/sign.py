@@ -360,7 +360,7 @@ def _text_width(text: str, size: float) -> float:
 def _timed_signer_class() -> type:
     from pyhanko.sign.signers import PdfSigner
 
-    class TimedPdfSigner(PdfSigner):  # type: ignore[misc]
+    class TimedPdfSigner(PdfSigner):
         """A PdfSigner whose signing time (/M, the appearance's time) is the one given, with its offset."""
 
         def __init__(self, *args: Any, system_time: dt.datetime, **kwargs: Any) -> None:
@@ -375,5 +375,5 @@ def _timed_signer_class() -> type:
     return TimedPdfSigner
 
 
-def _TimedPdfSigner(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - a lazily built class, called like one
+def _TimedPdfSigner(*args: Any, **kwargs: Any) -> Any:
     return _timed_signer_class()(*args, **kwargs)

@@ -112,9 +112,9 @@ def _broken(problem: str, field_name: str = "?") -> SignatureVerdict:
 
 
 def _verify_one(sig: Any, roots: list[Any]) -> SignatureVerdict:
-    from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.settings import KeyUsageConstraints
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
 
     def context() -> ValidationContext:
@@ -123,18 +123,19 @@ def _verify_one(sig: Any, roots: list[Any]) -> SignatureVerdict:
     try:
         cert = sig.signer_cert
         cn, org = subject_field(cert, "common_name"), subject_field(cert, "organization_name")
-    except Exception as exc:  # noqa: BLE001 - a mangled CMS blob comes in many shapes
+    except Exception as exc:
         return _broken(f"the signature cannot be read: {type(exc).__name__}", sig.field_name)
     try:
         status = validate_pdf_signature(
             sig, signer_validation_context=context(), ts_validation_context=context(),
             key_usage_settings=KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"},
                                                    match_all_key_usages=False))
-    except Exception as exc:  # noqa: BLE001 - any failure to validate is a failed signature, with its reason
+    except Exception as exc:
         broken = _broken(f"cannot be validated: {type(exc).__name__}: {exc}", sig.field_name)
         return SignatureVerdict(**{**asdict(broken), "signer": cn, "organisation": org, "role": role_of(cn, org)})
     coverage = {SignatureCoverageLevel.ENTIRE_FILE: "entire_file",
-                SignatureCoverageLevel.ENTIRE_REVISION: "entire_revision"}.get(status.coverage, "partial")
+                SignatureCoverageLevel.ENTIRE_REVISION: "entire_revision"}.get(status.coverage, "partial") \
+        if status.coverage is not None else "partial"
     level = status.modification_level
     ts = status.timestamp_validity
     signed_at = ts.timestamp if ts is not None else status.signer_reported_dt
