@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,10 +49,10 @@ class SignatureVerdict:
                 and (not self.timestamped or bool(self.timestamp_ok)))
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("signed_at", "timestamp_at"):
-            value = data[key]
-            data[key] = value.isoformat(timespec="seconds") if value is not None else None
+        data: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            data[name] = value.isoformat(timespec="seconds") if isinstance(value, dt.datetime) else value
         data["ok"] = self.ok
         return data
 
@@ -106,7 +106,7 @@ def _verify_file(path: Path, roots: list[Any]) -> FileVerdict:
 
 
 def _broken(problem: str, field_name: str = "?") -> SignatureVerdict:
-    return SignatureVerdict(field=field_name, signer="?", organisation="", role="signer", signed_at=None,
+    return SignatureVerdict(field=str(field_name), signer="?", organisation="", role="signer", signed_at=None,
                             intact=False, valid=False, coverage="partial", modifications="unknown", trusted=False,
                             timestamped=False, timestamp_ok=None, timestamp_at=None, problem=" ".join(problem.split()))
 
@@ -132,7 +132,7 @@ def _verify_one(sig: Any, roots: list[Any]) -> SignatureVerdict:
                                                    match_all_key_usages=False))
     except Exception as exc:
         broken = _broken(f"cannot be validated: {type(exc).__name__}: {exc}", sig.field_name)
-        return SignatureVerdict(**{**asdict(broken), "signer": cn, "organisation": org, "role": role_of(cn, org)})
+        return replace(broken, signer=cn, organisation=org, role=role_of(cn, org))
     coverage = {SignatureCoverageLevel.ENTIRE_FILE: "entire_file",
                 SignatureCoverageLevel.ENTIRE_REVISION: "entire_revision"}.get(status.coverage, "partial") \
         if status.coverage is not None else "partial"
@@ -140,9 +140,14 @@ def _verify_one(sig: Any, roots: list[Any]) -> SignatureVerdict:
     ts = status.timestamp_validity
     signed_at = ts.timestamp if ts is not None else status.signer_reported_dt
     return SignatureVerdict(
-        field=sig.field_name, signer=cn, organisation=org, role=role_of(cn, org),
-        signed_at=status.signer_reported_dt or signed_at, intact=bool(status.intact), valid=bool(status.valid),
+        field=str(sig.field_name), signer=cn, organisation=org, role=role_of(cn, org),
+        signed_at=_vn(status.signer_reported_dt or signed_at), intact=bool(status.intact), valid=bool(status.valid),
         coverage=coverage, modifications=level.name.lower() if level is not None else "unknown",
         trusted=bool(status.trusted), timestamped=ts is not None,
         timestamp_ok=(bool(ts.intact and ts.valid and ts.trusted) if ts is not None else None),
-        timestamp_at=ts.timestamp if ts is not None else None)
+        timestamp_at=_vn(ts.timestamp) if ts is not None else None)
+
+
+def _vn(at: dt.datetime | None) -> dt.datetime | None:
+    """A time as Vietnam reads it (+07:00), a plain datetime whatever pyHanko's zone object was."""
+    return at.astimezone(dt.timezone(dt.timedelta(hours=7))) if at is not None else None
