@@ -109,7 +109,7 @@ def test_images_between_title_and_name_seal_over_the_left_third(signing: Signing
     assert abs((sx0 + sx1) / 2 - block.title.centre_x) < 2
     assert abs(((sy0 + sy1) / 2) - (block.title.box[1] + block.name.box[3]) / 2) < 2
     # the seal: 38 mm wide, its right edge a third of the way into the signer's image, centred on it vertically
-    ox0, oy0, ox1, oy1 = rects["CoQuan"]
+    ox0, _, ox1, oy1 = rects["CoQuan"]
     assert abs((ox1 - ox0) - 38 * MM) < 1
     overlap = (ox1 - sx0) / (sx1 - sx0)
     assert 0.28 < overlap < 0.38, overlap
@@ -164,7 +164,7 @@ def test_attachment_organisation_only_top_right_times_10(signing: Signing, tmp_p
     assert verdict.ok
     [only] = verdict.signatures
     assert only.role == "organisation" and only.coverage == "entire_file"
-    x0, y0, x1, y1 = field_rects(pdf)["CoQuan"]
+    _, _, x1, y1 = field_rects(pdf)["CoQuan"]
     _, (width, height), _ = page_lines(pdf, 0)
     assert x1 > width * 0.75 and y1 > height * 0.95  # top right corner of page 1
     text = appearance_text(pdf, "CoQuan")

@@ -145,8 +145,11 @@ def _open_pkcs11(name: str, ident: Identity) -> OpenKey:
         else:
             signer = PKCS11Signer(session, key_label=ref.key, cert_label=ref.cert)
             cert = signer.signing_cert
-    except (HankoSigningError, p11e.PKCS11Error):
+    except (HankoSigningError, p11e.PKCS11Error) as exc:
         session.close()
+        if "key" in str(exc).lower():  # pyHanko: "Could not find private key with label '…'"
+            raise SigningError(f"no private key labelled {ref.key!r} on token {ref.token!r}", subject=name) \
+                from None
         raise SigningError(f"no certificate labelled {ref.cert!r} on token {ref.token!r}", subject=name) from None
     except SigningError:
         session.close()
@@ -205,9 +208,9 @@ def check_chain(key: OpenKey, roots: list[x509.Certificate], at: dt.datetime) ->
     except PathBuildingError:
         raise SigningError(f"certificate {key.common_name!r} (issued by {issuer_cn(key.cert)!r}) does not chain "
                            "to a trusted root", subject=key.name) from None
-    except PathValidationError as exc:
-        raise SigningError(f"certificate {key.common_name!r} is not valid: {one_line(exc)}", subject=key.name) \
-            from None
+    except PathValidationError as exc:  # a root of the same name whose signature does not verify, a bad link
+        raise SigningError(f"certificate {key.common_name!r} (issued by {issuer_cn(key.cert)!r}) does not chain "
+                           f"to a trusted root: {one_line(exc)}", subject=key.name) from None
     except Exception as exc:
         raise SigningError(f"certificate {key.common_name!r} is refused: {one_line(exc)}", subject=key.name) \
             from None
