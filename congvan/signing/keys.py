@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,6 @@ def open_identity(name: str, ident: Identity) -> OpenKey:
 def _open_pkcs12(name: str, path: Path, password: str) -> OpenKey:
     from cryptography.hazmat.primitives.serialization import pkcs12
     from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1, translate_pyca_cryptography_key_to_asn1
-    from pyhanko.sign.signers import SimpleSigner
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
     try:
@@ -106,9 +106,39 @@ def _open_pkcs12(name: str, path: Path, password: str) -> OpenKey:
         raise SigningError(f"{path.name} holds no private key with its certificate", subject=name)
     asn1_cert = translate_pyca_cryptography_cert_to_asn1(cert)
     asn1_others = [translate_pyca_cryptography_cert_to_asn1(c) for c in others]
-    signer = SimpleSigner(signing_key=translate_pyca_cryptography_key_to_asn1(key), signing_cert=asn1_cert,
-                          cert_registry=SimpleCertificateStore.from_certs(asn1_others))
+    signer = _cached_key_signer_class()(
+        signing_key=translate_pyca_cryptography_key_to_asn1(key), signing_cert=asn1_cert,
+        cert_registry=SimpleCertificateStore.from_certs(asn1_others))
+    signer.pyca_key = key
     return OpenKey(name, signer, asn1_cert, asn1_others)
+
+
+@functools.cache
+def _cached_key_signer_class() -> type:
+    """pyHanko's SimpleSigner re-parses (and with cryptography ≥ 42 re-checks) the private key at every signature,
+    about 70 ms for RSA-2048, twice a signature (the size estimate signs too). This one keeps the parsed key."""
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from pyhanko.sign.signers import SimpleSigner
+    from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+    class CachedKeySigner(SimpleSigner):
+        pyca_key: Any = None
+
+        def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+            mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
+            key, hash_algo = self.pyca_key, get_pyca_cryptography_hash(digest_algorithm)
+            if mechanism == "rsassa_pkcs1v15" and isinstance(key, rsa.RSAPrivateKey):
+                return key.sign(data, padding.PKCS1v15(), hash_algo)
+            if mechanism == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
+                return key.sign(data, ec.ECDSA(hash_algo))
+            return bytes(super().sign_raw(data, digest_algorithm))
+
+        async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+            if dry_run and isinstance(self.pyca_key, rsa.RSAPrivateKey):  # the size estimate: length is what counts
+                return bytes(self.pyca_key.key_size // 8)
+            return self.sign_raw(data, digest_algorithm)
+
+    return CachedKeySigner
 
 
 def _open_pkcs11(name: str, ident: Identity) -> OpenKey:

@@ -82,6 +82,7 @@ class Signing:
         self._roots: list[x509.Certificate] | None = None
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Lock()
+        self._tsa: Any = None
 
     # --- identities --------------------------------------------------------------------------------------
 
@@ -230,11 +231,15 @@ class Signing:
         return out.getvalue()
 
     def _timestamper(self) -> Any:
+        """One per Signing: pyHanko keeps the TSA's first answer to size later signatures without asking again."""
         if not self.tsa_url:
             return None
-        from pyhanko.sign.timestamps import HTTPTimeStamper
+        with self._lock:
+            if self._tsa is None:
+                from pyhanko.sign.timestamps import HTTPTimeStamper
 
-        return HTTPTimeStamper(self.tsa_url, timeout=30)
+                self._tsa = HTTPTimeStamper(self.tsa_url, timeout=30)
+            return self._tsa
 
 
 def _aware(at: dt.datetime) -> None:
