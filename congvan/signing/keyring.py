@@ -114,8 +114,11 @@ class Keyring(_Model):
 
     trust_roots: Path | None = Field(default=None, description=(
         "Chứng thư gốc tin cậy (tệp PEM hoặc thư mục); CONGVAN_TRUST_ROOTS được ưu tiên."))
-    organisations: dict[Annotated[str, Field(min_length=1)], Organisation] = Field(default_factory=dict)
-    signers: dict[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")], SignerKey] = Field(default_factory=dict)
+    organisations: dict[Annotated[str, Field(min_length=1)], Organisation] = Field(default_factory=dict, description=(
+        "Khóa của từng cơ quan, theo mã cơ quan trong authorities.yaml (ví dụ ubnd-daklak)."))
+    signers: dict[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")], SignerKey] = Field(
+        default_factory=dict, description=(
+            "Khóa của từng người ký, theo mã cơ quan/mã người ký trong authorities.yaml (ví dụ ubnd-daklak/chu-tich)."))
 
 
 def _resolve(path: Path | None, base: Path) -> Path | None:
