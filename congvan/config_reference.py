@@ -25,8 +25,8 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 from congvan import config
-from congvan.signing import keyring
 from congvan.settings import Settings
+from congvan.signing import keyring
 
 REGENERATE = "python -m congvan.config_reference > docs/config-reference.md"
 OUTPUT = Path("docs") / "config-reference.md"
