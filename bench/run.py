@@ -18,6 +18,7 @@ from bench_mail import bench_mail
 from bench_pdf import bench_pdf
 from bench_render import bench_render
 from bench_scale import bench_scale
+from bench_sign import bench_sign
 from bench_startup import bench_startup
 
 OUT = Path("outputs") / "bench.json"
@@ -39,7 +40,7 @@ def record(entries: list[dict[str, object]]) -> None:
 
 def main() -> None:
     entries = [bench_render(), bench_check(), *bench_pdf(), bench_mail(), *bench_startup(), *bench_import(),
-               *bench_scale()]
+               *bench_scale(), *bench_sign()]
     record(entries)
     for e in entries:
         print(f"{e['name']}: ours {e['ours_per_s']:.1f}/s, baseline {e['baseline_per_s']:.1f}/s, "

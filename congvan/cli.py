@@ -18,6 +18,7 @@ from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
 from congvan.cli_bounces import bounces_app
 from congvan.cli_setup import new as new_command
 from congvan.cli_setup import units_app
+from congvan.cli_sign import verify_command
 from congvan.cli_store import db_app, register_app
 from congvan.errors import ConfigError, CongVanError
 
@@ -279,6 +280,7 @@ app.command()(approve)
 app.command()(reject)
 app.add_typer(units_app, name="units")
 app.command("new")(new_command)
+app.command("verify")(verify_command)
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 

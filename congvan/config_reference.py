@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings
 
 from congvan import config
 from congvan.settings import Settings
+from congvan.signing import keyring
 
 REGENERATE = "python -m congvan.config_reference > docs/config-reference.md"
 OUTPUT = Path("docs") / "config-reference.md"
@@ -35,6 +36,7 @@ FILES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("config/authorities.yaml", config.AuthoritiesFile),
     ("config/units.yaml", config.UnitsFile),
     ("config/campaigns/<tên chiến dịch>.yaml", config.Campaign),
+    ("tệp khóa ký số (CONGVAN_SIGNING_KEYS)", keyring.Keyring),
 )
 
 # What each model is, in a line; a model missing here is introduced by the first line of its docstring.
@@ -55,6 +57,14 @@ TITLES: dict[str, str] = {
                "`name`, `position`, `unit`, `email`, `completed_at`) luôn được chấp nhận.",
     "CalendarExtras": "Lịch riêng của chiến dịch (`follow_up.calendar`), bổ sung cho lịch nghỉ lễ quốc gia.",
     "LadderStep": "Một bước của thang đôn đốc (mục trong `follow_up.ladder`).",
+    "Keyring": "Toàn bộ tệp khóa ký số: khóa của cơ quan theo mã cơ quan, khóa của người ký theo "
+               "`mã cơ quan/mã người ký`. Đường dẫn tương đối tính từ thư mục chứa tệp này.",
+    "Organisation": "Khóa ký số của cơ quan (mục trong `organisations`), do văn thư ký sau người có thẩm quyền: "
+                    "ghi đúng một trong `pkcs12` (kèm `password`) và `pkcs11` (kèm `pin`).",
+    "SignerKey": "Khóa ký số của người có thẩm quyền ký (mục trong `signers`): ghi đúng một trong `pkcs12` (kèm "
+                 "`password`) và `pkcs11` (kèm `pin`).",
+    "SecretRef": "Nơi lấy mật khẩu hoặc mã PIN (không ghi thẳng vào tệp): ghi đúng một trong `env`, `secret_block`.",
+    "Pkcs11Ref": "Khóa trên token PKCS#11 (USB token, HSM, SoftHSM2).",
 }
 
 # Validators of congvan.config, by function name: what they ask of a value, in plain words. "type" replaces

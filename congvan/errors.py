@@ -16,6 +16,7 @@ running the tool, in one line, and names the file, row or field at fault.
     │   ├── NotIssuedError     a document has no number in the register yet
     │   └── RegisterError      a register operation is refused (a number at or below one issued)
     ├── MailServerError        the SMTP server cannot be used at all (unreachable, TLS, login): nothing sent
+    ├── SigningError           (signing/) a key, certificate, token, image or PDF to sign or verify is unusable
     ├── HeaderError            a value that cannot go into a mail header (also a ValueError)
     ├── MailboxError           the reply mailbox cannot be read over IMAP
     ├── UnreadableReport       a message is not a delivery report or read receipt congvan can trust: skipped
@@ -103,6 +104,17 @@ class RegisterError(StoreError):
 
 class MailServerError(CongVanError):
     """The mail server cannot be used at all (unreachable, TLS, login): nothing was sent through it."""
+
+
+class SigningError(CongVanError):
+    """A signing identity, its certificate, key, token or images, or a PDF to sign or verify, cannot be used.
+
+    ``subject`` names what is at fault (an identity such as ``ubnd-daklak/chu-tich``, or a file). The message is
+    one line and never holds a password or PIN."""
+
+    def __init__(self, message: str, *, subject: str) -> None:
+        super().__init__(f"{subject}: {message}")
+        self.subject = subject
 
 
 class HeaderError(CongVanError, ValueError):

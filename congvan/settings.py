@@ -66,6 +66,20 @@ class Settings(BaseSettings):
     imap_folder: str = Field(default="INBOX", description=(
         "Thư mục IMAP chứa thư báo; thư đã đọc được gắn nhãn $CongvanRead để chỉ đọc một lần."))
 
+    # Digital signatures (docs/design.md §4.5): who signs with which key, and whom verification trusts.
+    signing_keys: Path | None = Field(default=None, description=(
+        "Tệp YAML khai báo khóa ký số (keyring): chứng thư số của cơ quan (theo mã cơ quan, ví dụ ubnd-daklak) và "
+        "của người ký (theo mã cơ quan/mã người ký, ví dụ ubnd-daklak/chu-tich), dạng tệp PKCS#12 hoặc token "
+        "PKCS#11, cùng hình ảnh dấu và chữ ký (.png nền trong suốt). Mật khẩu và mã PIN lấy từ biến môi trường hoặc "
+        "Prefect Secret block, không ghi trong tệp. Không đặt thì văn bản không được ký số."))
+    trust_roots: Path | None = Field(default=None, description=(
+        "Chứng thư gốc tin cậy (một tệp PEM hoặc thư mục các tệp .pem/.crt/.cer) để kiểm tra chữ ký số: khi ký "
+        "(chuỗi chứng thư của người ký và cơ quan) và khi chạy congvan verify. Không đặt thì dùng trust_roots "
+        "trong tệp khóa ký số."))
+    tsa_url: str | None = Field(default=None, description=(
+        "Địa chỉ máy chủ cấp dấu thời gian (RFC 3161, http hoặc https). Đặt thì chữ ký số theo PAdES B-T (có dấu "
+        "thời gian), không đặt thì PAdES B-B (có thời gian ký)."))
+
     @field_validator("smtp_from")
     @classmethod
     def _plain_address(cls, value: str | None) -> str | None:

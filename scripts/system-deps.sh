@@ -4,7 +4,8 @@
 #   scripts/system-deps.sh test   the same, plus PostgreSQL started with the test database congvan_test, and
 #                                 Postfix and Dovecot (IMAP) for the delivery-truth tests, which start their own
 #                                 instances on loopback ports (tests/mailservers.py); Postfix is installed
-#                                 unconfigured ("No configuration"), so nothing of the system's mail changes
+#                                 unconfigured ("No configuration"), so nothing of the system's mail changes;
+#                                 SoftHSM2 (a real PKCS#11 token) and OpenSC's pkcs11-tool for the signing tests
 # Idempotent and quiet when nothing is missing. apt-get runs directly as root, through sudo otherwise;
 # where neither can, one line says what to install and the script exits 2.
 set -euo pipefail
@@ -21,6 +22,8 @@ if [ "$profile" = test ]; then
   compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
   [ -x /usr/sbin/postfix ] || need+=(postfix)
   [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
+  command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)  # tests/test_signing*.py: PKCS#11 keys
+  command -v pkcs11-tool >/dev/null 2>&1 || need+=(opensc)      # imports the test certificate onto the token
 fi
 
 as_root() {
