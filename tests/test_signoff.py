@@ -108,7 +108,7 @@ def test_letters_and_the_report_are_signed_and_its_list_by_the_organisation(sign
     # the report.
     result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2023, 3, 3))
     sent = [a for a in result["details"] if a["status"] == "sent"]
-    assert sent and all(a["status"] == "sent" for a in result["details"]), result["details"]
+    assert sent and all(a["status"] == "sent" for a in result["details"]), [(a["unit"], a["status"], a["error"]) for a in result["details"] if a["status"] != "sent"]
     root = signed_world["pki"] / "root.pem"
     letters = [Path(f) for a in sent if a["kind"] == "letter" for f in a["files"] if f.endswith(".pdf")]
     assert letters
@@ -126,3 +126,28 @@ def test_letters_and_the_report_are_signed_and_its_list_by_the_organisation(sign
                          check=True).stdout
     assert "DANH SÁCH CÁN BỘ, CÔNG CHỨC CHƯA TRẢ LỜI" in out
     assert json.loads(project.run("verify", "--json", str(annex[0])).stdout)  # readable as JSON too
+
+
+def test_a_letter_cut_and_united_by_poppler_is_signed_and_verifies(signed_world: dict[str, Any]) -> None:
+    """A letter of several pages from a joined conversion is put together by ``pdfunite``, whose cross-reference
+    table is longer than its trailer says: signed as it is, the signature would not validate."""
+    from congvan.documents import render_dispatch
+    from congvan.pdf import make_pdf
+    from congvan.settings import load_settings
+    from congvan.signoff import signoff_for
+    from congvan.validation import validate_campaign
+
+    settings = load_settings()
+    lc = validate_campaign(settings.config_dir, settings.templates_dir, CAMPAIGN).campaign
+    work = signed_world["tmp"] / "united"
+    pdf = make_pdf(render_dispatch(lc, templates_dir=settings.templates_dir, out_dir=work), [])
+    subprocess.run(["pdfseparate", str(pdf), str(work / "page-%d.pdf")], check=True)
+    pages = sorted(work.glob("page-*.pdf"))
+    assert len(pages) >= 2
+    united = work / "united.pdf"
+    subprocess.run(["pdfunite", *map(str, pages), str(united)], check=True)
+    signoff = signoff_for(settings, lc)
+    assert signoff is not None
+    signoff.sign_issued(united, signer_key="chu-tich", so_ky_hieu="01/UBND-KSTTHC")  # verifies, or raises
+    (verdict,) = verify([united], trust_roots=signed_world["pki"] / "root.pem")
+    assert verdict.ok and [s.role for s in verdict.signatures] == ["signer", "organisation"]
