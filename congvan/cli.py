@@ -219,7 +219,7 @@ def _demo_signatures(demo_dir: Path) -> tuple[str, list[str]]:
     both = sum(1 for v in verdicts if v.ok and {s.role for s in v.signatures} == {"signer", "organisation"})
     line = (f"Signed PDFs: {good} of {len(pdfs)} verify ({both} with the signer's and the organisation's signature, "
             f"the rest attachments signed by the organisation); check one: congvan verify --trust-roots "
-            f"{demo_dir / 'pki' / 'root.pem'} {pdfs[0] if pdfs else ''}")
+            f"{demo_dir / 'pki' / 'root.pem'} {min(pdfs, key=lambda p: len(p.parts)) if pdfs else ''}")
     return line, [str(v.path) for v in verdicts if not v.ok]
 
 

@@ -23,7 +23,7 @@ from congvan.vndate import short_date
 
 FONT = "Times New Roman"
 HEADINGS = ("STT", "Đơn vị", "Họ và tên", "Chức vụ")
-WIDTHS_MM = (12, 55, 50, 48)  # 165 mm: A4 less 30 mm left and 15 mm right margins
+WIDTHS_MM = (14, 54, 50, 47)  # 165 mm: A4 less 30 mm left and 15 mm right margins
 ANNEX_TITLE = "DANH SÁCH CÁN BỘ, CÔNG CHỨC CHƯA TRẢ LỜI"
 
 
@@ -54,6 +54,9 @@ def write_annex(compliance: Compliance, path: Path) -> Path:
     table = document.add_table(rows=1, cols=len(HEADINGS))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    for column, width in zip(table.columns, WIDTHS_MM, strict=True):  # LibreOffice reads the grid's widths
+        column.width = Mm(width)
     for cell, heading, width in zip(table.rows[0].cells, HEADINGS, WIDTHS_MM, strict=True):
         cell.width = Mm(width)
         cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER

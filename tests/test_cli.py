@@ -29,7 +29,7 @@ from congvan.store import init_db, make_engine
 
 CAMPAIGN = "par-index-2022"
 COMMANDS = ("validate", "render", "check", "dispatch", "status", "escalate", "report", "mailcatcher", "serve",
-            "demo", "pending", "approve", "reject", "new")
+            "demo", "pending", "approve", "reject", "new", "verify")
 GROUP_COMMANDS = ("roster import", "responses import", "db upgrade", "db current", "db downgrade", "register set-next",
                   "register export", "bounces import", "bounces sync", "units export", "units import")
 
