@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class CongVanError(Exception):
@@ -115,6 +116,17 @@ class SigningError(CongVanError):
     def __init__(self, message: str, *, subject: str) -> None:
         super().__init__(f"{subject}: {message}")
         self.subject = subject
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        # Raised in a signing process and reported by the flow's: rebuilt from its line, not prefixed twice.
+        return (_signing_error, (str(self), self.subject))
+
+
+def _signing_error(line: str, subject: str) -> SigningError:
+    error = SigningError.__new__(SigningError)
+    CongVanError.__init__(error, line)
+    error.subject = subject
+    return error
 
 
 class HeaderError(CongVanError, ValueError):

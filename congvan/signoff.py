@@ -10,7 +10,10 @@ document (``SigningError``), never the mail of an unsigned one.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +66,67 @@ class Signoff:
             raise SigningError(f"the signed PDF does not verify ({problems}); not sent", subject=str(pdf))
 
 
+@dataclass(frozen=True)
+class SignJob:
+    """One issued PDF to sign (and, with it, its separate attachments), for ``sign_many``."""
+
+    key: int  # the caller's handle (the document id)
+    pdf: Path
+    signer_key: str
+    so_ky_hieu: str
+    attachments: tuple[Path, ...] = ()
+
+
+# Below this many documents the pool's start (a process per core importing pyHanko and opening the keys, about
+# a second) costs more than it saves.
+POOL_FROM = 12
+
+
+def sign_many(signoff: Signoff, jobs: Sequence[SignJob], *, workers: int | None = None) -> dict[int, SigningError]:
+    """Sign and verify many documents; the errors by job key (a document that fails is not sent, the others go).
+    Signing is CPU-bound Python (pyHanko builds each CMS with asn1crypto): a wave of letters is spread over one
+    process per core, each opening the keys once; a handful is signed here."""
+    workers = min(workers or os.cpu_count() or 1, max(1, len(jobs) // 4))
+    if workers < 2 or len(jobs) < POOL_FROM:
+        return {job.key: error for job in jobs if (error := _sign_job(signoff, job)) is not None}
+    chunks = [jobs[i::workers] for i in range(workers)]
+    context = multiprocessing.get_context("spawn")  # not fork: the flow's process runs threads (Prefect, SQLite)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(str(signoff.lc.path.parent.parent), signoff.lc.name)) as pool:
+        found: dict[int, SigningError] = {}
+        for errors in pool.map(_sign_chunk, chunks):
+            found.update(errors)
+    return found
+
+
+def _sign_job(signoff: Signoff, job: SignJob) -> SigningError | None:
+    try:
+        signoff.sign_issued(job.pdf, signer_key=job.signer_key, so_ky_hieu=job.so_ky_hieu)
+        for attachment in job.attachments:
+            signoff.sign_attachment(attachment, so_ky_hieu=job.so_ky_hieu)
+    except SigningError as exc:
+        return exc
+    return None
+
+
+_worker: Signoff | None = None
+
+
+def _start_worker(config_dir: str, campaign: str) -> None:
+    """In a signing process: the settings from the environment it inherited, the campaign, the keys."""
+    from congvan.config import load_campaign
+    from congvan.settings import load_settings
+
+    global _worker
+    settings = load_settings()
+    _worker = signoff_for(settings, load_campaign(Path(config_dir), campaign))
+
+
+def _sign_chunk(jobs: Sequence[SignJob]) -> dict[int, SigningError]:
+    assert _worker is not None, "signing is not configured in this process"
+    return {job.key: error for job in jobs if (error := _sign_job(_worker, job)) is not None}
+
+
 def signoff_for(settings: Settings, lc: LoadedCampaign) -> Signoff | None:
     """The campaign's signing, or None when no keyring is configured (PDFs leave unsigned, as before)."""
     signing = load_signing(settings)
@@ -84,4 +148,4 @@ def signing_time() -> dt.datetime:
     return dt.datetime.now(VIETNAM).replace(microsecond=0)
 
 
-__all__ = ["Signoff", "signer_keys", "signing_time", "signoff_for"]
+__all__ = ["SignJob", "Signoff", "sign_many", "signer_keys", "signing_time", "signoff_for"]

@@ -245,22 +245,16 @@ def _sign(settings: Settings, lc: LoadedCampaign, made: Sequence[escalation.Made
           errors: dict[int, CongVanError]) -> None:
     """With signing on (CONGVAN_SIGNING_KEYS), each numbered letter's PDF gets its signer's signature and the
     organisation's, a separate attachment the organisation's, each verified; one that fails is not sent."""
-    from congvan.signoff import signoff_for
+    from congvan.signoff import SignJob, sign_many, signoff_for
 
     signoff = signoff_for(settings, lc)
     if signoff is None:
         return
-    for m in made:
-        pdf = pdfs.get(m.document_id, m.pdf)
-        if m.document_id in errors or m.number is None or pdf is None:
-            continue
-        try:
-            signoff.sign_issued(pdf, signer_key=m.action.step.signer or lc.campaign.signer, so_ky_hieu=m.number)
-            for other in m.others:
-                if other.suffix == ".pdf":
-                    signoff.sign_attachment(other, so_ky_hieu=m.number)
-        except CongVanError as exc:
-            errors[m.document_id] = exc
+    jobs = [SignJob(m.document_id, pdf, m.action.step.signer or lc.campaign.signer, m.number,
+                    tuple(p for p in m.others if p.suffix == ".pdf"))
+            for m in made if m.document_id not in errors and m.number is not None
+            and (pdf := pdfs.get(m.document_id, m.pdf)) is not None]
+    errors.update(sign_many(signoff, jobs))
 
 
 def _finish_all(made: Sequence[tuple[escalation.Made, escalation.Context]], pdfs: dict[int, Any],

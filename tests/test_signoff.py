@@ -152,3 +152,28 @@ def test_a_letter_cut_and_united_by_poppler_is_signed_and_verifies(signed_world:
     signoff.sign_issued(united, signer_key="chu-tich", so_ky_hieu="01/UBND-KSTTHC")  # verifies, or raises
     (verdict,) = verify([united], trust_roots=signed_world["pki"] / "root.pem")
     assert verdict.ok and [s.role for s in verdict.signatures] == ["signer", "organisation"]
+
+
+def test_a_wave_is_signed_across_processes_and_a_bad_file_stops_only_itself(signed_world: dict[str, Any]) -> None:
+    from congvan.documents import render_dispatch
+    from congvan.pdf import make_pdf
+    from congvan.settings import load_settings
+    from congvan.signoff import POOL_FROM, SignJob, sign_many, signoff_for
+    from congvan.validation import validate_campaign
+
+    settings = load_settings()
+    lc = validate_campaign(settings.config_dir, settings.templates_dir, CAMPAIGN).campaign
+    work = signed_world["tmp"] / "wave"
+    source = make_pdf(render_dispatch(lc, templates_dir=settings.templates_dir, out_dir=work), [])
+    pdfs = []
+    for i in range(POOL_FROM):
+        pdfs.append(work / f"letter-{i:02d}.pdf")
+        pdfs[-1].write_bytes(source.read_bytes())
+    pdfs[5].write_bytes(b"not a PDF at all")
+    signoff = signoff_for(settings, lc)
+    assert signoff is not None
+    errors = sign_many(signoff, [SignJob(i, p, "chu-tich", f"{i + 2:02d}/UBND-KSTTHC") for i, p in enumerate(pdfs)],
+                       workers=2)
+    assert list(errors) == [5] and str(pdfs[5]) in str(errors[5]), {k: str(v) for k, v in errors.items()}
+    verdicts = verify([p for i, p in enumerate(pdfs) if i != 5], trust_roots=signed_world["pki"] / "root.pem")
+    assert all(v.ok and v.signatures[0].signer == "Phạm Ngọc Nghị" for v in verdicts)
