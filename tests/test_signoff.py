@@ -177,3 +177,39 @@ def test_a_wave_is_signed_across_processes_and_a_bad_file_stops_only_itself(sign
     assert list(errors) == [5] and str(pdfs[5]) in str(errors[5]), {k: str(v) for k, v in errors.items()}
     verdicts = verify([p for i, p in enumerate(pdfs) if i != 5], trust_roots=signed_world["pki"] / "root.pem")
     assert all(v.ok and v.signatures[0].signer == "Phạm Ngọc Nghị" for v in verdicts)
+
+
+def test_the_key_password_can_come_from_a_prefect_secret_block(signed_world: dict[str, Any],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a Prefect server the workers read the password from a Secret block, not from their environment."""
+    import uuid
+
+    import yaml
+    from prefect.blocks.system import Secret
+
+    from congvan.settings import load_settings
+    from congvan.signoff import signer_keys, signoff_for
+    from congvan.validation import validate_campaign
+
+    block = f"congvan-test-{uuid.uuid4().hex[:8]}"
+    Secret(value=PASSWORD).save(block)
+    keyring = Path(str(signed_world["pki"] / "keyring.yaml"))
+    ring = yaml.safe_load(keyring.read_text(encoding="utf-8"))
+    for entry in [*ring["organisations"].values(), *ring["signers"].values()]:
+        entry["password"] = {"secret_block": block}
+    keyring.write_text(yaml.safe_dump(ring, allow_unicode=True), encoding="utf-8")
+    monkeypatch.delenv(PASSWORD_ENV)
+    settings = load_settings()
+    lc = validate_campaign(settings.config_dir, settings.templates_dir, CAMPAIGN).campaign
+    signoff = signoff_for(settings, lc)
+    assert signoff is not None
+    signoff.preflight(signer_keys(lc))  # opens every key with the block's value
+
+    Secret(value="not-the-password").save(block, overwrite=True)
+    again = signoff_for(settings, lc)
+    assert again is not None
+    from congvan.errors import SigningError
+
+    with pytest.raises(SigningError) as refused:
+        again.preflight(signer_keys(lc))
+    assert "not-the-password" not in str(refused.value) and "ubnd-daklak" in str(refused.value)
