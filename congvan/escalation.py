@@ -211,6 +211,11 @@ def make(ctx: Context, action: Action) -> Made:
 def preview(ctx: Context, action: Action) -> Path | None:
     """The letter as it would go today, as a draft (no number taken, nothing recorded), for a dry run."""
     step = action.step
+    if step.kind == "report" and ctx.write_report is not None:
+        dispatch = register.issued(ctx.engine, dispatch_key(ctx.lc.name))
+        return Path(ctx.write_report(ctx.lc, ctx.compliance, templates_dir=ctx.templates_dir,
+                                     out_dir=ctx.out_dir / "reports", dispatch=dispatch, signer=step.signer,
+                                     planned=ctx.as_of, template=step.template).docx)
     if step.kind != "letter" or action.unit is None:
         return None
     unit = unit_of(ctx.lc, action.unit)

@@ -506,11 +506,14 @@ class Gate:
 def submit(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_of: dt.date) -> Gate:
     """Each letter due today that needs its signer's approval is drafted, checked and submitted (once: a
     later run refreshes the draft); an approved one is issued, a rejected one never is."""
+    from congvan.report import write_report
+
     engine = make_engine(settings.database_url)
     ctx = escalation.Context(
         engine=engine, lc=lc, compliance=assessment.compliance, calendar=assessment.calendar, as_of=as_of,
         templates_dir=settings.templates_dir, out_dir=settings.output_dir / "drafts" / lc.name,
-        sender=dispatch_steps.sender(lc, settings), message_id_domain=dispatch_steps.message_id_domain(lc, settings))
+        sender=dispatch_steps.sender(lc, settings), message_id_domain=dispatch_steps.message_id_domain(lc, settings),
+        write_report=write_report)
     now: list[Action] = []
     waiting: list[escalation.ActionResult] = []
     for action in assessment.actions:

@@ -236,6 +236,8 @@ def test_a_higher_step_supersedes_a_letter_still_waiting(sqlite_world: dict[str,
     waiting = json.loads(_cli("pending", CAMPAIGN, "--json").stdout)["pending"]
     assert {(p["unit"], p["step"]) for p in waiting} == {("EAHLEO", "giai-trinh"), ("KPAC", "giai-trinh"),
                                                          (None, "bao-cao")}
+    # Each waits with a draft to read, the report too (number left blank).
+    assert all(p["draft"] and Path(p["draft"]).is_file() for p in waiting), waiting
     statuses = {r.key: r.status for r in _approval_rows(world["engine"])}
     assert statuses[f"{CAMPAIGN}/don-doc/KPAC"] is ApprovalStatus.SUPERSEDED
 
