@@ -130,13 +130,19 @@ class CompiledTemplate:
         return out
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a document."""
+def write_atomically(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a document; a file replaced keeps its
+    permissions. ``durable``: on disk before the rename (a signed PDF, the units file), not just in the page cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -14,8 +14,6 @@ same units.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from pydantic import ValidationError
 
 from congvan.config import UnitsFile, _check_references, _read_yaml, _Roster, list_campaigns
 from congvan.errors import ConfigError, Problem, SourceDataError
+from congvan.render import write_atomically
 from congvan.text import clean, one_line
 
 UNITS_SHEET = "Đơn vị"
@@ -130,7 +129,7 @@ def export_units(config_dir: Path, out: Path) -> int:
         pick.add(f"C2:C{max(len(units_file.units) + 200, 500)}")
     buffer = io.BytesIO()
     wb.save(buffer)
-    _write_atomic(out, buffer.getvalue())
+    write_atomically(out, buffer.getvalue())
     return len(units_file.units)
 
 
@@ -292,7 +291,7 @@ def import_units(config_dir: Path, path: Path) -> Imported:
     old = target.read_text(encoding="utf-8") if target.is_file() else None
     if old is not None and _same(old, text):
         return Imported(target, len(data["units"]), len(data["groups"]), changed=False)
-    _write_atomic(target, text.encode("utf-8"))
+    write_atomically(target, text.encode("utf-8"), durable=True)
     return Imported(target, len(data["units"]), len(data["groups"]), changed=True)
 
 
@@ -358,18 +357,3 @@ def units_yaml(data: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write beside the target, then rename over it: a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -7,18 +7,16 @@ so the second does not invalidate the first. Images and positions: ``layout.py``
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import io
-import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from congvan.errors import SigningError
+from congvan.render import write_atomically
 from congvan.signing import layout
 from congvan.signing.keyring import Keyring, Organisation, SignerKey, load_keyring
 from congvan.signing.keys import (
@@ -182,7 +180,7 @@ class Signing:
             data, org_key, field_name=ORGANISATION_FIELD, page=block.page, box=org_box,
             style=_seal_style(org.seal, organisation, signed_at), signed_at=signed_at,
             reason=f"Cơ quan ban hành: {organisation}; thời gian ký: {iso_time(signed_at)}", subject=str(pdf))
-        _write_atomically(pdf, data)
+        write_atomically(pdf, data, durable=True)
         return pdf
 
     def sign_attachment(self, pdf: Path, *, authority: str, so_ky_hieu: str, signed_at: dt.datetime) -> Path:
@@ -200,7 +198,7 @@ class Signing:
         data = self._sign_bytes(
             _strictly_readable(pdf), key, field_name=ORGANISATION_FIELD, page=0, box=box, style=_text_style(text),
             signed_at=signed_at, reason=f"Văn bản kèm theo văn bản số {so_ky_hieu}", subject=str(pdf))
-        _write_atomically(pdf, data)
+        write_atomically(pdf, data, durable=True)
         return pdf
 
     # --- pyHanko ---------------------------------------------------------------------------------------
@@ -286,20 +284,6 @@ def _strictly_readable(pdf: Path) -> bytes:
         out = io.BytesIO()
         writer.write(out)
         return out.getvalue()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _aspect(image: Path) -> float:
