@@ -62,6 +62,26 @@ def spring_2024_campaign(data: dict[str, Any]) -> None:
     follow_up.pop("responses", None)
 
 
+def spring_world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: Any, *, roster: str,
+                 approval: bool = False) -> Iterator[dict[str, Any]]:
+    """The spring-2024 campaign with ``roster`` as its roster, on ``db_url``, its settings in os.environ (for
+    in-process flows) and in the project's env (for CLI runs), and a mail catcher: what the follow-up tests share."""
+    from congvan.mailcatcher import MailCatcher
+
+    project = Project(tmp_path, approval=approval)
+    (project.config / "rosters" / "test.csv").write_text(roster, encoding="utf-8")
+    project.edit("campaigns/par-index-2022.yaml", spring_2024_campaign)
+    env = {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),
+           "CONGVAN_OUTPUT_DIR": str(project.out), "CONGVAN_DATABASE_URL": db_url,
+           "CONGVAN_SMTP_BACKOFF": "0", "CONGVAN_SMTP_ATTEMPTS": "2"}
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        env["CONGVAN_SMTP_PORT"] = str(catcher.port)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        project.env.update(env, PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect-home"))
+        yield {"project": project, "catcher": catcher, "db_url": db_url, "tmp": tmp_path}
+
+
 def run_flow(flow: Any, **parameters: Any) -> dict[str, Any]:
     """Run a Prefect flow in-process; it must end Completed, with its result as a dict."""
     state = flow(return_state=True, **parameters)

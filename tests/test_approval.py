@@ -18,14 +18,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from support import Project, run_flow, spring_2024_campaign
+from support import Project, run_flow, spring_world
 from typer.testing import CliRunner
 
 from congvan import approvals, roster
 from congvan.cli import app
 from congvan.config import load_campaign
 from congvan.errors import ApprovalError
-from congvan.mailcatcher import MailCatcher
 from congvan.store import init_db, make_engine
 from congvan.store.models import Approval, ApprovalStatus, Delivery, Document
 
@@ -53,19 +52,10 @@ def sqlite_world(tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPat
 
 
 def _world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    project = Project(tmp_path, approval=True)
-    (project.config / "rosters" / "test.csv").write_text(ROSTER, encoding="utf-8")
-    project.edit("campaigns/par-index-2022.yaml", spring_2024_campaign)
-    env = {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),
-           "CONGVAN_OUTPUT_DIR": str(project.out), "CONGVAN_DATABASE_URL": db_url,
-           "CONGVAN_SMTP_BACKOFF": "0", "CONGVAN_SMTP_ATTEMPTS": "2"}
-    with MailCatcher(tmp_path / "mailbox") as catcher:
-        env["CONGVAN_SMTP_PORT"] = str(catcher.port)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
+    for world in spring_world(tmp_path, prefect_api, db_url, monkeypatch, roster=ROSTER, approval=True):
         engine = make_engine(db_url)
         init_db(engine)
-        yield {"project": project, "catcher": catcher, "engine": engine, "tmp": tmp_path}
+        yield {**world, "engine": engine}
         engine.dispose()
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import docx
 import pytest
 import yaml
-from support import Project, run_flow, spring_2024_campaign
+from support import Project, run_flow, spring_world
 from typer.testing import CliRunner
 
 from congvan import roster
@@ -79,18 +79,7 @@ def sqlite_world(tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPat
 
 def _world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """The project copy with the test campaign, its env for in-process flows and CLI runs, and a catcher."""
-    project = Project(tmp_path)
-    (project.config / "rosters" / "test.csv").write_text(ROSTER, encoding="utf-8")
-    project.edit("campaigns/par-index-2022.yaml", spring_2024_campaign)
-    env = {"CONGVAN_CONFIG_DIR": str(project.config), "CONGVAN_TEMPLATES_DIR": str(project.root / "templates"),
-           "CONGVAN_OUTPUT_DIR": str(project.out), "CONGVAN_DATABASE_URL": db_url,
-           "CONGVAN_SMTP_BACKOFF": "0", "CONGVAN_SMTP_ATTEMPTS": "2"}
-    with MailCatcher(tmp_path / "mailbox") as catcher:
-        env["CONGVAN_SMTP_PORT"] = str(catcher.port)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        project.env.update(env, PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect-home"))
-        yield {"project": project, "catcher": catcher, "db_url": db_url, "tmp": tmp_path}
+    yield from spring_world(tmp_path, prefect_api, db_url, monkeypatch, roster=ROSTER)
 
 
 def _import_answers(world: dict[str, Any], day: dt.date) -> None:
