@@ -29,12 +29,12 @@ from congvan.errors import CongVanError, StoreError
 from congvan.ledger import LedgerMessage
 from congvan.mail import SmtpConfig, SmtpFailure
 from congvan.policy import Action
-from congvan.settings import Settings, load_settings
+from congvan.settings import Settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
 from congvan.workdays import WorkCalendar
-from flows.steps import StepFailed, UserError, artifact_key, publish_pending, run, step
+from flows.steps import StepFailed, UserError, artifact_key, flow_settings, publish_pending, run, step
 
 # Letters made per task: each batch starts its LibreOffice workers once (about a second), so it is larger
 # than a mail batch.
@@ -395,7 +395,10 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
     Returns ``{"as_of", "actions": [...], ...}``; a user error ends the run Failed with its reason.
     """
     logger = get_run_logger()
-    settings = load_settings()
+    try:
+        settings: Settings = flow_settings()
+    except StepFailed as exc:
+        return Failed(message=str(exc))
     today = as_of or dt.date.today()
     timings.clear()
     try:
