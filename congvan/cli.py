@@ -19,6 +19,8 @@ from congvan.cli_bounces import bounces_app
 from congvan.cli_setup import new as new_command
 from congvan.cli_setup import units_app
 from congvan.cli_sign import verify_command
+from congvan.cli_status import engine_of, follow_up_campaign
+from congvan.cli_status import status as status_command
 from congvan.cli_store import db_app, register_app
 from congvan.errors import ConfigError, CongVanError
 
@@ -281,31 +283,12 @@ app.command()(reject)
 app.add_typer(units_app, name="units")
 app.command("new")(new_command)
 app.command("verify")(verify_command)
+app.command("status")(status_command)
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 
-def _follow_up_campaign(settings: Settings, campaign: str, *, check_files: bool = True) -> LoadedCampaign:
-    """The campaign, which must have a follow-up. ``check_files``: validated in full (templates rendered, the
-    roster file read); without, only its configuration, for ``status``, which reads the database alone and
-    must answer at once even when the roster file holds 100,000 rows."""
-    from congvan.config import load_campaign
-
-    if check_files:
-        from congvan.validation import validate_campaign
-
-        lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
-    else:
-        lc = load_campaign(settings.config_dir, campaign)
-    lc.require_follow_up()
-    return lc
-
-
-def _engine(settings: Settings) -> Engine:
-    from congvan.store.db import init_db, make_engine
-
-    engine = make_engine(settings.database_url)
-    init_db(engine)
-    return engine
+_follow_up_campaign = follow_up_campaign
+_engine = engine_of
 
 
 def _import(load: Callable[[], ImportReport]) -> None:
@@ -358,60 +341,6 @@ def responses_import(campaign: Campaign,
 
 
 @app.command()
-def status(campaign: Campaign, as_of: AsOf = None,
-           as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
-    """Compliance per unit (required / responded / missing) and the next ladder step due for each.
-
-    Example: congvan status par-index-2022 --as-of 2023-02-27
-    """
-    from congvan import bounces, compliance, policy
-    from congvan.taken import history
-    from congvan.vndate import short_date
-    from congvan.workdays import WorkCalendar
-
-    settings = settings_or_exit()
-    with user_errors():
-        day = parse_date(as_of) or dt.date.today()
-        lc = _follow_up_campaign(settings, campaign, check_files=False)
-        follow_up = lc.campaign.follow_up
-        assert follow_up is not None
-        engine = _engine(settings)
-        state = compliance.compute(engine, lc, day, names=as_json)  # counts only, unless listed
-        calendar = WorkCalendar(follow_up.calendar)
-        taken = {k: v for k, v in history(engine, lc).items() if v.on <= day}
-        truth = bounces.unit_deliveries(engine, lc)
-        held = bounces.unreached(engine, lc)
-    units: list[dict[str, Any]] = [{
-        "code": u.code, "name": u.name, "required": u.required, "responded": u.responded,
-        "missing": [{"staff_id": o.staff_id, "name": o.name} for o in u.missing],
-        "level_sent": taken[u.code].level if u.code in taken else 0,
-        "next_step": f"held: {held[u.code]}" if u.code in held
-        else policy.explain(follow_up, u, taken.get(u.code), day, calendar),
-        "delivery": truth[u.code].as_json(),
-    } for u in state.units]
-    if as_json:
-        typer.echo(json.dumps({"campaign": lc.name, "as_of": day.isoformat(),
-                               "deadline": follow_up.deadline.isoformat(), "units": units},
-                              ensure_ascii=False, indent=2))
-        return
-    off = calendar.reason_off(day)
-    typer.echo(f"{lc.name} as of {short_date(day)}{f' ({off})' if off else ''}: "
-               f"deadline {short_date(follow_up.deadline)}, {state.responded}/{state.required} answered, "
-               f"{sum(1 for u in state.units if not u.compliant)} unit(s) behind")
-    if state.required == 0:
-        typer.echo(f"Warning: no roster imported yet: every unit counts as compliant; run congvan roster import "
-                   f"{lc.name}", err=True)
-    if state.unknown_responses:
-        typer.echo(f"  {state.unknown_responses} response(s) from staff IDs not on the roster", err=True)
-    width = max(len(u["code"]) for u in units)
-    for u, uc in zip(units, state.units, strict=True):
-        mark = " " if uc.compliant else "!"
-        typer.echo(f"{mark} {u['code']:<{width}}  {u['responded']:>3}/{u['required']:<3} "
-                   f"{uc.rate:>6.0%}  level {u['level_sent']}  {u['delivery']['status']:<9} "
-                   f"next: {u['next_step']}")
-
-
-@app.command()
 def escalate(campaign: Campaign, as_of: AsOf = None,
              dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be sent; record "
                                                    "and send nothing.")] = False,
@@ -432,6 +361,8 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
         init_db(make_engine(settings.database_url))
         if not dry_run:  # as for dispatch: a mail server that cannot be used stops the run before Prefect starts
             preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
+        else:  # a dry run imports nothing: say what a real run would import first
+            _say_waiting(settings, lc)
     result = _run_flow("escalate", progress=False, campaign=campaign, as_of=day, dry_run=dry_run)
     if as_json:
         typer.echo(json.dumps({"as_of": result["as_of"], "actions": result["actions"]}, ensure_ascii=False,
@@ -440,6 +371,16 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
         _print_escalation(result)
     if any(a["status"] not in ("sent", "planned", "held", "awaiting_approval") for a in result["actions"]):
         raise typer.Exit(code=1)
+
+
+def _say_waiting(settings: Settings, lc: LoadedCampaign) -> None:
+    from congvan import roster
+    from congvan.cli_status import waiting_line
+
+    folder = roster.responses_dir(settings.config_dir, lc)
+    waiting = roster.waiting_exports(_engine(settings), lc, folder) if folder is not None else []
+    if waiting:
+        typer.echo(waiting_line(lc.name, waiting, "escalate"), err=True)
 
 
 def _print_escalation(result: dict[str, Any]) -> None:

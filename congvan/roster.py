@@ -244,6 +244,26 @@ def import_new_exports(engine: Engine, lc: LoadedCampaign, folder: Path) -> list
     return reports
 
 
+def waiting_exports(engine: Engine, lc: LoadedCampaign, folder: Path) -> list[Path]:
+    """The exports in ``folder`` not imported yet: no import of the campaign's responses has their sha256 (a
+    file rejected before is still waiting). An absent folder holds none."""
+    if not folder.is_dir():
+        return []
+    files = export_files(folder)
+    with transaction(engine) as session:
+        known = set(session.scalars(sa.select(Import.sha256).where(Import.campaign == lc.name,
+                                                                   Import.kind == "responses")))
+    waiting = []
+    for path in files:
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            digest = ""
+        if digest not in known:
+            waiting.append(path)
+    return waiting
+
+
 def export_files(folder: Path) -> list[Path]:
     """The exports in a folder, by name; Excel's "~$" lock files and hidden files are not exports."""
     return sorted((p for p in folder.iterdir()
