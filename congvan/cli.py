@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from congvan.cli_approval import approve, pending, reject
-from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
+from congvan.cli_base import error, parse_date, settings_or_exit, user_errors, warning
 from congvan.cli_bounces import bounces_app
 from congvan.cli_setup import new as new_command
 from congvan.cli_setup import units_app
@@ -23,6 +23,7 @@ from congvan.cli_status import engine_of, follow_up_campaign
 from congvan.cli_status import status as status_command
 from congvan.cli_store import db_app, register_app
 from congvan.errors import ConfigError, CongVanError
+from congvan.i18n import _, status_word
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -58,7 +59,7 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
     settings = settings_or_exit()
     names = [campaign] if campaign else list_campaigns(settings.config_dir)
     if not names:
-        error(f"no campaigns in {settings.config_dir / 'campaigns'}")
+        error(_("no campaigns in {folder}").format(folder=settings.config_dir / "campaigns"))
         raise typer.Exit(code=2)
     failed = False
     for name in names:
@@ -67,15 +68,15 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
         except ConfigError as exc:
             failed = True
             for problem in exc.problems:
-                typer.secho(f"Error: {problem}", err=True, fg=typer.colors.RED)
+                error(str(problem))
             continue
         except CongVanError as exc:
             failed = True
             error(str(exc))
             continue
         typer.echo(result.summary())
-        for warning in result.warnings:
-            typer.echo(f"Warning: {warning}", err=True)
+        for line in result.warnings:
+            warning(line)
     if failed:
         raise typer.Exit(code=2)
 
@@ -187,10 +188,10 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
         if not sys.stderr.isatty():  # a log or a pipe: one line, not a bar's label without its newline
             if bar is None:
                 bar = False
-                typer.echo(f"Sending {total} message(s)…", err=True)
+                typer.echo(_("Sending {total} message(s)…").format(total=total), err=True)
             return
         if bar is None:
-            bar = typer.progressbar(length=total, label="Sending", file=sys.stderr, show_pos=True)
+            bar = typer.progressbar(length=total, label=_("Sending"), file=sys.stderr, show_pos=True)
             bar.__enter__()
         bar.update(done - bar.pos)
 
@@ -246,26 +247,30 @@ def _print_dispatch(result: dict[str, Any]) -> None:
     doc = result["document"]
     if result.get("awaiting_approval"):
         (waiting,) = result["awaiting_approval"]
-        typer.echo(f"Awaiting the signer's approval (trình ký); nothing numbered, nothing sent. Draft: {doc['path']}")
-        typer.echo(f"  approve: congvan approve {waiting['campaign']} --by NAME   "
-                   f"reject: congvan reject {waiting['campaign']} --unit ALL --reason TEXT")
+        typer.echo(_("Awaiting the signer's approval (trình ký); nothing numbered, nothing sent. Draft: {path}").format(
+            path=doc["path"]))
+        typer.echo("  " + _("approve: congvan approve {campaign} --by NAME   "
+                            "reject: congvan reject {campaign} --unit ALL --reason TEXT").format(
+            campaign=waiting["campaign"]))
         return
     if result["dry_run"]:
-        typer.echo(f"Dry run: nothing sent, no number allocated. Draft: {doc['path']}")
+        typer.echo(_("Dry run: nothing sent, no number allocated. Draft: {path}").format(path=doc["path"]))
     else:
-        typer.echo(f"Công văn số {doc['number']}/{doc['symbol']} issued {doc['issued_on']}: {doc['path']}")
+        typer.echo(_("Công văn số {number}/{symbol} issued {date}: {path}").format(
+            number=doc["number"], symbol=doc["symbol"], date=doc["issued_on"], path=doc["path"]))
     rows = result["details"]
     width = max([len(d["unit"] or "-") for d in rows] + [4])
     for d in rows:
         reason = f"  {d['error']}" if d["error"] and d["status"] != "sent" else ""
-        typer.echo(f"  {(d['unit'] or '-'):<{width}}  {d['status']:<16}  {d['address']:<40}{reason}")
+        typer.echo(f"  {(d['unit'] or '-'):<{width}}  {status_word(d['status']):<16}  {d['address']:<40}{reason}")
     counts = {s: sum(1 for d in rows if d["status"] == s) for s in
               ("planned", "sent", "failed_permanent", "failed_temporary", "pending")}
     if result["dry_run"]:
-        typer.echo(f"{counts['planned']} deliveries planned")
+        typer.echo(_("{count} deliveries planned").format(count=counts["planned"]))
     else:
-        typer.echo(f"Sent {counts['sent']}, failed {counts['failed_permanent']}, "
-                   f"pending {counts['failed_temporary'] + counts['pending']} (a rerun retries the pending)")
+        typer.echo(_("Sent {sent}, failed {failed}, pending {pending} (a rerun retries the pending)").format(
+            sent=counts["sent"], failed=counts["failed_permanent"],
+            pending=counts["failed_temporary"] + counts["pending"]))
 
 
 # --- follow-up ----------------------------------------------------------------------------------------
@@ -302,8 +307,8 @@ def _import(load: Callable[[], ImportReport]) -> None:
             error(line)
         raise typer.Exit(code=2) from None
     typer.echo(report.summary())
-    for warning in report.warnings:
-        typer.echo(f"Warning: {warning}", err=True)
+    for line in report.warnings:
+        warning(line)
 
 
 @roster_app.command("import")
@@ -385,32 +390,36 @@ def _say_waiting(settings: Settings, lc: LoadedCampaign) -> None:
 
 def _print_escalation(result: dict[str, Any]) -> None:
     for line in result["imports"]:
-        typer.echo(f"Imported {line}")
+        typer.echo(_("Imported {summary}").format(summary=line))
     truth = result["bounces"]
     for line in truth["reports"]:
-        typer.echo(f"Report: {line}")
+        typer.echo(_("Report: {line}").format(line=line))
     for d in truth["fallbacks"]:
-        typer.echo(f"  {d['unit'] or '-':<8} dispatch to fallback {d['address']}: {d['status']}")
+        typer.echo(f"  {d['unit'] or '-':<8} " + _("dispatch to fallback {address}: {status}").format(
+            address=d["address"], status=status_word(d["status"])))
     if truth["alerted"]:
-        typer.echo(f"Alerted the coordinator about {truth['alerted']} new bounce(s)")
+        typer.echo(_("Alerted the coordinator about {count} new bounce(s)").format(count=truth["alerted"]))
     if result["day_off"]:
-        typer.echo(f"{result['as_of']}: not a working day ({result['day_off']}); nothing sent")
+        typer.echo(_("{date}: not a working day ({reason}); nothing sent").format(date=result["as_of"],
+                                                                                 reason=result["day_off"]))
         return
     if not result["details"]:
-        typer.echo(f"{result['as_of']}: nothing due")
+        typer.echo(_("{date}: nothing due").format(date=result["as_of"]))
         return
     for d in result["details"]:
         number = f" số {d['number']}" if d["number"] else ""
         error = f"  {d['error']}" if d["error"] else ""
         if result["dry_run"] and d["files"]:
-            error += f"  draft: {d['files'][0]}"
-        typer.echo(f"  {(d['unit'] or 'ALL'):<8} {d['step']:<12} {d['kind']:<7}{number:<20} {d['status']:<9} "
-                   f"{', '.join(d['to'])}{error}")
+            error += "  " + _("draft: {path}").format(path=d["files"][0])
+        typer.echo(f"  {(d['unit'] or 'ALL'):<8} {d['step']:<12} {d['kind']:<7}{number:<20} "
+                   f"{status_word(d['status']):<9} {', '.join(d['to'])}{error}")
     done = sum(1 for d in result["details"] if d["status"] in ("sent", "planned"))
-    verb = "planned" if result["dry_run"] else "sent"
     waiting = sum(1 for d in result["details"] if d["status"] == "awaiting_approval")
-    also = f"; {waiting} drafted, awaiting the signer's approval (congvan pending)" if waiting else ""
-    typer.echo(f"{result['as_of']}: {done} of {len(result['details'])} follow-up(s) {verb}{also}")
+    also = _("; {count} drafted, awaiting the signer's approval (congvan pending)").format(count=waiting) \
+        if waiting else ""
+    line = (_("{date}: {done} of {total} follow-up(s) planned") if result["dry_run"]
+            else _("{date}: {done} of {total} follow-up(s) sent"))
+    typer.echo(line.format(date=result["as_of"], done=done, total=len(result["details"])) + also)
 
 
 @app.command()
@@ -460,7 +469,7 @@ def serve() -> None:
 
         found = deployments(settings, dt.date.today())
         for deployment in found:
-            typer.echo(f"Serving {deployment.name}", err=True)
+            typer.echo(_("Serving {name}").format(name=deployment.name), err=True)
         serve_all(found)
 
 
@@ -563,7 +572,7 @@ def check(files: Annotated[list[Path], typer.Argument(help="The .docx files to c
             for v in violations:
                 typer.echo(f"{path}: {nd30.format_violation(v)}")
             if not violations:
-                typer.echo(f"{path}: OK", err=True)
+                typer.echo(f"{path}: " + _("OK"), err=True)
     if found:
         raise typer.Exit(code=1)
 
@@ -583,8 +592,8 @@ def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.
     mailbox = default_mailbox(settings)
 
     def ready(catcher: MailCatcher) -> None:
-        typer.echo(f"Mail catcher on {catcher.host}:{catcher.port}, storing messages in {mailbox} "
-                   "(Ctrl-C to stop)", err=True)
+        typer.echo(_("Mail catcher on {host}:{port}, storing messages in {mailbox} (Ctrl-C to stop)").format(
+            host=catcher.host, port=catcher.port, mailbox=mailbox), err=True)
 
     with user_errors():
         serve_forever(mailbox, "127.0.0.1", port, on_ready=ready,
@@ -592,5 +601,7 @@ def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.
 
 
 def main(argv: list[str] | None = None) -> None:
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="congvan")
+    from congvan.cli_i18n import run
+
+    run(app, argv if argv is not None else sys.argv[1:])
 
