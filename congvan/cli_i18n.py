@@ -28,7 +28,7 @@ USAGE_ERRORS = (
     (re.compile(r"No such command '(?P<name>.+)'\."), N_("No such command '{name}'.")),
     (re.compile(r"Got unexpected extra arguments? \((?P<args>.+)\)"), N_("Got unexpected extra argument(s) ({args})")),
     (re.compile(r"Option '(?P<name>.+)' requires an argument\."), N_("Option '{name}' requires an argument.")),
-    (re.compile(r"Invalid value for (?P<hint>.+?): (?P<message>.+)"), N_("Invalid value for {hint}: {message}")),
+    (re.compile(r"Invalid value for (?P<hint>'[^']+'): (?P<message>.+)"), N_("Invalid value for {hint}: {message}")),
     (re.compile(r"Missing command\."), N_("Missing command.")),
 )
 
@@ -70,9 +70,12 @@ def usage_error(text: str) -> str:
         elif line.startswith("Error: "):
             message = line.removeprefix("Error: ").rstrip("\n")
             for pattern, msgid in USAGE_ERRORS:
-                found = pattern.fullmatch(message)
+                found = pattern.match(message)
                 if found is not None:
-                    message = _(msgid).format(**found.groupdict())
+                    rest = message[found.end():]
+                    guess = re.fullmatch(r"\s*\(?Did you mean (?:one of: )?(?P<name>.+?)\?\)?", rest)
+                    message = _(msgid).format(**found.groupdict()) + (
+                        " " + _("Did you mean {name}?").format(name=guess.group("name")) if guess else rest)
                     break
             line = _("Error: ") + message + "\n"
         out.append(line)
