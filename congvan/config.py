@@ -530,7 +530,9 @@ _NODES: dict[str, yaml.Node] = {}
 _PATH_PART = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
 
 
-def _position(shown: str, loc: tuple[int | str, ...]) -> tuple[int, int] | None:
+def _position(shown: str, loc: tuple[int | str, ...], *, partial: bool = False) -> tuple[int, int] | None:
+    """Line and column (from 1) of what ``loc`` names in the file read as ``shown``; ``partial``: of the deepest
+    part found (a missing field: its mapping), else None unless the whole path is found."""
     node = _NODES.get(shown)
     if node is None:
         return None
@@ -540,14 +542,16 @@ def _position(shown: str, loc: tuple[int | str, ...]) -> tuple[int, int] | None:
             continue
         if isinstance(node, yaml.MappingNode) and isinstance(part, str):
             found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
-            if found is None:
-                break
-            key, node = found
-            at = node if isinstance(node, yaml.ScalarNode) else key
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = at = node.value[part]
+            found = (node.value[part], node.value[part])
         else:
+            found = None
+        if found is None:
+            if not partial:
+                return None
             break
+        key, node = found
+        at = node if isinstance(node, yaml.ScalarNode) else key
     return at.start_mark.line + 1, at.start_mark.column + 1
 
 
@@ -733,7 +737,7 @@ def _parse(model: type[M], data: Any, shown: str, problems: list[Problem]) -> M 
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
-            where = _position(shown, loc) or (None, None)
+            where = _position(shown, loc, partial=err["type"] == "missing") or (None, None)
             problems.append(Problem(shown, _loc(loc), _message(model, err), *where))
         return None
 

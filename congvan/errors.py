@@ -47,7 +47,9 @@ class CongVanError(Exception):
 class Problem:
     """One thing wrong with the configuration: where it is, and what is wrong. ``field`` is the path in the
     file as code sees it (``units[3].code``, items from 0); ``line`` and ``column`` (from 1) where the YAML
-    says it, when known. Printed for people: "units.yaml: line 12, column 11: units, item 4, code: …"."""
+    says it, when known. Printed for people: "units.yaml: units[3].code: … (line 12, column 11)", in
+    Vietnamese "units.yaml: units, mục 4, code: … (dòng 12, cột 11)"; a YAML syntax error:
+    "units.yaml: line 12, column 3: …"."""
 
     file: str
     field: str
@@ -56,13 +58,13 @@ class Problem:
     column: int | None = dc_field(default=None, compare=False)
 
     def __str__(self) -> str:
-        parts = [self.file]
+        at = None
         if self.line is not None:
-            parts.append(_("line {line}, column {column}").format(line=self.line, column=self.column)
-                         if self.column is not None else _("line {line}").format(line=self.line))
-        if self.field:
-            parts.append(human_field(self.field))
-        return ": ".join([*parts, self.message])
+            at = (_("line {line}, column {column}").format(line=self.line, column=self.column)
+                  if self.column is not None else _("line {line}").format(line=self.line))
+        if not self.field:  # a YAML syntax error: where it is stands in the field's place
+            return ": ".join([self.file, *([at] if at else []), self.message])
+        return f"{self.file}: {human_field(self.field)}: {self.message}" + (f" ({at})" if at else "")
 
 
 _ITEM = re.compile(r"\[(\d+)\]")
