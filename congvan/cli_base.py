@@ -48,9 +48,11 @@ def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except ValidationError as exc:
+        from congvan.config import pydantic_message
+
         for err in exc.errors():
             name = "CONGVAN_" + "_".join(str(p) for p in err["loc"]).upper()
-            error(f"{name}: {err['msg']}")
+            error(f"{name}: {pydantic_message(err)}")
         raise typer.Exit(code=2) from None
 
 

@@ -693,7 +693,7 @@ _DATE_REASONS = (N_("input is too short"), N_("input is too long"), N_("invalid 
                  N_("invalid date separator, expected `-`"), N_("unexpected extra characters at the end of the input"))
 
 
-def _pydantic_message(err: Any) -> str:
+def pydantic_message(err: Any) -> str:
     template = _PYDANTIC.get(err["type"])
     if template is None or language() == "en":
         return str(err["msg"])
@@ -726,7 +726,7 @@ def _message(model: type[BaseModel], err: Any) -> str:
         return _("required field is missing")
     if err["type"] in ("value_error", "assertion_error"):
         return str(err["msg"]).removeprefix("Value error, ")
-    return _pydantic_message(err)
+    return pydantic_message(err)
 
 
 def _parse(model: type[M], data: Any, shown: str, problems: list[Problem]) -> M | None:
