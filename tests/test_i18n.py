@@ -34,8 +34,8 @@ class Speaker:
         return self.project.run(*args, **env)
 
 
-@pytest.fixture(params=[{}, {"LANG": "vi_VN.UTF-8"}, {"LANG": "C.UTF-8"}, {"CONGVAN_LANG": "vi", "LANG": "en_US.UTF-8"}],
-                ids=["nothing-set", "LANG=vi", "LANG=C", "CONGVAN_LANG=vi"])
+@pytest.fixture(params=[{}, {"LANG": "vi_VN.UTF-8"}, {"CONGVAN_LANG": "vi", "LANG": "en_US.UTF-8"}],
+                ids=["nothing-set", "LANG=vi", "CONGVAN_LANG=vi"])
 def vietnamese(tmp_path: Path, request: pytest.FixtureRequest) -> Speaker:
     return Speaker(tmp_path, **request.param)
 
@@ -227,7 +227,8 @@ def test_validate_and_status_in_vietnamese(vietnamese: Speaker) -> None:
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith(f"{CAMPAIGN}: ĐẠT: gửi 36 đơn vị (3 mục 'Kính gửi'), người ký Phạm Ngọc Nghị")
     assert "; đôn đốc: hạn trả lời 24/02/2023" in ok.stdout
-    assert vietnamese.run("roster", "import", CAMPAIGN).stdout.startswith("par-index-2022.xlsx: đã nạp danh sách 540 cán bộ")
+    loaded = vietnamese.run("roster", "import", CAMPAIGN)
+    assert loaded.stdout.startswith("par-index-2022.xlsx: đã nạp danh sách 540 cán bộ")
     status = vietnamese.run("status", CAMPAIGN, "--as-of", "2023-02-27")
     assert status.returncode == 0, status.stderr
     head, columns, *rows = status.stdout.splitlines()
