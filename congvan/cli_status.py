@@ -116,15 +116,20 @@ def _print(lc: LoadedCampaign, state: Compliance, units: list[dict[str, Any]], n
     name_w = min(NAME_WIDTH, max(len(u["name"]) for u in units))
     words = [status_word(u["delivery"]["status"]) for u in units]
     word_w = max(len(w) for w in [*words, _("Dispatch")])
-    head = (f"  {_('Code'):<{code_w}}  {_('Unit'):<{name_w}}  {_('Answered'):>9}  {_('Rate'):>5}  "
-            f"{_('Missing'):>9}  {_('Level'):>5}  {_('Dispatch'):<{word_w}}  {_('Next step')}")
-    typer.echo(head)
-    for u, uc, word, nxt in zip(units, state.units, words, nexts, strict=True):
+    answered = [f"{u['responded']}/{u['required']}" for u in units]
+    heads = {"answered": _("Answered"), "rate": _("Rate"), "missing": _("Missing"), "level": _("Level")}
+    w = {k: len(v) for k, v in heads.items()}
+    w["answered"] = max(w["answered"], *map(len, answered))
+    w["rate"], w["missing"], w["level"] = max(w["rate"], 4), max(w["missing"], 3), max(w["level"], 2)
+    typer.echo(f"  {_('Code'):<{code_w}}  {_('Unit'):<{name_w}}  {heads['answered']:>{w['answered']}}  "
+               f"{heads['rate']:>{w['rate']}}  {heads['missing']:>{w['missing']}}  {heads['level']:>{w['level']}}  "
+               f"{_('Dispatch'):<{word_w}}  {_('Next step')}")
+    for u, uc, word, nxt, done in zip(units, state.units, words, nexts, answered, strict=True):
         mark = " " if uc.compliant else "!"
         name = u["name"] if len(u["name"]) <= name_w else u["name"][:name_w - 1] + "…"
-        answered = f"{u['responded']}/{u['required']}"
-        typer.echo(f"{mark} {u['code']:<{code_w}}  {name:<{name_w}}  {answered:>9}  {uc.rate:>5.0%}  "
-                   f"{uc.required - uc.responded:>9}  {u['level_sent']:>5}  {word:<{word_w}}  {nxt}")
+        typer.echo(f"{mark} {u['code']:<{code_w}}  {name:<{name_w}}  {done:>{w['answered']}}  "
+                   f"{uc.rate:>{w['rate']}.0%}  {uc.required - uc.responded:>{w['missing']}}  "
+                   f"{u['level_sent']:>{w['level']}}  {word:<{word_w}}  {nxt}")
 
 
 def write_workbook(path: Path, lc: LoadedCampaign, state: Compliance, units: list[dict[str, Any]],
