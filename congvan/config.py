@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from congvan.errors import ConfigError, Problem
+from congvan.errors import ConfigError, Problem, human_field
 from congvan.i18n import N_, _, language
 from congvan.text import clean, header_break, one_line
 
@@ -757,8 +757,8 @@ class LoadedCampaign:
     def require_follow_up(self) -> FollowUp:
         """The campaign's follow-up; ``ConfigError`` naming the file when it has none."""
         if self.campaign.follow_up is None:
-            raise ConfigError([Problem(str(self.path), "follow_up", "the campaign has no follow_up section "
-                                       "(deadline, roster, ladder): nothing to follow up")])
+            raise ConfigError([Problem(str(self.path), "follow_up", _(
+                "the campaign has no follow_up section (deadline, roster, ladder): nothing to follow up"))])
         return self.campaign.follow_up
 
     name: str
@@ -791,7 +791,7 @@ _CAMPAIGN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def campaign_path(config_dir: Path, name: str) -> Path:
     if not _CAMPAIGN_NAME.fullmatch(name) or ".." in name:
-        raise ConfigError([Problem(one_line(name), "", "not a campaign name (a file stem under config/campaigns/)")])
+        raise ConfigError([Problem(one_line(name), "", _("not a campaign name (a file stem under config/campaigns/)"))])
     return config_dir / "campaigns" / f"{name}.yaml"
 
 
@@ -917,22 +917,22 @@ class _Roster:
             if code:
                 key = code.upper()
                 if key in first_seen:
-                    problems.append(Problem(shown, f"units[{i}].code",
-                                            f"duplicate unit code {code!r} (also units[{first_seen[key]}]; "
-                                            "codes are compared ignoring case)"))
+                    problems.append(Problem(shown, f"units[{i}].code", _(
+                        "duplicate unit code {code!r} (also {other}; codes are compared ignoring case)").format(
+                        code=code, other=human_field(f"units[{first_seen[key]}]"))))
                 else:
                     first_seen[key] = i
             if group and self.groups is not None and group not in self.groups:
-                problems.append(Problem(shown, f"units[{i}].group",
-                                        f"unknown group {group!r} (known: {_known(self.groups)})"))
+                problems.append(Problem(shown, f"units[{i}].group", _("unknown group {group!r} (known: {known})")
+                                        .format(group=group, known=_known(self.groups))))
         for group in sorted(self.groups or ()):
             if not self.members(group):
-                problems.append(Problem(shown, f"groups.{one_line(group)}", "no unit belongs to this group"))
+                problems.append(Problem(shown, f"groups.{one_line(group)}", _("no unit belongs to this group")))
         return problems
 
 
 def _known(keys: Any) -> str:
-    return ", ".join(one_line(str(k)) for k in sorted(keys, key=str)) or "none"
+    return ", ".join(one_line(str(k)) for k in sorted(keys, key=str)) or _("none")
 
 
 def _check_references(camp: dict[str, Any], auths: Any, roster: _Roster, shown: str,
@@ -942,13 +942,13 @@ def _check_references(camp: dict[str, Any], auths: Any, roster: _Roster, shown: 
     all_auths = auths.get("authorities") if isinstance(auths, dict) else None
     if authority and isinstance(all_auths, dict):
         if authority not in all_auths:
-            problems.append(Problem(shown, "authority",
-                                    f"unknown authority {authority!r} (known: {_known(all_auths)})"))
+            problems.append(Problem(shown, "authority", _("unknown authority {authority!r} (known: {known})").format(
+                authority=authority, known=_known(all_auths))))
         else:
             signers = all_auths[authority].get("signers") if isinstance(all_auths[authority], dict) else None
             if signer and isinstance(signers, dict) and signer not in signers:
-                problems.append(Problem(shown, "signer", f"unknown signer {signer!r} of {authority} "
-                                                         f"(known: {_known(signers)})"))
+                problems.append(Problem(shown, "signer", _("unknown signer {signer!r} of {authority} (known: {known})")
+                                        .format(signer=signer, authority=authority, known=_known(signers))))
 
     refs = camp.get("kinh_gui")
     codes = roster.codes()
@@ -957,18 +957,19 @@ def _check_references(camp: dict[str, Any], auths: Any, roster: _Roster, shown: 
             continue
         unit, group = _key(ref.get("unit")), _key(ref.get("group"))
         if unit and codes is not None and unit.upper() not in codes:
-            problems.append(Problem(shown, f"kinh_gui[{i}].unit", f"unknown unit {unit!r} (not in {shown_units})"))
+            problems.append(Problem(shown, f"kinh_gui[{i}].unit", _("unknown unit {unit!r} (not in {file})").format(
+                unit=unit, file=shown_units)))
         if group and roster.groups is not None:
             if group not in roster.groups:
-                problems.append(Problem(shown, f"kinh_gui[{i}].group",
-                                        f"unknown group {group!r} (known: {_known(roster.groups)})"))
+                problems.append(Problem(shown, f"kinh_gui[{i}].group", _("unknown group {group!r} (known: {known})")
+                                        .format(group=group, known=_known(roster.groups))))
             elif roster.units is not None and not roster.members(group):
-                problems.append(Problem(shown, f"kinh_gui[{i}].group",
-                                        f"group {group!r} has no units in {shown_units}"))
+                problems.append(Problem(shown, f"kinh_gui[{i}].group", _("group {group!r} has no units in {file}")
+                                        .format(group=group, file=shown_units)))
 
     fields = camp.get("fields")
     for key in fields if isinstance(fields, dict) else ():
         if not isinstance(key, str) or not _FIELD_NAME.fullmatch(key):
             problems.append(Problem(shown, f"fields.{one_line(str(key))}",
-                                    "field names are lowercase ASCII letters, digits and '_'"))
+                                    _("field names are lowercase ASCII letters, digits and '_'")))
     return problems
