@@ -266,3 +266,16 @@ def test_the_suite_reads_english(tmp_path: Path) -> None:
     """tests/support.py::error_lines reads "Error: " lines: the suite runs in English (tests/conftest.py)."""
     assert os.environ["CONGVAN_LANG"] == "en"
     assert Project(tmp_path).env["CONGVAN_LANG"] == "en"
+
+
+def test_vietnamese_help_starts_without_the_heavy_libraries() -> None:
+    """The catalogue costs the start-up nothing heavy: gettext from the standard library, the .mo read once."""
+    probe = ("import sys; from congvan.cli import main\n"
+             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "heavy = ('prefect', 'sqlalchemy', 'matplotlib', 'docxtpl', 'openpyxl', 'pydantic', 'yaml')\n"
+             "print(sorted(m for m in heavy if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
+                            env={**os.environ, "CONGVAN_LANG": "vi"})
+    assert result.returncode == 0, result.stderr
+    assert "Cách dùng: congvan" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
