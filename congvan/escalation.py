@@ -131,6 +131,26 @@ def rerouted(engine: Engine, lc: LoadedCampaign) -> list[tuple[int, str | None, 
     return found
 
 
+def resumable(engine: Engine, lc: LoadedCampaign, state: Compliance, actions: Sequence[Action],
+               as_of: dt.date) -> list[tuple[Action, dt.date]]:
+    """Follow-ups recorded earlier but not sent to everyone, still worth sending: the unit has not
+    complied since, the campaign is open, and today's run does not send it a higher step anyway."""
+    follow_up = lc.campaign.follow_up
+    assert follow_up is not None
+    if follow_up.closes is not None and as_of > follow_up.closes:
+        return []
+    higher = {a.unit: a.level for a in actions}
+    compliant = {u.code for u in state.units if u.compliant}
+    found = []
+    pending = unfinished(engine, lc)
+    pending += [r for r in rerouted(engine, lc) if r[0] not in {p[0] for p in pending}]
+    for _, unit, level, issued_on in pending:
+        if unit in compliant or higher.get(unit, 0) > level or not 1 <= level <= len(follow_up.ladder):
+            continue
+        found.append((Action(unit, follow_up.ladder[level - 1], level, issued_on), issued_on))
+    return found
+
+
 def thread(engine: Engine, lc: LoadedCampaign, unit: str | None) -> list[str]:
     """Message-IDs this unit has had from the campaign, oldest first: the dispatch, then each follow-up."""
     if unit is None:

@@ -21,13 +21,13 @@ from prefect.states import Failed
 from congvan import approvals
 from congvan.config import LoadedCampaign
 from congvan.errors import StoreError
-from congvan.settings import Settings, load_settings
+from congvan.settings import Settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
 from flows import escalate as escalate_flow
 from flows.dispatch import dispatch
-from flows.steps import StepFailed, outcome_of, publish_pending, run, step
+from flows.steps import StepFailed, flow_settings, outcome_of, publish_pending, run, step
 
 
 @step("validate")
@@ -55,7 +55,10 @@ def approve(campaign: str, units: list[str] | None = None, decision: Literal["ap
     remark, or for a rejection its reason (required). ``as_of``: the issue date (default today).
     """
     logger = get_run_logger()
-    settings = load_settings()
+    try:
+        settings: Settings = flow_settings()
+    except StepFailed as exc:
+        return Failed(message=str(exc))
     today = as_of or dt.date.today()
     approving = decision == "approve"
     if not approving and not (comment and comment.strip()):

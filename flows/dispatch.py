@@ -26,11 +26,11 @@ from congvan.errors import StoreError
 from congvan.ledger import DeliveryRow, LedgerMessage
 from congvan.mail import SmtpConfig
 from congvan.register import Allocation
-from congvan.settings import Settings, load_settings
+from congvan.settings import Settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
-from flows.steps import StepFailed, artifact_key, publish_pending, run, step
+from flows.steps import StepFailed, artifact_key, flow_settings, publish_pending, run, step
 
 # The CLI sets this to drive its progress bar: called with (sent so far, total) after each message.
 progress_listener: Callable[[int, int], None] | None = None
@@ -128,7 +128,10 @@ def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
     its one-line reason.
     """
     logger = get_run_logger()
-    settings = load_settings()
+    try:
+        settings: Settings = flow_settings()
+    except StepFailed as exc:
+        return Failed(message=str(exc))
     today = as_of or dt.date.today()
     try:
         lc = run(validate, settings, campaign)

@@ -29,12 +29,12 @@ from congvan.errors import CongVanError, StoreError
 from congvan.ledger import LedgerMessage
 from congvan.mail import SmtpConfig, SmtpFailure
 from congvan.policy import Action
-from congvan.settings import Settings, load_settings
+from congvan.settings import Settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
 from congvan.workdays import WorkCalendar
-from flows.steps import StepFailed, UserError, artifact_key, publish_pending, run, step
+from flows.steps import StepFailed, UserError, artifact_key, flow_settings, publish_pending, run, step
 
 # Letters made per task: each batch starts its LibreOffice workers once (about a second), so it is larger
 # than a mail batch.
@@ -103,28 +103,8 @@ def assess(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> Assessment
                            f"followed up; run congvan roster import {lc.name}")
     actions = policy.plan(follow_up, state, escalation.history(engine, lc), as_of, calendar)
     return Assessment(compliance=state, calendar=calendar, actions=tuple(actions),
-                      resumed=tuple(_resumable(engine, lc, state, actions, as_of)),
+                      resumed=tuple(escalation.resumable(engine, lc, state, actions, as_of)),
                       day_off=calendar.reason_off(as_of))
-
-
-def _resumable(engine: Any, lc: LoadedCampaign, state: compliance_mod.Compliance, actions: Sequence[Action],
-               as_of: dt.date) -> list[tuple[Action, dt.date]]:
-    """Follow-ups recorded earlier but not sent to everyone, still worth sending: the unit has not
-    complied since, the campaign is open, and today's run does not send it a higher step anyway."""
-    follow_up = lc.campaign.follow_up
-    assert follow_up is not None
-    if follow_up.closes is not None and as_of > follow_up.closes:
-        return []
-    higher = {a.unit: a.level for a in actions}
-    compliant = {u.code for u in state.units if u.compliant}
-    found = []
-    pending = escalation.unfinished(engine, lc)
-    pending += [r for r in escalation.rerouted(engine, lc) if r[0] not in {p[0] for p in pending}]
-    for _, unit, level, issued_on in pending:
-        if unit in compliant or higher.get(unit, 0) > level or not 1 <= level <= len(follow_up.ladder):
-            continue
-        found.append((Action(unit, follow_up.ladder[level - 1], level, issued_on), issued_on))
-    return found
 
 
 @step("read the reply mailbox", retries=2)
@@ -395,7 +375,10 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
     Returns ``{"as_of", "actions": [...], ...}``; a user error ends the run Failed with its reason.
     """
     logger = get_run_logger()
-    settings = load_settings()
+    try:
+        settings: Settings = flow_settings()
+    except StepFailed as exc:
+        return Failed(message=str(exc))
     today = as_of or dt.date.today()
     timings.clear()
     try:

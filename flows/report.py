@@ -14,10 +14,10 @@ from prefect.states import Failed
 from congvan import compliance, register
 from congvan.config import LoadedCampaign
 from congvan.documents import dispatch_key
-from congvan.settings import Settings, load_settings
+from congvan.settings import Settings
 from congvan.store.db import init_db, make_engine
 from flows.escalate import validate
-from flows.steps import StepFailed, artifact_key, run, step
+from flows.steps import StepFailed, artifact_key, flow_settings, run, step
 
 
 @step("write report", retries=2)
@@ -38,7 +38,10 @@ def write(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> dict[str, A
 @flow(name="report", log_prints=False)
 def report(campaign: str, as_of: dt.date | None = None) -> dict[str, Any] | State[Any]:
     """Write campaign CAMPAIGN's compliance report as of ``as_of`` (default today)."""
-    settings = load_settings()
+    try:
+        settings: Settings = flow_settings()
+    except StepFailed as exc:
+        return Failed(message=str(exc))
     today = as_of or dt.date.today()
     try:
         lc = run(validate, settings, campaign)

@@ -68,6 +68,20 @@ def step(name: str, *, retries: int = 0) -> Callable[[Callable[P, R]], Any]:
     return decorate
 
 
+def flow_settings() -> Any:
+    """The settings of this run; a bad ``CONGVAN_*`` value on the machine that runs it (a worker's environment) is
+    ``StepFailed`` with one line per setting, so the run ends Failed with it instead of a traceback."""
+    from pydantic import ValidationError
+
+    from congvan.settings import load_settings
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        lines = ["CONGVAN_" + "_".join(str(p) for p in err["loc"]).upper() + f": {err['msg']}" for err in exc.errors()]
+        raise StepFailed("; ".join(lines)) from None
+
+
 def outcome_of(state: Any, name: str) -> dict[str, Any]:
     """The result of a flow run called with ``return_state=True``; a run that did not complete is the
     user's to fix (its state message is the one line to show): ``CongVanError``."""

@@ -7,6 +7,7 @@ import datetime as dt
 import importlib
 from pathlib import Path
 
+import pytest
 import yaml
 from prefect import Flow
 
@@ -61,3 +62,14 @@ def test_prefect_yaml_declares_the_same_flows_and_schedules() -> None:
         (schedule,) = escalate["schedules"]
         assert (schedule["cron"], schedule["timezone"]) == (ESCALATION_CRON, TIMEZONE)
         assert schedule["parameters"] == {"campaign": campaign}
+
+
+@pytest.mark.parametrize("flow_name", ["dispatch", "escalate", "report", "approve"])
+def test_a_bad_setting_on_the_worker_ends_the_run_failed_with_one_line(flow_name: str, prefect_api: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's environment is not the coordinator's: a bad CONGVAN_* there is the run's one-line failure."""
+    monkeypatch.setenv("CONGVAN_SMTP_PORT", "hai mươi lăm")
+    module = importlib.import_module(f"flows.{flow_name}")
+    state = getattr(module, flow_name)(campaign="par-index-2022", return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith("CONGVAN_SMTP_PORT: ") and "\n" not in state.message, state.message
