@@ -220,9 +220,11 @@ def _demo_signatures(demo_dir: Path) -> tuple[str, list[str]]:
     verdicts = verify(pdfs, trust_roots=demo_dir / "pki" / "root.pem")
     good = sum(1 for v in verdicts if v.ok)
     both = sum(1 for v in verdicts if v.ok and {s.role for s in v.signatures} == {"signer", "organisation"})
-    line = (f"Signed PDFs: {good} of {len(pdfs)} verify ({both} with the signer's and the organisation's signature, "
-            f"the rest attachments signed by the organisation); check one: congvan verify --trust-roots "
-            f"{demo_dir / 'pki' / 'root.pem'} {min(pdfs, key=lambda p: len(p.parts)) if pdfs else ''}")
+    line = _("Signed PDFs: {good} of {total} verify ({both} with the signer's and the organisation's signature, the "
+             "rest attachments signed by the organisation); check one: congvan verify --trust-roots {roots} {pdf}")
+    line = line.format(
+        good=good, total=len(pdfs), both=both, roots=demo_dir / "pki" / "root.pem",
+        pdf=min(pdfs, key=lambda p: len(p.parts)) if pdfs else "")
     return line, [str(v.path) for v in verdicts if not v.ok]
 
 
@@ -511,7 +513,7 @@ def demo() -> None:
         lc = checked.campaign
         shutil.rmtree(demo_dir, ignore_errors=True)
         draft = render_dispatch(lc, templates_dir=settings.templates_dir, out_dir=demo_dir / "draft")
-        typer.echo(f"Draft for signature: {draft}")
+        typer.echo(_("Draft for signature: {path}").format(path=draft))
         # The demo's own world: its database, documents and mail server, whatever .env says.
         os.environ.update(CONGVAN_OUTPUT_DIR=str(demo_dir), CONGVAN_DATABASE_URL=f"sqlite:///{demo_dir / 'congvan.db'}")
         for name in ("CONGVAN_SMTP_USER", "CONGVAN_SMTP_PASSWORD", "CONGVAN_SMTP_FROM"):
@@ -520,7 +522,8 @@ def demo() -> None:
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         _patient_embedded_api()
         _demo_pki(lc, demo_dir / "pki")
-        typer.echo(f"Test PKI (TEST certificates, no legal value) and the signers' images: {demo_dir / 'pki'}")
+        typer.echo(_("Test PKI (TEST certificates, no legal value) and the signers' images: {path}").format(
+            path=demo_dir / "pki"))
         os.environ.setdefault("DO_NOT_TRACK", "1")
         from flows.demo import run_story
 
@@ -531,27 +534,32 @@ def demo() -> None:
     units = {d["unit"] for d in details if d["unit"] and d["status"] == "sent"}
     copies = sum(1 for d in details if not d["unit"] and d["status"] == "sent")
     issued = short_date(dt.date.fromisoformat(doc["issued_on"]))
-    typer.echo(f"Dispatch: Công văn số {doc['number']}/{doc['symbol']} ngày {issued}, served {len(units)} of "
-               f"{len(lc.addressees)} units (+{copies} copies)")
+    typer.echo(_("Dispatch: Công văn số {number}/{symbol} ngày {date}, served {served} of {units} units (+{copies} "
+                 "copies)").format(number=doc["number"], symbol=doc["symbol"], date=issued, served=len(units),
+                                   units=len(lc.addressees), copies=copies))
     for line in story.bounced:
-        typer.echo(f"  bounced: {line}; sent again to the unit's fallback by the first daily run")
+        typer.echo("  " + _("bounced: {line}; sent again to the unit's fallback by the first daily run").format(
+            line=line))
     typer.echo(f"  .docx: {doc['path']}")
     pdfs = sorted(Path(doc["path"]).parent.glob("*.pdf"))
     if pdfs:
         typer.echo(f"  PDF:   {pdfs[0]}")
     letters = sorted((demo_dir / "documents" / lc.name / "letters").glob("*.pdf"))
-    typer.echo(f"Follow-up letters: {len(letters)} in {demo_dir / 'documents' / lc.name / 'letters'}")
+    typer.echo(_("Follow-up letters: {count} in {folder}").format(count=len(letters),
+                                                                folder=demo_dir / "documents" / lc.name / "letters"))
     signed, unsigned = _demo_signatures(demo_dir)
     typer.echo(signed)
-    typer.echo(f"Report: {story.report} (and .xlsx beside it)")
-    typer.echo(f"Mail: {story.messages} .eml files in {demo_dir / 'mailbox'} (open any in a mail client)")
-    typer.echo(f"Register (sổ văn bản đi): {story.register_rows} document(s) in {story.register}")
+    typer.echo(_("Report: {path} (and .xlsx beside it)").format(path=story.report))
+    typer.echo(_("Mail: {count} .eml files in {folder} (open any in a mail client)").format(
+        count=story.messages, folder=demo_dir / "mailbox"))
+    typer.echo(_("Register (sổ văn bản đi): {count} document(s) in {path}").format(count=story.register_rows,
+                                                                                   path=story.register))
     for path in unsigned:
-        typer.echo(f"  does not verify: {path}")
+        typer.echo("  " + _("does not verify: {path}").format(path=path))
     failed = [d for d in details if d["status"] != "sent"] + [{"unsigned": p} for p in unsigned]
     failed += [d for _, day in story.days if day for d in day["details"] if d["status"] not in ("sent", "moot")]
     for d in failed:
-        typer.echo(f"  not sent: {d}")
+        typer.echo("  " + _("not sent: {detail}").format(detail=d))
     if failed:
         raise typer.Exit(code=1)
 

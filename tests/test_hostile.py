@@ -487,8 +487,8 @@ def test_bad_mail_template_reaches_python_internals_and_dispatch_sends_nothing(
         assert catcher.stored() == []
     line = one_error(result)
     # Found when the campaign is validated, before a number is taken or a delivery planned.
-    assert line == (f"Error: config/campaigns/par-index-2022.yaml: mail_templates.dispatch: {path.resolve()}: not allowed in a "
-                    "mail template: line 1 reaches into Python's internals ('__class__', '__mro__')")
+    assert line == (f"Error: config/campaigns/par-index-2022.yaml: mail_templates.dispatch: {path.resolve()}: "
+                    "not allowed in a mail template: line 1 reaches into Python's internals ('__class__', '__mro__')")
     assert _statuses(project) == []  # nothing planned either
 
 
