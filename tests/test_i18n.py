@@ -279,3 +279,16 @@ def test_vietnamese_help_starts_without_the_heavy_libraries() -> None:
     assert result.returncode == 0, result.stderr
     assert "Cách dùng: congvan" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_dispatch_dry_run_in_vietnamese(tmp_path: Path, prefect_api: str) -> None:
+    """Progress, table and summary through the catalogue; the statuses in Vietnamese words."""
+    speaker = Speaker(tmp_path)
+    result = speaker.run("dispatch", CAMPAIGN, "--as-of", "2023-02-10", "--dry-run", timeout=300,
+                         PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, *rows, last = result.stdout.splitlines()
+    assert first.startswith("Chạy thử: không gửi gì, không lấy số. Dự thảo: ")
+    assert len(rows) == 38 and all(row.split()[1:3] == ["dự", "kiến"] for row in rows)
+    assert last == "dự kiến gửi 38 thư"
+    assert "planned" not in result.stdout
