@@ -71,8 +71,14 @@ def status(campaign: Campaign, as_of: AsOf = None,
     nexts = [_("held: {reason}").format(reason=held[u.code]) if u.code in held
              else policy.explain_for_people(follow_up, u, taken.get(u.code), day, calendar) for u in state.units]
     if xlsx is not None:
-        with user_errors():
+        if xlsx.suffix.lower() != ".xlsx":
+            error(_("{target}: the workbook's name must end in .xlsx").format(target=xlsx))
+            raise typer.Exit(code=2)
+        try:
             write_workbook(xlsx, lc, state, units, nexts)
+        except OSError as exc:
+            error(_("{target}: cannot be written: {reason}").format(target=xlsx, reason=exc.strerror or exc))
+            raise typer.Exit(code=2) from None
     if as_json:
         typer.echo(json.dumps({"campaign": lc.name, "as_of": day.isoformat(),
                                "deadline": follow_up.deadline.isoformat(), "units": units,

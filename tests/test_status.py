@@ -158,3 +158,14 @@ def test_escalate_dry_run_says_an_export_waits(project: Project, roster: list[tu
         f"Not imported yet (1 file(s) in the responses folder): {path.name}; a real run of congvan escalate "
         f"{CAMPAIGN} imports them first")
     assert result.stdout == ""
+
+
+def test_status_workbook_that_cannot_be_written_is_one_line(project: Project, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    for target, words in ((tmp_path / "tinh-hinh.csv", "must end in .xlsx"),
+                          (blocker / "tinh-hinh.xlsx", "cannot be written")):
+        result = project.run("status", CAMPAIGN, "--as-of", AS_OF, "--xlsx", str(target))
+        assert result.returncode == 2
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"Error: {target}: ") and words in line
