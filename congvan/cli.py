@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from congvan.cli_approval import approve, pending, reject
-from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
+from congvan.cli_base import error, parse_date, settings_or_exit, user_errors, warning
 from congvan.cli_bounces import bounces_app
 from congvan.cli_setup import new as new_command
 from congvan.cli_setup import units_app
 from congvan.cli_sign import verify_command
+from congvan.cli_status import engine_of, follow_up_campaign
+from congvan.cli_status import status as status_command
 from congvan.cli_store import db_app, register_app
 from congvan.errors import ConfigError, CongVanError
+from congvan.i18n import _, status_word
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -56,7 +59,7 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
     settings = settings_or_exit()
     names = [campaign] if campaign else list_campaigns(settings.config_dir)
     if not names:
-        error(f"no campaigns in {settings.config_dir / 'campaigns'}")
+        error(_("no campaigns in {folder}").format(folder=settings.config_dir / "campaigns"))
         raise typer.Exit(code=2)
     failed = False
     for name in names:
@@ -65,15 +68,15 @@ def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file
         except ConfigError as exc:
             failed = True
             for problem in exc.problems:
-                typer.secho(f"Error: {problem}", err=True, fg=typer.colors.RED)
+                error(str(problem))
             continue
         except CongVanError as exc:
             failed = True
             error(str(exc))
             continue
         typer.echo(result.summary())
-        for warning in result.warnings:
-            typer.echo(f"Warning: {warning}", err=True)
+        for line in result.warnings:
+            warning(line)
     if failed:
         raise typer.Exit(code=2)
 
@@ -185,10 +188,10 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
         if not sys.stderr.isatty():  # a log or a pipe: one line, not a bar's label without its newline
             if bar is None:
                 bar = False
-                typer.echo(f"Sending {total} message(s)…", err=True)
+                typer.echo(_("Sending {total} message(s)…").format(total=total), err=True)
             return
         if bar is None:
-            bar = typer.progressbar(length=total, label="Sending", file=sys.stderr, show_pos=True)
+            bar = typer.progressbar(length=total, label=_("Sending"), file=sys.stderr, show_pos=True)
             bar.__enter__()
         bar.update(done - bar.pos)
 
@@ -217,9 +220,11 @@ def _demo_signatures(demo_dir: Path) -> tuple[str, list[str]]:
     verdicts = verify(pdfs, trust_roots=demo_dir / "pki" / "root.pem")
     good = sum(1 for v in verdicts if v.ok)
     both = sum(1 for v in verdicts if v.ok and {s.role for s in v.signatures} == {"signer", "organisation"})
-    line = (f"Signed PDFs: {good} of {len(pdfs)} verify ({both} with the signer's and the organisation's signature, "
-            f"the rest attachments signed by the organisation); check one: congvan verify --trust-roots "
-            f"{demo_dir / 'pki' / 'root.pem'} {min(pdfs, key=lambda p: len(p.parts)) if pdfs else ''}")
+    line = _("Signed PDFs: {good} of {total} verify ({both} with the signer's and the organisation's signature, the "
+             "rest attachments signed by the organisation); check one: congvan verify --trust-roots {roots} {pdf}")
+    line = line.format(
+        good=good, total=len(pdfs), both=both, roots=demo_dir / "pki" / "root.pem",
+        pdf=min(pdfs, key=lambda p: len(p.parts)) if pdfs else "")
     return line, [str(v.path) for v in verdicts if not v.ok]
 
 
@@ -244,26 +249,30 @@ def _print_dispatch(result: dict[str, Any]) -> None:
     doc = result["document"]
     if result.get("awaiting_approval"):
         (waiting,) = result["awaiting_approval"]
-        typer.echo(f"Awaiting the signer's approval (trình ký); nothing numbered, nothing sent. Draft: {doc['path']}")
-        typer.echo(f"  approve: congvan approve {waiting['campaign']} --by NAME   "
-                   f"reject: congvan reject {waiting['campaign']} --unit ALL --reason TEXT")
+        typer.echo(_("Awaiting the signer's approval (trình ký); nothing numbered, nothing sent. Draft: {path}").format(
+            path=doc["path"]))
+        typer.echo("  " + _("approve: congvan approve {campaign} --by NAME   "
+                            "reject: congvan reject {campaign} --unit ALL --reason TEXT").format(
+            campaign=waiting["campaign"]))
         return
     if result["dry_run"]:
-        typer.echo(f"Dry run: nothing sent, no number allocated. Draft: {doc['path']}")
+        typer.echo(_("Dry run: nothing sent, no number allocated. Draft: {path}").format(path=doc["path"]))
     else:
-        typer.echo(f"Công văn số {doc['number']}/{doc['symbol']} issued {doc['issued_on']}: {doc['path']}")
+        typer.echo(_("Công văn số {number}/{symbol} issued {date}: {path}").format(
+            number=doc["number"], symbol=doc["symbol"], date=doc["issued_on"], path=doc["path"]))
     rows = result["details"]
     width = max([len(d["unit"] or "-") for d in rows] + [4])
     for d in rows:
         reason = f"  {d['error']}" if d["error"] and d["status"] != "sent" else ""
-        typer.echo(f"  {(d['unit'] or '-'):<{width}}  {d['status']:<16}  {d['address']:<40}{reason}")
+        typer.echo(f"  {(d['unit'] or '-'):<{width}}  {status_word(d['status']):<16}  {d['address']:<40}{reason}")
     counts = {s: sum(1 for d in rows if d["status"] == s) for s in
               ("planned", "sent", "failed_permanent", "failed_temporary", "pending")}
     if result["dry_run"]:
-        typer.echo(f"{counts['planned']} deliveries planned")
+        typer.echo(_("{count} deliveries planned").format(count=counts["planned"]))
     else:
-        typer.echo(f"Sent {counts['sent']}, failed {counts['failed_permanent']}, "
-                   f"pending {counts['failed_temporary'] + counts['pending']} (a rerun retries the pending)")
+        typer.echo(_("Sent {sent}, failed {failed}, pending {pending} (a rerun retries the pending)").format(
+            sent=counts["sent"], failed=counts["failed_permanent"],
+            pending=counts["failed_temporary"] + counts["pending"]))
 
 
 # --- follow-up ----------------------------------------------------------------------------------------
@@ -281,31 +290,12 @@ app.command()(reject)
 app.add_typer(units_app, name="units")
 app.command("new")(new_command)
 app.command("verify")(verify_command)
+app.command("status")(status_command)
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 
 
-def _follow_up_campaign(settings: Settings, campaign: str, *, check_files: bool = True) -> LoadedCampaign:
-    """The campaign, which must have a follow-up. ``check_files``: validated in full (templates rendered, the
-    roster file read); without, only its configuration, for ``status``, which reads the database alone and
-    must answer at once even when the roster file holds 100,000 rows."""
-    from congvan.config import load_campaign
-
-    if check_files:
-        from congvan.validation import validate_campaign
-
-        lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
-    else:
-        lc = load_campaign(settings.config_dir, campaign)
-    lc.require_follow_up()
-    return lc
-
-
-def _engine(settings: Settings) -> Engine:
-    from congvan.store.db import init_db, make_engine
-
-    engine = make_engine(settings.database_url)
-    init_db(engine)
-    return engine
+_follow_up_campaign = follow_up_campaign
+_engine = engine_of
 
 
 def _import(load: Callable[[], ImportReport]) -> None:
@@ -319,8 +309,8 @@ def _import(load: Callable[[], ImportReport]) -> None:
             error(line)
         raise typer.Exit(code=2) from None
     typer.echo(report.summary())
-    for warning in report.warnings:
-        typer.echo(f"Warning: {warning}", err=True)
+    for line in report.warnings:
+        warning(line)
 
 
 @roster_app.command("import")
@@ -358,60 +348,6 @@ def responses_import(campaign: Campaign,
 
 
 @app.command()
-def status(campaign: Campaign, as_of: AsOf = None,
-           as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
-    """Compliance per unit (required / responded / missing) and the next ladder step due for each.
-
-    Example: congvan status par-index-2022 --as-of 2023-02-27
-    """
-    from congvan import bounces, compliance, policy
-    from congvan.taken import history
-    from congvan.vndate import short_date
-    from congvan.workdays import WorkCalendar
-
-    settings = settings_or_exit()
-    with user_errors():
-        day = parse_date(as_of) or dt.date.today()
-        lc = _follow_up_campaign(settings, campaign, check_files=False)
-        follow_up = lc.campaign.follow_up
-        assert follow_up is not None
-        engine = _engine(settings)
-        state = compliance.compute(engine, lc, day, names=as_json)  # counts only, unless listed
-        calendar = WorkCalendar(follow_up.calendar)
-        taken = {k: v for k, v in history(engine, lc).items() if v.on <= day}
-        truth = bounces.unit_deliveries(engine, lc)
-        held = bounces.unreached(engine, lc)
-    units: list[dict[str, Any]] = [{
-        "code": u.code, "name": u.name, "required": u.required, "responded": u.responded,
-        "missing": [{"staff_id": o.staff_id, "name": o.name} for o in u.missing],
-        "level_sent": taken[u.code].level if u.code in taken else 0,
-        "next_step": f"held: {held[u.code]}" if u.code in held
-        else policy.explain(follow_up, u, taken.get(u.code), day, calendar),
-        "delivery": truth[u.code].as_json(),
-    } for u in state.units]
-    if as_json:
-        typer.echo(json.dumps({"campaign": lc.name, "as_of": day.isoformat(),
-                               "deadline": follow_up.deadline.isoformat(), "units": units},
-                              ensure_ascii=False, indent=2))
-        return
-    off = calendar.reason_off(day)
-    typer.echo(f"{lc.name} as of {short_date(day)}{f' ({off})' if off else ''}: "
-               f"deadline {short_date(follow_up.deadline)}, {state.responded}/{state.required} answered, "
-               f"{sum(1 for u in state.units if not u.compliant)} unit(s) behind")
-    if state.required == 0:
-        typer.echo(f"Warning: no roster imported yet: every unit counts as compliant; run congvan roster import "
-                   f"{lc.name}", err=True)
-    if state.unknown_responses:
-        typer.echo(f"  {state.unknown_responses} response(s) from staff IDs not on the roster", err=True)
-    width = max(len(u["code"]) for u in units)
-    for u, uc in zip(units, state.units, strict=True):
-        mark = " " if uc.compliant else "!"
-        typer.echo(f"{mark} {u['code']:<{width}}  {u['responded']:>3}/{u['required']:<3} "
-                   f"{uc.rate:>6.0%}  level {u['level_sent']}  {u['delivery']['status']:<9} "
-                   f"next: {u['next_step']}")
-
-
-@app.command()
 def escalate(campaign: Campaign, as_of: AsOf = None,
              dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be sent; record "
                                                    "and send nothing.")] = False,
@@ -432,6 +368,8 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
         init_db(make_engine(settings.database_url))
         if not dry_run:  # as for dispatch: a mail server that cannot be used stops the run before Prefect starts
             preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
+        else:  # a dry run imports nothing: say what a real run would import first
+            _say_waiting(settings, lc)
     result = _run_flow("escalate", progress=False, campaign=campaign, as_of=day, dry_run=dry_run)
     if as_json:
         typer.echo(json.dumps({"as_of": result["as_of"], "actions": result["actions"]}, ensure_ascii=False,
@@ -442,34 +380,48 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
         raise typer.Exit(code=1)
 
 
+def _say_waiting(settings: Settings, lc: LoadedCampaign) -> None:
+    from congvan import roster
+    from congvan.cli_status import waiting_line
+
+    folder = roster.responses_dir(settings.config_dir, lc)
+    waiting = roster.waiting_exports(_engine(settings), lc, folder) if folder is not None else []
+    if waiting:
+        typer.echo(waiting_line(lc.name, waiting, "escalate"), err=True)
+
+
 def _print_escalation(result: dict[str, Any]) -> None:
     for line in result["imports"]:
-        typer.echo(f"Imported {line}")
+        typer.echo(_("Imported {summary}").format(summary=line))
     truth = result["bounces"]
     for line in truth["reports"]:
-        typer.echo(f"Report: {line}")
+        typer.echo(_("Report: {line}").format(line=line))
     for d in truth["fallbacks"]:
-        typer.echo(f"  {d['unit'] or '-':<8} dispatch to fallback {d['address']}: {d['status']}")
+        typer.echo(f"  {d['unit'] or '-':<8} " + _("dispatch to fallback {address}: {status}").format(
+            address=d["address"], status=status_word(d["status"])))
     if truth["alerted"]:
-        typer.echo(f"Alerted the coordinator about {truth['alerted']} new bounce(s)")
+        typer.echo(_("Alerted the coordinator about {count} new bounce(s)").format(count=truth["alerted"]))
     if result["day_off"]:
-        typer.echo(f"{result['as_of']}: not a working day ({result['day_off']}); nothing sent")
+        typer.echo(_("{date}: not a working day ({reason}); nothing sent").format(date=result["as_of"],
+                                                                                 reason=result["day_off"]))
         return
     if not result["details"]:
-        typer.echo(f"{result['as_of']}: nothing due")
+        typer.echo(_("{date}: nothing due").format(date=result["as_of"]))
         return
     for d in result["details"]:
         number = f" số {d['number']}" if d["number"] else ""
         error = f"  {d['error']}" if d["error"] else ""
         if result["dry_run"] and d["files"]:
-            error += f"  draft: {d['files'][0]}"
-        typer.echo(f"  {(d['unit'] or 'ALL'):<8} {d['step']:<12} {d['kind']:<7}{number:<20} {d['status']:<9} "
-                   f"{', '.join(d['to'])}{error}")
+            error += "  " + _("draft: {path}").format(path=d["files"][0])
+        typer.echo(f"  {(d['unit'] or 'ALL'):<8} {d['step']:<12} {d['kind']:<7}{number:<20} "
+                   f"{status_word(d['status']):<9} {', '.join(d['to'])}{error}")
     done = sum(1 for d in result["details"] if d["status"] in ("sent", "planned"))
-    verb = "planned" if result["dry_run"] else "sent"
     waiting = sum(1 for d in result["details"] if d["status"] == "awaiting_approval")
-    also = f"; {waiting} drafted, awaiting the signer's approval (congvan pending)" if waiting else ""
-    typer.echo(f"{result['as_of']}: {done} of {len(result['details'])} follow-up(s) {verb}{also}")
+    also = _("; {count} drafted, awaiting the signer's approval (congvan pending)").format(count=waiting) \
+        if waiting else ""
+    line = (_("{date}: {done} of {total} follow-up(s) planned") if result["dry_run"]
+            else _("{date}: {done} of {total} follow-up(s) sent"))
+    typer.echo(line.format(date=result["as_of"], done=done, total=len(result["details"])) + also)
 
 
 @app.command()
@@ -519,7 +471,7 @@ def serve() -> None:
 
         found = deployments(settings, dt.date.today())
         for deployment in found:
-            typer.echo(f"Serving {deployment.name}", err=True)
+            typer.echo(_("Serving {name}").format(name=deployment.name), err=True)
         serve_all(found)
 
 
@@ -561,7 +513,7 @@ def demo() -> None:
         lc = checked.campaign
         shutil.rmtree(demo_dir, ignore_errors=True)
         draft = render_dispatch(lc, templates_dir=settings.templates_dir, out_dir=demo_dir / "draft")
-        typer.echo(f"Draft for signature: {draft}")
+        typer.echo(_("Draft for signature: {path}").format(path=draft))
         # The demo's own world: its database, documents and mail server, whatever .env says.
         os.environ.update(CONGVAN_OUTPUT_DIR=str(demo_dir), CONGVAN_DATABASE_URL=f"sqlite:///{demo_dir / 'congvan.db'}")
         for name in ("CONGVAN_SMTP_USER", "CONGVAN_SMTP_PASSWORD", "CONGVAN_SMTP_FROM"):
@@ -570,7 +522,8 @@ def demo() -> None:
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         _patient_embedded_api()
         _demo_pki(lc, demo_dir / "pki")
-        typer.echo(f"Test PKI (TEST certificates, no legal value) and the signers' images: {demo_dir / 'pki'}")
+        typer.echo(_("Test PKI (TEST certificates, no legal value) and the signers' images: {path}").format(
+            path=demo_dir / "pki"))
         os.environ.setdefault("DO_NOT_TRACK", "1")
         from flows.demo import run_story
 
@@ -581,27 +534,32 @@ def demo() -> None:
     units = {d["unit"] for d in details if d["unit"] and d["status"] == "sent"}
     copies = sum(1 for d in details if not d["unit"] and d["status"] == "sent")
     issued = short_date(dt.date.fromisoformat(doc["issued_on"]))
-    typer.echo(f"Dispatch: Công văn số {doc['number']}/{doc['symbol']} ngày {issued}, served {len(units)} of "
-               f"{len(lc.addressees)} units (+{copies} copies)")
+    typer.echo(_("Dispatch: Công văn số {number}/{symbol} ngày {date}, served {served} of {units} units (+{copies} "
+                 "copies)").format(number=doc["number"], symbol=doc["symbol"], date=issued, served=len(units),
+                                   units=len(lc.addressees), copies=copies))
     for line in story.bounced:
-        typer.echo(f"  bounced: {line}; sent again to the unit's fallback by the first daily run")
+        typer.echo("  " + _("bounced: {line}; sent again to the unit's fallback by the first daily run").format(
+            line=line))
     typer.echo(f"  .docx: {doc['path']}")
     pdfs = sorted(Path(doc["path"]).parent.glob("*.pdf"))
     if pdfs:
         typer.echo(f"  PDF:   {pdfs[0]}")
     letters = sorted((demo_dir / "documents" / lc.name / "letters").glob("*.pdf"))
-    typer.echo(f"Follow-up letters: {len(letters)} in {demo_dir / 'documents' / lc.name / 'letters'}")
+    typer.echo(_("Follow-up letters: {count} in {folder}").format(count=len(letters),
+                                                                folder=demo_dir / "documents" / lc.name / "letters"))
     signed, unsigned = _demo_signatures(demo_dir)
     typer.echo(signed)
-    typer.echo(f"Report: {story.report} (and .xlsx beside it)")
-    typer.echo(f"Mail: {story.messages} .eml files in {demo_dir / 'mailbox'} (open any in a mail client)")
-    typer.echo(f"Register (sổ văn bản đi): {story.register_rows} document(s) in {story.register}")
+    typer.echo(_("Report: {path} (and .xlsx beside it)").format(path=story.report))
+    typer.echo(_("Mail: {count} .eml files in {folder} (open any in a mail client)").format(
+        count=story.messages, folder=demo_dir / "mailbox"))
+    typer.echo(_("Register (sổ văn bản đi): {count} document(s) in {path}").format(count=story.register_rows,
+                                                                                   path=story.register))
     for path in unsigned:
-        typer.echo(f"  does not verify: {path}")
+        typer.echo("  " + _("does not verify: {path}").format(path=path))
     failed = [d for d in details if d["status"] != "sent"] + [{"unsigned": p} for p in unsigned]
     failed += [d for _, day in story.days if day for d in day["details"] if d["status"] not in ("sent", "moot")]
     for d in failed:
-        typer.echo(f"  not sent: {d}")
+        typer.echo("  " + _("not sent: {detail}").format(detail=d))
     if failed:
         raise typer.Exit(code=1)
 
@@ -622,7 +580,7 @@ def check(files: Annotated[list[Path], typer.Argument(help="The .docx files to c
             for v in violations:
                 typer.echo(f"{path}: {nd30.format_violation(v)}")
             if not violations:
-                typer.echo(f"{path}: OK", err=True)
+                typer.echo(f"{path}: " + _("OK"), err=True)
     if found:
         raise typer.Exit(code=1)
 
@@ -642,8 +600,8 @@ def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.
     mailbox = default_mailbox(settings)
 
     def ready(catcher: MailCatcher) -> None:
-        typer.echo(f"Mail catcher on {catcher.host}:{catcher.port}, storing messages in {mailbox} "
-                   "(Ctrl-C to stop)", err=True)
+        typer.echo(_("Mail catcher on {host}:{port}, storing messages in {mailbox} (Ctrl-C to stop)").format(
+            host=catcher.host, port=catcher.port, mailbox=mailbox), err=True)
 
     with user_errors():
         serve_forever(mailbox, "127.0.0.1", port, on_ready=ready,
@@ -651,5 +609,7 @@ def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.
 
 
 def main(argv: list[str] | None = None) -> None:
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="congvan")
+    from congvan.cli_i18n import run
+
+    run(app, argv if argv is not None else sys.argv[1:])
 

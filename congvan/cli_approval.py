@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
+from congvan.i18n import _
 
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 Units = Annotated[list[str] | None, typer.Option("--unit", help="A unit's code (repeatable); ALL names the dispatch "
@@ -39,13 +40,15 @@ def pending(campaign: Annotated[str | None, typer.Argument(help="Campaign; all c
         typer.echo(json.dumps({"pending": [p.as_json() for p in waiting]}, ensure_ascii=False, indent=2))
         return
     if not waiting:
-        typer.echo("Nothing awaits approval" + (f" in {campaign}" if campaign else ""))
+        typer.echo(_("Nothing awaits approval in {campaign}").format(campaign=campaign) if campaign
+                   else _("Nothing awaits approval"))
         return
     for p in waiting:
         typer.echo(f"  #{p.id:<4} {p.campaign}  {p.step:<10} {(p.unit or 'ALL'):<8} {p.kind:<8} "
-                   f"signer {p.signer}, drafted {p.proposed_on:%d/%m/%Y}  {p.draft or ''}")
-    typer.echo(f"{len(waiting)} document(s) await approval: congvan approve CAMPAIGN [--unit CODE] --by NAME, or "
-               "congvan reject CAMPAIGN --unit CODE --reason TEXT")
+                   + _("signer {signer}, drafted {date}").format(signer=p.signer, date=f"{p.proposed_on:%d/%m/%Y}")
+                   + f"  {p.draft or ''}")
+    typer.echo(_("{count} document(s) await approval: congvan approve CAMPAIGN [--unit CODE] --by NAME, or "
+                 "congvan reject CAMPAIGN --unit CODE --reason TEXT").format(count=len(waiting)))
 
 
 def approve(campaign: Campaign, units: Units = None,
@@ -106,7 +109,7 @@ def reject(campaign: Campaign, units: Units = None,
     Example: congvan reject par-index-2022 --unit KPAC --reason "Đơn vị đã báo cáo lý do chính đáng"
     """
     if not reason.strip():
-        error("--reason is required: say why the document is refused")
+        error(_("--reason is required: say why the document is refused"))
         raise typer.Exit(code=2)
     settings_or_exit()
     result = _run_flow_reject(campaign, units, by, reason)
@@ -132,10 +135,14 @@ def _cli_origin() -> str:
 def _print_decision(result: dict[str, Any]) -> None:
     for d in result["decided"]:
         at = dt.datetime.fromisoformat(d["at"]).astimezone(_vietnam()) if d["at"] else None
-        when = f" at {at:%d/%m/%Y %H:%M}" if at else ""
-        what = "the dispatch" if d["kind"] == "dispatch" else f"{d['step']} ({d['kind']})"
+        when = _(" at {time}").format(time=f"{at:%d/%m/%Y %H:%M}") if at else ""
+        what = _("the dispatch") if d["kind"] == "dispatch" else f"{d['step']} ({d['kind']})"
         remark = f": {d['comment']}" if d["comment"] else ""
-        typer.echo(f"{d['status'].capitalize()} {what} for {d['unit'] or 'ALL'} by {d['by']}{when}{remark}")
+        line = {"approved": _("Approved {what} for {unit} by {by}"),
+                "rejected": _("Rejected {what} for {unit} by {by}")}.get(d["status"])
+        head = line.format(what=what, unit=d["unit"] or "ALL", by=d["by"]) if line else \
+            f"{d['status'].capitalize()} {what} for {d['unit'] or 'ALL'} by {d['by']}"
+        typer.echo(head + when + remark)
 
 
 def _vietnam() -> dt.tzinfo:

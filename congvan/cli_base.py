@@ -10,13 +10,18 @@ from typing import TYPE_CHECKING
 import typer
 
 from congvan.errors import CongVanError
+from congvan.i18n import _
 
 if TYPE_CHECKING:
     from congvan.settings import Settings
 
 
 def error(message: str) -> None:
-    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+    typer.secho(_("Error: ") + message, err=True, fg=typer.colors.RED)
+
+
+def warning(message: str) -> None:
+    typer.echo(_("Warning: ") + message, err=True)
 
 
 @contextmanager
@@ -28,7 +33,9 @@ def user_errors() -> Iterator[None]:
         error(str(exc))
         raise typer.Exit(code=2) from None
     except typer.BadParameter as exc:
-        error(exc.format_message())
+        hint = exc.param_hint if isinstance(exc.param_hint, str) else None
+        error(_("Invalid value for {hint}: {message}").format(hint=hint, message=exc.message) if hint
+              else exc.format_message())
         raise typer.Exit(code=2) from None
 
 
@@ -41,9 +48,11 @@ def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except ValidationError as exc:
+        from congvan.config import pydantic_message
+
         for err in exc.errors():
             name = "CONGVAN_" + "_".join(str(p) for p in err["loc"]).upper()
-            error(f"{name}: {err['msg']}")
+            error(f"{name}: {pydantic_message(err)}")
         raise typer.Exit(code=2) from None
 
 
@@ -53,4 +62,5 @@ def parse_date(value: str | None, option: str = "--as-of") -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=f"'{option}'") from None
+        raise typer.BadParameter(_("{value!r} is not a date (YYYY-MM-DD)").format(value=value),
+                                 param_hint=f"'{option}'") from None

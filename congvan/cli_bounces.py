@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from congvan.cli_base import settings_or_exit, user_errors
+from congvan.i18n import _
 
 if TYPE_CHECKING:  # the commands import what they use when they run: `congvan --help` stays fast
     from congvan import bounces
@@ -21,9 +22,9 @@ def _print(applied: bounces.Applied) -> None:
     for line in applied.changed:
         typer.echo(line)
     for line in applied.skipped:
-        typer.echo(f"Skipped: {line}", err=True)
-    typer.echo(f"{len(applied.changed)} delivery row(s) changed, {applied.bounced} bounce(s); "
-               f"{len(applied.skipped)} message(s) skipped", err=True)
+        typer.echo(_("Skipped: {line}").format(line=line), err=True)
+    typer.echo(_("{changed} delivery row(s) changed, {bounced} bounce(s); {skipped} message(s) skipped").format(
+        changed=len(applied.changed), bounced=applied.bounced, skipped=len(applied.skipped)), err=True)
 
 
 @bounces_app.command("import")
@@ -77,10 +78,12 @@ def bounces_sync(campaign: Campaign) -> None:
             told = bounces.alert(engine, lc, SmtpConfig.from_settings(settings), sender(lc, settings),
                                  fallbacks=fallbacks, held=held, message_id_domain=domain)
         except SmtpFailure as exc:
-            typer.echo(f"Warning: the alert to the coordinator was not sent (the next run tries again): "
-                       f"{exc.reason}", err=True)
+            typer.echo(_("Warning: the alert to the coordinator was not sent (the next run tries again): "
+                         "{reason}").format(reason=exc.reason), err=True)
             told = 0
     if told:
-        typer.echo(f"Alerted the coordinator ({sender(lc, settings).address}) about {told} bounce(s)", err=True)
+        typer.echo(_("Alerted the coordinator ({address}) about {count} bounce(s)").format(
+            address=sender(lc, settings).address, count=told), err=True)
     for code, address in fallbacks.items():
-        typer.echo(f"{code}: the dispatch goes once to {address} at the next congvan dispatch or daily run")
+        typer.echo(_("{code}: the dispatch goes once to {address} at the next congvan dispatch or daily run").format(
+            code=code, address=address))

@@ -10,6 +10,7 @@ import typer
 
 from congvan.cli_base import error, settings_or_exit, user_errors
 from congvan.errors import ConfigError
+from congvan.i18n import _
 
 units_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                         help="The units (units.yaml) as an Excel table: export it, edit it in Excel, import it back.")
@@ -30,13 +31,15 @@ def new(name: Annotated[str, typer.Argument(help="The new campaign's name (a fil
     settings = settings_or_exit()
     with user_errors():
         made = new_campaign(settings.config_dir, settings.templates_dir, name, source)
-    typer.echo(f"Campaign {name}: {made.campaign}")
+    typer.echo(_("Campaign {name}: {path}").format(name=name, path=made.campaign))
     for path in made.templates:
-        typer.echo(f"  template: {path}")
+        typer.echo("  " + _("template: {path}").format(path=path))
     if made.roster is not None:
-        typer.echo(f"  roster:   {made.roster} (fill in one row per official; {made.units} units listed)")
-        typer.echo(f"  exports:  {made.responses}/ (save the survey's exports here)")
-    typer.echo(f"Edit {made.campaign.name} (title, date, summary, body, deadline) and the templates, then:")
+        typer.echo("  " + _("roster:   {path} (fill in one row per official; {count} units listed)").format(
+            path=made.roster, count=made.units))
+        typer.echo("  " + _("exports:  {path}/ (save the survey's exports here)").format(path=made.responses))
+    typer.echo(_("Edit {file} (title, date, summary, body, deadline) and the templates, then:").format(
+        file=made.campaign.name))
     for command in made.next_commands():
         typer.echo(f"  {command}")
 
@@ -54,12 +57,12 @@ def units_export(out: Annotated[Path | None, typer.Option("--out", help="The wor
     settings = settings_or_exit()
     target = out or settings.output_dir / "units.xlsx"
     if target.suffix.lower() != ".xlsx":
-        error(f"{target}: the workbook's name must end in .xlsx")
+        error(_("{target}: the workbook's name must end in .xlsx").format(target=target))
         raise typer.Exit(code=2)
     with user_errors():
         count = export_units(settings.config_dir, target)
     typer.echo(target)
-    typer.echo(f"{count} units", err=True)
+    typer.echo(_("{count} units").format(count=count), err=True)
 
 
 @units_app.command("import")

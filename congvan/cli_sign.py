@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from congvan.cli_base import settings_or_exit, user_errors
+from congvan.i18n import _
 
 if TYPE_CHECKING:
     from congvan.signing.verify import SignatureVerdict
 
-ROLES = {"signer": "người ký", "organisation": "cơ quan"}
+ROLES = {"signer": "người ký", "organisation": "cơ quan"}  # Vietnamese terms, in either language
 
 
 def _yes(value: bool | None) -> str:
-    return "-" if value is None else ("yes" if value else "NO")
+    return "-" if value is None else (_("yes") if value else _("NO"))
 
 
 def _when(sig: SignatureVerdict) -> str:
@@ -56,16 +57,18 @@ def verify_command(
         typer.echo(json.dumps({"files": [v.as_json() for v in verdicts]}, ensure_ascii=False, indent=2))
     else:
         for v in verdicts:
-            typer.echo(f"{v.path}: {'OK' if v.ok else 'FAILED'}")
+            typer.echo(f"{v.path}: {_('OK') if v.ok else _('FAILED')}")
             if not v.signatures:
-                typer.echo("  no digital signature")
+                typer.echo("  " + _("no digital signature"))
             for i, s in enumerate(v.signatures, 1):
-                typer.echo(f"  {i}. {s.signer} ({ROLES[s.role]}), {_when(s)}: intact {_yes(s.intact and s.valid)}, "
-                           f"coverage {s.coverage} (after it: {s.modifications}), trusted {_yes(s.trusted)}, "
-                           f"timestamp {_yes(s.timestamp_ok) if s.timestamped else 'none'}"
-                           + (f"; {s.problem}" if s.problem else ""))
+                typer.echo(f"  {i}. {s.signer} ({ROLES[s.role]}), {_when(s)}: " + _(
+                    "intact {intact}, coverage {coverage} (after it: {modifications}), trusted {trusted}, "
+                    "timestamp {timestamp}").format(
+                    intact=_yes(s.intact and s.valid), coverage=s.coverage, modifications=s.modifications,
+                    trusted=_yes(s.trusted), timestamp=_yes(s.timestamp_ok) if s.timestamped else _("none"))
+                    + (f"; {s.problem}" if s.problem else ""))
         if roots is None:
-            typer.echo("No trust roots given (--trust-roots or CONGVAN_TRUST_ROOTS): no chain can be trusted.",
+            typer.echo(_("No trust roots given (--trust-roots or CONGVAN_TRUST_ROOTS): no chain can be trusted."),
                        err=True)
     if not all(v.ok for v in verdicts):
         raise typer.Exit(code=1)

@@ -9,6 +9,7 @@ import typer
 
 from congvan.cli_base import error, settings_or_exit, user_errors
 from congvan.errors import CongVanError, RegisterError
+from congvan.i18n import _
 
 db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                      help="The database's schema: upgrade it to this congvan, show its revision.")
@@ -33,9 +34,11 @@ def db_upgrade() -> None:
         done = upgrade(engine)
     where = masked_url(engine.url)
     if done.changed:
-        typer.echo(f"Upgraded {where}: {done.before.describe()} → revision {done.after}.")
+        typer.echo(_("Upgraded {where}: {before} → revision {after}.").format(
+            where=where, before=done.before.describe(), after=done.after))
     else:
-        typer.echo(f"{where} is already at revision {done.after} (current); nothing to do.")
+        typer.echo(_("{where} is already at revision {after} (current); nothing to do.").format(
+            where=where, after=done.after))
 
 
 @db_app.command("current")
@@ -53,10 +56,11 @@ def db_current() -> None:
         state = current_state(engine)
     typer.echo(f"{masked_url(engine.url)}: {state.describe()}")
     if state.newer:
-        error(f"revision {state.revision} was made by a newer congvan (this one knows up to {HEAD})")
+        error(_("revision {revision} was made by a newer congvan (this one knows up to {head})").format(
+            revision=state.revision, head=HEAD))
         raise typer.Exit(code=2)
     if not state.current and not state.empty:
-        typer.echo(f"This congvan needs revision {HEAD}: run `congvan db upgrade`.")
+        typer.echo(_("This congvan needs revision {head}: run `congvan db upgrade`.").format(head=HEAD))
 
 
 @db_app.command("downgrade", hidden=True)
@@ -96,8 +100,9 @@ def register_set_next(
         engine = make_engine(settings.database_url)
         init_db(engine)
         done = set_next(engine, register, year, number)
-    typer.echo(f"Register {register} ({known[register]}), {year}: the next number is "
-               f"{format_number(done.next_number)} (it was {format_number(done.previous_next)}).")
+    typer.echo(_("Register {register} ({name}), {year}: the next number is {next} (it was {previous}).").format(
+        register=register, name=known[register], year=year, next=format_number(done.next_number),
+        previous=format_number(done.previous_next)))
 
 
 @register_app.command("export")
@@ -134,4 +139,4 @@ def register_export(
         except CongVanError:  # a broken authorities.yaml: the register prints with the book names
             names = {}
         write_register(rows, path, authority_names=names)
-    typer.echo(f"{len(rows)} document(s) → {path}")
+    typer.echo(_("{count} document(s) → {path}").format(count=len(rows), path=path))

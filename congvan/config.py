@@ -28,7 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from congvan.errors import ConfigError, Problem
+from congvan.errors import ConfigError, Problem, human_field
+from congvan.i18n import N_, _, language
 from congvan.text import clean, header_break, one_line
 
 # --- value types ---------------------------------------------------------------------------------
@@ -41,13 +42,13 @@ def _text(value: Any) -> Any:
 def _header_safe(value: str) -> str:
     found = header_break(value)
     if found is not None:
-        raise ValueError(f"contains a line break ({found}); it would end up in a mail header")
+        raise ValueError(_("contains a line break ({found}); it would end up in a mail header").format(found=found))
     return value
 
 
 def _non_empty(value: str) -> str:
     if not value:
-        raise ValueError("must not be empty")
+        raise ValueError(_("must not be empty"))
     return value
 
 
@@ -60,11 +61,12 @@ def check_address(value: str) -> str:
     _header_safe(value)
     local, at, domain = value.rpartition("@")
     if not at or not local:
-        raise ValueError(f"{value!r} is not a mail address (expected name@domain)")
+        raise ValueError(_("{value!r} is not a mail address (expected name@domain)").format(value=value))
     if not _LOCAL.match(local) or len(local) > 64:
-        raise ValueError(f"{value!r} is not a valid mail address (bad characters before '@')")
+        raise ValueError(_("{value!r} is not a valid mail address (bad characters before '@')").format(value=value))
     if not _DOMAIN.match(domain):
-        raise ValueError(f"{value!r} is not a valid mail address (bad or incomplete domain {domain!r})")
+        raise ValueError(_("{value!r} is not a valid mail address (bad or incomplete domain {domain!r})").format(
+            value=value, domain=domain))
     return value
 
 
@@ -73,14 +75,16 @@ _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 def _code(value: str) -> str:
     if not _CODE.match(value):
-        raise ValueError(f"{value!r} is not a valid code (letters, digits, '-' or '_', at most 32)")
+        raise ValueError(_("{value!r} is not a valid code (letters, digits, '-' or '_', at most 32)").format(
+            value=value))
     return value
 
 
 def _file_name(value: str) -> str:
     """A template named by a step is a file in the templates folder, never a path out of it."""
     if "/" in value or "\\" in value or value.startswith("."):
-        raise ValueError(f"{value!r} must be a file name inside the templates folder (no folders, no leading '.')")
+        raise ValueError(_("{value!r} must be a file name inside the templates folder (no folders, no leading '.')")
+                         .format(value=value))
     return value
 
 
@@ -102,7 +106,7 @@ def _strip_luu(value: Any) -> Any:
 
 def _starts_with_vt(value: str) -> str:
     if not re.match(r"^VT\b", value):
-        raise ValueError(f"{value!r} must start with 'VT' (the Văn thư keeps the first copy)")
+        raise ValueError(_("{value!r} must start with 'VT' (the Văn thư keeps the first copy)").format(value=value))
     return value
 
 
@@ -216,10 +220,10 @@ class RecipientRef(_Model):
     def _one_kind(self) -> RecipientRef:
         given = [k for k in ("unit", "group", "name") if getattr(self, k) is not None]
         if len(given) != 1:
-            got = f"got {' and '.join(given)}" if given else "got none"
-            raise ValueError(f"give exactly one of unit, group or name ({got})")
+            got = _("got {fields}").format(fields=" and ".join(given)) if given else _("got none")
+            raise ValueError(_("give exactly one of unit, group or name ({got})").format(got=got))
         if self.email is not None and self.name is None:
-            raise ValueError("email is only for a named body (name:); a unit's address is in units.yaml")
+            raise ValueError(_("email is only for a named body (name:); a unit's address is in units.yaml"))
         return self
 
 
@@ -361,12 +365,12 @@ class FollowUp(_Model):
     def _ordered(self) -> FollowUp:
         offsets = [s.offset for s in self.ladder if s.kind != "report"]
         if offsets != sorted(offsets):
-            raise ValueError("ladder steps must come in order of their offset (the level rises with it)")
+            raise ValueError(_("ladder steps must come in order of their offset (the level rises with it)"))
         names = [s.name for s in self.ladder]
         if len(set(names)) != len(names):
-            raise ValueError("ladder step names must be unique")
+            raise ValueError(_("ladder step names must be unique"))
         if self.closes is not None and self.closes < self.deadline:
-            raise ValueError("closes must not be before the deadline")
+            raise ValueError(_("closes must not be before the deadline"))
         return self
 
 
@@ -376,8 +380,8 @@ _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 def _mail_name(value: str) -> str:
     """A mail template is named by its file stem in templates/mail/, never by a path."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value) or ".." in value:
-        raise ValueError(f"{value!r} must be a mail template name: a file stem in templates/mail/ (letters, digits, "
-                         "'.', '-', '_')")
+        raise ValueError(_("{value!r} must be a mail template name: a file stem in templates/mail/ (letters, digits, "
+                           "'.', '-', '_')").format(value=value))
     return value
 
 
@@ -459,7 +463,7 @@ class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
 
 def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
+    for key_node, _value in node.value:
         if key_node.tag == _MERGE_TAG:  # "<<: *anchor": its keys may be overridden on purpose
             continue
         key = loader.construct_object(key_node, deep=deep)
@@ -487,36 +491,110 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
-def _yaml_problem(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> tuple[str, str, int | None, int | None]:
     mark = exc.problem_mark or exc.context_mark
-    where = f"line {mark.line + 1}" if mark else ""
-    message = f"{exc.problem or exc}".strip()
+    message = _yaml_message(f"{exc.problem or exc}".strip())
     ctx = exc.context_mark
     if exc.context and ctx is not None and (mark is None or ctx.line != mark.line):
-        message += f" ({exc.context} started at line {ctx.line + 1})"
-    return where, message
+        message += " " + _("({context} started at line {line})").format(context=_yaml_message(exc.context),
+                                                                       line=ctx.line + 1)
+    if mark is None:
+        return "", message, None, None
+    return "", message, mark.line + 1, mark.column + 1
+
+
+# PyYAML's words, as people read them (the rest of a parser message is kept as it is).
+_YAML_WORDS = (
+    N_("could not find expected ':'"), N_("mapping values are not allowed here"),
+    N_("found character '\\t' that cannot start any token"), N_("expected <block end>, but found '<scalar>'"),
+    N_("found unexpected end of stream"), N_("did not find expected key"), N_("did not find expected ',' or ']'"),
+    N_("did not find expected ',' or '}'"), N_("while scanning a simple key"), N_("while parsing a block mapping"),
+    N_("while scanning a quoted scalar"), N_("while parsing a flow sequence"), N_("while parsing a block collection"),
+    N_("while parsing a flow mapping"), N_("did not find expected '-' indicator"),
+    N_("found character that cannot start any token"), N_("while scanning a plain scalar"),
+    N_("found undefined alias"), N_("while parsing a block node"), N_("expected <block end>, but found '-'"),
+    N_("expected <block end>, but found '<block mapping start>'"), N_("found unknown escape character"),
+    N_("expected <block end>, but found '<block sequence start>'"),
+)
+
+
+def _yaml_message(text: str) -> str:
+    if text.startswith("duplicate key "):
+        return text
+    return _(text) if text in _YAML_WORDS else text
+
+
+# Where a problem is in its file: the YAML nodes of each file read (by the name shown), so a problem found by
+# pydantic or a cross-check gets the line and column of what it names.
+_NODES: dict[str, yaml.Node] = {}
+_PATH_PART = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
+
+
+def _position(shown: str, loc: tuple[int | str, ...], *, partial: bool = False) -> tuple[int, int] | None:
+    """Line and column (from 1) of what ``loc`` names in the file read as ``shown``; ``partial``: of the deepest
+    part found (a missing field: its mapping), else None unless the whole path is found."""
+    node = _NODES.get(shown)
+    if node is None:
+        return None
+    at: yaml.Node = node
+    for part in loc:
+        if isinstance(part, str) and _is_tag(part):
+            continue
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            found = (node.value[part], node.value[part])
+        else:
+            found = None
+        if found is None:
+            if not partial:
+                return None
+            break
+        key, node = found
+        at = node if isinstance(node, yaml.ScalarNode) else key
+    return at.start_mark.line + 1, at.start_mark.column + 1
+
+
+def _located(problems: list[Problem]) -> list[Problem]:
+    """The problems, each with its line and column when its file was read and it names a field."""
+    out = []
+    for p in problems:
+        if p.line is None and p.field:
+            loc = tuple(int(m.group(1)) if m.group(1) is not None else m.group(2)
+                        for m in _PATH_PART.finditer(p.field))
+            where = _position(p.file, loc)
+            if where is not None:
+                p = Problem(p.file, p.field, p.message, *where)
+        out.append(p)
+    return out
 
 
 def _read_yaml(path: Path, shown: str, problems: list[Problem]) -> Any:
+    _NODES.pop(shown, None)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        problems.append(Problem(shown, "", "file not found"))
+        problems.append(Problem(shown, "", _("file not found")))
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(shown, "", f"cannot be read: {exc}"))
+        problems.append(Problem(shown, "", _("cannot be read: {error}").format(error=exc)))
         return None
+    loader = _UniqueKeyLoader(text)
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         problems.append(Problem(shown, *_yaml_problem(exc)))
         return None
     except yaml.YAMLError as exc:
         problems.append(Problem(shown, "", str(exc)))
         return None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
-        problems.append(Problem(shown, "", "expected a mapping of fields at the top level"))
+        problems.append(Problem(shown, "", _("expected a mapping of fields at the top level"), 1, 1))
         return None
+    _NODES[shown] = node
     return data
 
 
@@ -579,18 +657,76 @@ def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
+# pydantic's messages, by error type: its English template (the msgid) filled with the error's context.
+_PYDANTIC = {
+    "date_parsing": N_("Input should be a valid date in the format YYYY-MM-DD, {error}"),
+    "date_from_datetime_parsing": N_("Input should be a valid date or datetime, {error}"),
+    "date_type": N_("Input should be a valid date"),
+    "datetime_parsing": N_("Input should be a valid datetime, {error}"),
+    "string_type": N_("Input should be a valid string"),
+    "int_parsing": N_("Input should be a valid integer, unable to parse string as an integer"),
+    "int_type": N_("Input should be a valid integer"),
+    "int_from_float": N_("Input should be a valid integer, got a number with a fractional part"),
+    "float_parsing": N_("Input should be a valid number, unable to parse string as a number"),
+    "bool_parsing": N_("Input should be a valid boolean, unable to interpret input"),
+    "bool_type": N_("Input should be a valid boolean"),
+    "list_type": N_("Input should be a valid list"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "model_type": N_("Input should be a valid dictionary or instance of {class_name}"),
+    "too_short": N_("{field_type} should have at least {min_length} item after validation, not {actual_length}"),
+    "too_long": N_("{field_type} should have at most {max_length} items after validation, not {actual_length}"),
+    "string_too_short": N_("String should have at least {min_length} character"),
+    "string_too_long": N_("String should have at most {max_length} characters"),
+    "literal_error": N_("Input should be {expected}"),
+    "greater_than_equal": N_("Input should be greater than or equal to {ge}"),
+    "greater_than": N_("Input should be greater than {gt}"),
+    "less_than_equal": N_("Input should be less than or equal to {le}"),
+    "union_tag_invalid": N_("Input tag {tag} found using {discriminator} does not match any of the expected tags: "
+                            "{expected_tags}"),
+    "union_tag_not_found": N_("Unable to extract tag using discriminator {discriminator}"),
+}
+
+# The reasons pydantic gives inside a date error.
+_DATE_REASONS = (N_("input is too short"), N_("input is too long"), N_("invalid character in year"),
+                 N_("invalid character in month"), N_("invalid character in day"),
+                 N_("month value is outside expected range of 1-12"), N_("day value is outside expected range"),
+                 N_("invalid date separator, expected `-`"), N_("unexpected extra characters at the end of the input"))
+
+
+def pydantic_message(err: Any) -> str:
+    template = _PYDANTIC.get(err["type"])
+    if template is None or language() == "en":
+        return str(err["msg"])
+    ctx = dict(err.get("ctx") or {})
+    if err["type"] not in _PLURAL and template.format_map(_Keep(ctx)) != err["msg"]:
+        return str(err["msg"])  # this pydantic words it otherwise: keep its own
+    if str(ctx.get("error")) in _DATE_REASONS:
+        ctx["error"] = _(str(ctx["error"]))
+    return _(template).format_map(_Keep(ctx))
+
+
+_PLURAL = ("too_short", "too_long", "string_too_short", "string_too_long")
+
+
+class _Keep(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
 def _message(model: type[BaseModel], err: Any) -> str:
     loc = tuple(err["loc"])
     if err["type"] == "extra_forbidden" and loc:
         allowed = _fields_at(model, loc)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         if close:
-            return f"unknown field {loc[-1]!r} (did you mean {close[0]!r}?)"
-        return f"unknown field {loc[-1]!r} (allowed: {', '.join(allowed)})" if allowed else \
-            f"unknown field {loc[-1]!r}"
+            return _("unknown field {name!r} (did you mean {close!r}?)").format(name=loc[-1], close=close[0])
+        return _("unknown field {name!r} (allowed: {allowed})").format(name=loc[-1], allowed=", ".join(allowed)) \
+            if allowed else _("unknown field {name!r}").format(name=loc[-1])
     if err["type"] == "missing":
-        return "required field is missing"
-    return str(err["msg"]).removeprefix("Value error, ")
+        return _("required field is missing")
+    if err["type"] in ("value_error", "assertion_error"):
+        return str(err["msg"]).removeprefix("Value error, ")
+    return pydantic_message(err)
 
 
 def _parse(model: type[M], data: Any, shown: str, problems: list[Problem]) -> M | None:
@@ -600,7 +736,9 @@ def _parse(model: type[M], data: Any, shown: str, problems: list[Problem]) -> M 
         return model.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            problems.append(Problem(shown, _loc(tuple(err["loc"])), _message(model, err)))
+            loc = tuple(err["loc"])
+            where = _position(shown, loc, partial=err["type"] == "missing") or (None, None)
+            problems.append(Problem(shown, _loc(loc), _message(model, err), *where))
         return None
 
 
@@ -619,8 +757,8 @@ class LoadedCampaign:
     def require_follow_up(self) -> FollowUp:
         """The campaign's follow-up; ``ConfigError`` naming the file when it has none."""
         if self.campaign.follow_up is None:
-            raise ConfigError([Problem(str(self.path), "follow_up", "the campaign has no follow_up section "
-                                       "(deadline, roster, ladder): nothing to follow up")])
+            raise ConfigError([Problem(str(self.path), "follow_up", _(
+                "the campaign has no follow_up section (deadline, roster, ladder): nothing to follow up"))])
         return self.campaign.follow_up
 
     name: str
@@ -653,7 +791,7 @@ _CAMPAIGN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def campaign_path(config_dir: Path, name: str) -> Path:
     if not _CAMPAIGN_NAME.fullmatch(name) or ".." in name:
-        raise ConfigError([Problem(one_line(name), "", "not a campaign name (a file stem under config/campaigns/)")])
+        raise ConfigError([Problem(one_line(name), "", _("not a campaign name (a file stem under config/campaigns/)"))])
     return config_dir / "campaigns" / f"{name}.yaml"
 
 
@@ -667,7 +805,7 @@ def load_authorities(config_dir: Path) -> dict[str, Authority]:
     shown = str(config_dir / "authorities.yaml")
     parsed = _parse(AuthoritiesFile, _read_yaml(config_dir / "authorities.yaml", shown, problems), shown, problems)
     if problems or parsed is None:
-        raise ConfigError(problems)
+        raise ConfigError(_located(problems))
     return dict(parsed.authorities)
 
 
@@ -686,8 +824,9 @@ def load_campaign(config_dir: Path, name: str) -> LoadedCampaign:
     auth_data = _read_yaml(config_dir / "authorities.yaml", shown_auth, problems)
     units_data = _read_yaml(config_dir / "units.yaml", shown_units, problems)
     if not path.exists():
-        known = ", ".join(list_campaigns(config_dir)) or "none"
-        problems.append(Problem(shown_camp, "", f"file not found: no campaign {name!r} (known: {known})"))
+        known = ", ".join(list_campaigns(config_dir)) or _("none")
+        problems.append(Problem(shown_camp, "", _("file not found: no campaign {name!r} (known: {known})").format(
+            name=name, known=known)))
         camp_data = None
     else:
         camp_data = _read_yaml(path, shown_camp, problems)
@@ -702,7 +841,7 @@ def load_campaign(config_dir: Path, name: str) -> LoadedCampaign:
         problems.extend(_check_references(camp_data, auth_data, roster, shown_camp, shown_units))
 
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_located(problems))
     assert auths is not None and units_file is not None and camp is not None
     authority = auths.authorities[camp.authority]
     signer = authority.signers[camp.signer]
@@ -764,10 +903,10 @@ class _Roster:
         return cls(groups, units)
 
     def codes(self) -> set[str] | None:
-        return None if self.units is None else {code.upper() for _, code, _ in self.units if code}
+        return None if self.units is None else {code.upper() for _unit, code, _group in self.units if code}
 
     def members(self, group: str) -> int:
-        return sum(1 for _, _, g in self.units or () if g == group)
+        return sum(1 for _unit, _code, g in self.units or () if g == group)
 
     def problems(self, shown: str) -> list[Problem]:
         problems: list[Problem] = []
@@ -778,22 +917,22 @@ class _Roster:
             if code:
                 key = code.upper()
                 if key in first_seen:
-                    problems.append(Problem(shown, f"units[{i}].code",
-                                            f"duplicate unit code {code!r} (also units[{first_seen[key]}]; "
-                                            "codes are compared ignoring case)"))
+                    problems.append(Problem(shown, f"units[{i}].code", _(
+                        "duplicate unit code {code!r} (also {other}; codes are compared ignoring case)").format(
+                        code=code, other=human_field(f"units[{first_seen[key]}]"))))
                 else:
                     first_seen[key] = i
             if group and self.groups is not None and group not in self.groups:
-                problems.append(Problem(shown, f"units[{i}].group",
-                                        f"unknown group {group!r} (known: {_known(self.groups)})"))
+                problems.append(Problem(shown, f"units[{i}].group", _("unknown group {group!r} (known: {known})")
+                                        .format(group=group, known=_known(self.groups))))
         for group in sorted(self.groups or ()):
             if not self.members(group):
-                problems.append(Problem(shown, f"groups.{one_line(group)}", "no unit belongs to this group"))
+                problems.append(Problem(shown, f"groups.{one_line(group)}", _("no unit belongs to this group")))
         return problems
 
 
 def _known(keys: Any) -> str:
-    return ", ".join(one_line(str(k)) for k in sorted(keys, key=str)) or "none"
+    return ", ".join(one_line(str(k)) for k in sorted(keys, key=str)) or _("none")
 
 
 def _check_references(camp: dict[str, Any], auths: Any, roster: _Roster, shown: str,
@@ -803,13 +942,13 @@ def _check_references(camp: dict[str, Any], auths: Any, roster: _Roster, shown: 
     all_auths = auths.get("authorities") if isinstance(auths, dict) else None
     if authority and isinstance(all_auths, dict):
         if authority not in all_auths:
-            problems.append(Problem(shown, "authority",
-                                    f"unknown authority {authority!r} (known: {_known(all_auths)})"))
+            problems.append(Problem(shown, "authority", _("unknown authority {authority!r} (known: {known})").format(
+                authority=authority, known=_known(all_auths))))
         else:
             signers = all_auths[authority].get("signers") if isinstance(all_auths[authority], dict) else None
             if signer and isinstance(signers, dict) and signer not in signers:
-                problems.append(Problem(shown, "signer", f"unknown signer {signer!r} of {authority} "
-                                                         f"(known: {_known(signers)})"))
+                problems.append(Problem(shown, "signer", _("unknown signer {signer!r} of {authority} (known: {known})")
+                                        .format(signer=signer, authority=authority, known=_known(signers))))
 
     refs = camp.get("kinh_gui")
     codes = roster.codes()
@@ -818,18 +957,19 @@ def _check_references(camp: dict[str, Any], auths: Any, roster: _Roster, shown: 
             continue
         unit, group = _key(ref.get("unit")), _key(ref.get("group"))
         if unit and codes is not None and unit.upper() not in codes:
-            problems.append(Problem(shown, f"kinh_gui[{i}].unit", f"unknown unit {unit!r} (not in {shown_units})"))
+            problems.append(Problem(shown, f"kinh_gui[{i}].unit", _("unknown unit {unit!r} (not in {file})").format(
+                unit=unit, file=shown_units)))
         if group and roster.groups is not None:
             if group not in roster.groups:
-                problems.append(Problem(shown, f"kinh_gui[{i}].group",
-                                        f"unknown group {group!r} (known: {_known(roster.groups)})"))
+                problems.append(Problem(shown, f"kinh_gui[{i}].group", _("unknown group {group!r} (known: {known})")
+                                        .format(group=group, known=_known(roster.groups))))
             elif roster.units is not None and not roster.members(group):
-                problems.append(Problem(shown, f"kinh_gui[{i}].group",
-                                        f"group {group!r} has no units in {shown_units}"))
+                problems.append(Problem(shown, f"kinh_gui[{i}].group", _("group {group!r} has no units in {file}")
+                                        .format(group=group, file=shown_units)))
 
     fields = camp.get("fields")
     for key in fields if isinstance(fields, dict) else ():
         if not isinstance(key, str) or not _FIELD_NAME.fullmatch(key):
             problems.append(Problem(shown, f"fields.{one_line(str(key))}",
-                                    "field names are lowercase ASCII letters, digits and '_'"))
+                                    _("field names are lowercase ASCII letters, digits and '_'")))
     return problems

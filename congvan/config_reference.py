@@ -276,7 +276,7 @@ def setting_names() -> list[str]:
 def render_settings() -> list[str]:
     lines = ["## Biến môi trường (`CONGVAN_*`)", "",
              "Đặt trong môi trường của lệnh, hoặc trong tệp `.env` ở thư mục chạy lệnh, mỗi dòng một biến "
-             "(`TÊN=giá trị`). Sai giá trị thì lệnh báo một dòng `Error: CONGVAN_…: …` và dừng.", "",
+             "(`TÊN=giá trị`). Sai giá trị thì lệnh báo một dòng `Lỗi: CONGVAN_…: …` và dừng.", "",
              "| Biến | Kiểu | Mặc định | Ý nghĩa |", "|---|---|---|---|"]
     hints = _hints(Settings)
     for name, info in Settings.model_fields.items():

@@ -29,10 +29,14 @@ A message the server refuses for one address is not an exception: it is that del
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
+
+from congvan.i18n import _, language
 
 
 class CongVanError(Exception):
@@ -41,15 +45,37 @@ class CongVanError(Exception):
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One thing wrong with the configuration: where it is, and what is wrong."""
+    """One thing wrong with the configuration: where it is, and what is wrong. ``field`` is the path in the
+    file as code sees it (``units[3].code``, items from 0); ``line`` and ``column`` (from 1) where the YAML
+    says it, when known. Printed for people: "units.yaml: units[3].code: … (line 12, column 11)", in
+    Vietnamese "units.yaml: units, mục 4, code: … (dòng 12, cột 11)"; a YAML syntax error:
+    "units.yaml: line 12, column 3: …"."""
 
     file: str
     field: str
     message: str
+    line: int | None = dc_field(default=None, compare=False)
+    column: int | None = dc_field(default=None, compare=False)
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.field}" if self.field else self.file
-        return f"{where}: {self.message}"
+        at = None
+        if self.line is not None:
+            at = (_("line {line}, column {column}").format(line=self.line, column=self.column)
+                  if self.column is not None else _("line {line}").format(line=self.line))
+        if not self.field:  # a YAML syntax error: where it is stands in the field's place
+            return ": ".join([self.file, *([at] if at else []), self.message])
+        return f"{self.file}: {human_field(self.field)}: {self.message}" + (f" ({at})" if at else "")
+
+
+_ITEM = re.compile(r"\[(\d+)\]")
+
+
+def human_field(path: str) -> str:
+    """``units[3].code`` as people count: "units, mục 4, code" in Vietnamese (English keeps the path)."""
+    if language() == "en":
+        return path
+    text = _ITEM.sub(lambda m: ", " + _("item {n}").format(n=int(m.group(1)) + 1) + ", ", path)
+    return re.sub(r",\s*,", ",", text.replace(".", ", ")).strip(", ")
 
 
 class ConfigError(CongVanError):
@@ -57,9 +83,10 @@ class ConfigError(CongVanError):
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
-        first = str(self.problems[0]) if self.problems else "invalid configuration"
+        first = str(self.problems[0]) if self.problems else _("invalid configuration")
         more = len(self.problems) - 1
-        super().__init__(first if more <= 0 else f"{first} (and {more} more problem(s))")
+        super().__init__(first if more <= 0 else
+                         _("{first} (and {more} more problem(s))").format(first=first, more=more))
 
 
 class SourceDataError(CongVanError):

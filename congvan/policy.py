@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from congvan.compliance import Compliance, UnitCompliance
 from congvan.config import FollowUp, LadderStep
+from congvan.i18n import N_, _
+from congvan.vndate import short_date
 from congvan.workdays import WorkCalendar
 
 
@@ -136,19 +138,39 @@ def next_step(follow_up: FollowUp, unit: UnitCompliance, sent: Sent | None, as_o
     return None
 
 
-def explain(follow_up: FollowUp, unit: UnitCompliance, sent: Sent | None, as_of: dt.date,
-            calendar: WorkCalendar) -> str:
-    """``congvan status``'s next_step column: "don-doc on 2023-02-27", "none: compliant",
-    "none: campaign closed", "none: ladder complete" or "none: campaign closes first"."""
+def _explanation(follow_up: FollowUp, unit: UnitCompliance, sent: Sent | None, as_of: dt.date,
+                 calendar: WorkCalendar) -> tuple[str, LadderStep | None, dt.date | None]:
     if _closed(follow_up, as_of):
-        return "none: campaign closed"
+        return "campaign closed", None, None
     if unit.compliant:
-        return "none: compliant"
+        return "compliant", None, None
     found = next_step(follow_up, unit, sent, as_of, calendar)
     if found is not None:
-        step, day = found
-        return f"{step.name} on {day.isoformat()}"
+        return "step", *found
     floor = sent.level if sent is not None else 0
     if all(r.level <= floor for r in _rungs(follow_up, calendar, report=False)):
-        return "none: ladder complete"
-    return "none: campaign closes first"
+        return "ladder complete", None, None
+    return "campaign closes first", None, None
+
+
+def explain(follow_up: FollowUp, unit: UnitCompliance, sent: Sent | None, as_of: dt.date,
+            calendar: WorkCalendar) -> str:
+    """``congvan status --json``'s next_step: "don-doc on 2023-02-27", "none: compliant",
+    "none: campaign closed", "none: ladder complete" or "none: campaign closes first"."""
+    why, step, day = _explanation(follow_up, unit, sent, as_of, calendar)
+    if step is not None and day is not None:
+        return f"{step.name} on {day.isoformat()}"
+    return f"none: {why}"
+
+
+_WHY = {"campaign closed": N_("none: campaign closed"), "compliant": N_("none: compliant"),
+        "ladder complete": N_("none: ladder complete"), "campaign closes first": N_("none: campaign closes first")}
+
+
+def explain_for_people(follow_up: FollowUp, unit: UnitCompliance, sent: Sent | None, as_of: dt.date,
+                       calendar: WorkCalendar) -> str:
+    """``explain`` as ``congvan status`` prints it: in the user's language, the date as dd/mm/yyyy."""
+    why, step, day = _explanation(follow_up, unit, sent, as_of, calendar)
+    if step is not None and day is not None:
+        return _("{step} on {date}").format(step=step.name, date=short_date(day))
+    return _(_WHY[why])

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from congvan.config import Columns, LoadedCampaign, check_address
 from congvan.errors import SourceDataError
+from congvan.i18n import _ as _t
 from congvan.store.db import transaction
 from congvan.store.models import Import, Response, Staff
 from congvan.text import clean, nfc, one_line
@@ -83,17 +84,20 @@ class ImportReport:
 
     def summary(self) -> str:
         if self.rejected:
-            return f"{self.file}: rejected, nothing loaded ({len(self.errors)} error(s))"
+            return _t("{file}: rejected, nothing loaded ({count} error(s))").format(file=self.file,
+                                                                                  count=len(self.errors))
         if self.skipped_same_file:
-            return f"{self.file}: already imported (same file), nothing changed"
+            return _t("{file}: already imported (same file), nothing changed").format(file=self.file)
         if self.kind == "roster":
-            text = (f"{self.file}: roster of {self.rows} staff loaded "
-                    f"({self.added} added, {self.updated} updated, {self.removed} removed)")
+            text = _t("{file}: roster of {rows} staff loaded ({added} added, {updated} updated, {removed} removed)")
         else:
-            text = f"{self.file}: {self.rows} row(s), {self.added} new response(s), {self.updated} earlier than known"
+            text = _t("{file}: {rows} row(s), {added} new response(s), {updated} earlier than known")
             if self.not_completed:
-                text += f", {self.not_completed} not completed"
-        return text + (f", {len(self.warnings)} warning(s)" if self.warnings else "")
+                text += _t(", {not_completed} not completed")
+        if self.warnings:
+            text += _t(", {warnings} warning(s)")
+        return text.format(file=self.file, rows=self.rows, added=self.added, updated=self.updated,
+                           removed=self.removed, not_completed=self.not_completed, warnings=len(self.warnings))
 
 
 class ImportRejected(SourceDataError):
@@ -242,6 +246,26 @@ def import_new_exports(engine: Engine, lc: LoadedCampaign, folder: Path) -> list
         if not report.skipped_same_file:
             reports.append(report)
     return reports
+
+
+def waiting_exports(engine: Engine, lc: LoadedCampaign, folder: Path) -> list[Path]:
+    """The exports in ``folder`` not imported yet: no import of the campaign's responses has their sha256 (a
+    file rejected before is still waiting). An absent folder holds none."""
+    if not folder.is_dir():
+        return []
+    files = export_files(folder)
+    with transaction(engine) as session:
+        known = set(session.scalars(sa.select(Import.sha256).where(Import.campaign == lc.name,
+                                                                   Import.kind == "responses")))
+    waiting = []
+    for path in files:
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            digest = ""
+        if digest not in known:
+            waiting.append(path)
+    return waiting
 
 
 def export_files(folder: Path) -> list[Path]:

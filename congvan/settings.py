@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     tsa_url: str | None = Field(default=None, description=(
         "Địa chỉ máy chủ cấp dấu thời gian (RFC 3161, http hoặc https). Đặt thì chữ ký số theo PAdES B-T (có dấu "
         "thời gian), không đặt thì PAdES B-B (có thời gian ký)."))
+    lang: Literal["vi", "en"] | None = Field(default=None, description=(
+        "Ngôn ngữ của lệnh congvan (trợ giúp, bảng, trạng thái, thông báo lỗi): vi là tiếng Việt, en là tiếng "
+        "Anh. Không đặt thì dùng tiếng Việt, trừ khi LANG, LC_ALL hoặc LANGUAGE bắt đầu bằng en. Chỉ đọc từ môi "
+        "trường của lệnh, không đọc từ tệp .env. Kết quả --json không đổi theo ngôn ngữ."))
 
     @field_validator("smtp_from")
     @classmethod

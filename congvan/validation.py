@@ -8,6 +8,7 @@ from pathlib import Path
 from congvan.config import LadderStep, LoadedCampaign, load_campaign
 from congvan.documents import dispatch_context, template_path
 from congvan.errors import ConfigError, Problem, SourceDataError, TemplateError
+from congvan.i18n import _
 from congvan.mail_bodies import check_bodies, missing_bodies
 from congvan.render import load_template
 
@@ -21,14 +22,15 @@ class Validated:
 
     def summary(self) -> str:
         lc = self.campaign
-        text = (f"{lc.name}: OK: {len(lc.addressees)} units to address ({len(lc.kinh_gui)} 'Kính gửi' "
-                f"entries), signed by {lc.signer.name} ({' / '.join(lc.signer.lines)}), "
-                f"template {self.template.name} ({len(self.fields)} fields)")
+        text = _("{campaign}: OK: {units} units to address ({entries} 'Kính gửi' entries), signed by {signer} "
+                 "({lines}), template {template} ({fields} fields)").format(
+            campaign=lc.name, units=len(lc.addressees), entries=len(lc.kinh_gui), signer=lc.signer.name,
+            lines=" / ".join(lc.signer.lines), template=self.template.name, fields=len(self.fields))
         follow_up = lc.campaign.follow_up
         if follow_up is not None:
             steps = ", ".join(f"{s.name} ({s.offset:+d})" for s in follow_up.ladder)
-            text += (f"; follow-up: deadline {follow_up.deadline:%d/%m/%Y}, roster {follow_up.roster}, "
-                     f"ladder {steps}")
+            text += _("; follow-up: deadline {deadline}, roster {roster}, ladder {steps}").format(
+                deadline=f"{follow_up.deadline:%d/%m/%Y}", roster=follow_up.roster, steps=steps)
         return text
 
 

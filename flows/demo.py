@@ -18,6 +18,7 @@ from typing import Any
 from congvan import bounces, compliance, roster
 from congvan.config import LoadedCampaign
 from congvan.dispatch import message_id_domain
+from congvan.i18n import _, status_word
 from congvan.mailcatcher import RETURNED_DIR, CatcherOptions, MailCatcher
 from congvan.register_book import known_registers, register_rows
 from congvan.register_export import write_register
@@ -62,12 +63,13 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
         os.environ.update(CONGVAN_SMTP_HOST="127.0.0.1", CONGVAN_SMTP_PORT=str(catcher.port),
                           CONGVAN_SMTP_SECURITY="none")
         issue_date = lc.campaign.date or dt.date.today()
-        echo(f"Mail catcher on 127.0.0.1:{catcher.port} ({gone} no longer exists). {short_date(issue_date)}: "
-             f"dispatching {lc.name}…")
+        echo(_("Mail catcher on 127.0.0.1:{port} ({gone} no longer exists). {date}: dispatching {campaign}…").format(
+            port=catcher.port, gone=gone, date=short_date(issue_date), campaign=lc.name))
         run = dispatch(campaign=lc.name, as_of=issue_date, dry_run=False, return_state=True)
         story.dispatch = outcome_of(run, "dispatch")
         if story.dispatch.get("awaiting_approval"):
-            echo(f"Drafted for the signer (trình ký), nothing numbered yet: {story.dispatch['document']['path']}")
+            echo(_("Drafted for the signer (trình ký), nothing numbered yet: {path}").format(
+                path=story.dispatch["document"]["path"]))
             approved, line = _approve(lc, issue_date)
             story.dispatch = approved["dispatch"]
             echo(line)
@@ -79,9 +81,9 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
         applied = bounces.import_files(engine, lc, returned, own_domain=message_id_domain(lc, settings))
         story.bounced = applied.changed
         for line in applied.changed:
-            echo(f"Returned by the relay: {line}")
+            echo(_("Returned by the relay: {line}").format(line=line))
         path = roster.roster_path(settings.config_dir, lc)
-        echo("Roster: " + roster.import_roster(engine, lc, path).summary())
+        echo(_("Roster: {summary}").format(summary=roster.import_roster(engine, lc, path).summary()))
         answers = _answers(lc, path, issue_date, follow_up.deadline)
         calendar = WorkCalendar(follow_up.calendar)
         day = calendar.add_working_days(follow_up.deadline, -4)
@@ -94,7 +96,8 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
             off = calendar.reason_off(day)
             if off is not None:
                 story.days.append((day, None))
-                echo(f"{short_date(day)} {weekday_name(day)}: {off}, no run")
+                echo(_("{date} {weekday}: {reason}, no run").format(date=short_date(day), weekday=weekday_name(day),
+                                                                    reason=off))
             else:
                 result = outcome_of(escalate(campaign=lc.name, as_of=day, dry_run=False, return_state=True), "escalate")
                 approval = None
@@ -129,8 +132,9 @@ def _approve(lc: LoadedCampaign, day: dt.date) -> tuple[dict[str, Any], str]:
     result = outcome_of(approve(campaign=lc.name, as_of=day, via="demo (on the signer's behalf)",
                                 comment="Bản demo: phê duyệt thay người ký", return_state=True), "approve")
     signers = sorted({d["by"] for d in result["decided"]})
-    return result, (f"  drafted for the signer first: {len(result['decided'])} document(s), approved on behalf of "
-                    f"{', '.join(signers)} (a demo; recorded as such), then numbered and mailed")
+    return result, "  " + _("drafted for the signer first: {count} document(s), approved on behalf of {signers} (a "
+                            "demo; recorded as such), then numbered and mailed").format(
+        count=len(result["decided"]), signers=", ".join(signers))
 
 
 def _answers(lc: LoadedCampaign, path: Path, start: dt.date, end: dt.date) -> list[Answer]:
@@ -149,24 +153,26 @@ def _answers(lc: LoadedCampaign, path: Path, start: dt.date, end: dt.date) -> li
 
 def _day_line(day: dt.date, result: dict[str, Any]) -> str:
     state = result["compliance"]
-    head = (f"{short_date(day)} {weekday_name(day)}: {state['responded']}/{state['required']} answered, "
-            f"{state['units_behind']} unit(s) behind")
+    head = _("{date} {weekday}: {responded}/{required} answered, {behind} unit(s) behind").format(
+        date=short_date(day), weekday=weekday_name(day), responded=state["responded"], required=state["required"],
+        behind=state["units_behind"])
     truth = result["bounces"]
     for d in truth["fallbacks"]:
-        head += f"; dispatch resent to {d['unit']}'s fallback {d['address']} ({d['status']})"
+        head += _("; dispatch resent to {unit}'s fallback {address} ({status})").format(
+            unit=d["unit"], address=d["address"], status=status_word(d["status"]))
     if truth["alerted"]:
-        head += f"; coordinator alerted about {truth['alerted']} bounce(s)"
+        head += _("; coordinator alerted about {count} bounce(s)").format(count=truth["alerted"])
     if not result["details"]:
-        return f"{head}; nothing due"
+        return head + _("; nothing due")
     by_step: dict[str, list[dict[str, Any]]] = {}
     for d in result["details"]:
         by_step.setdefault(f"{d['step']} ({d['kind']})", []).append(d)
     parts = []
     for name, items in by_step.items():
         names = [d["unit"] or "lãnh đạo" for d in items]
-        units = ", ".join(names) if len(names) <= 8 else f"{len(names)} units"
+        units = ", ".join(names) if len(names) <= 8 else _("{count} units").format(count=len(names))
         numbers = [d["number"] for d in items if d["number"]]
         numbered = f" số {numbers[0]}" + (f"…{numbers[-1]}" if len(numbers) > 1 else "") if numbers else ""
         failed = sum(1 for d in items if d["status"] != "sent")
-        parts.append(f"{name}{numbered} → {units}" + (f" ({failed} NOT SENT)" if failed else ""))
-    return f"{head}; sent " + "; ".join(parts)
+        parts.append(f"{name}{numbered} → {units}" + (_(" ({count} NOT SENT)").format(count=failed) if failed else ""))
+    return head + _("; sent {parts}").format(parts="; ".join(parts))

@@ -19,6 +19,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from congvan.store import init_db, make_engine, masked_url
 
+# The suite reads English output (msgids); tests/test_i18n.py runs commands in Vietnamese on purpose.
+os.environ["CONGVAN_LANG"] = "en"
+
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres:postgres@localhost:5432/congvan_test"
 
 

@@ -100,6 +100,7 @@ class Project:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONGVAN_")}
         self.env["CONGVAN_OUTPUT_DIR"] = str(self.out)
         self.env["PYTHONIOENCODING"] = "utf-8"
+        self.env["CONGVAN_LANG"] = "en"  # the suite reads English; tests/test_i18n.py asks for Vietnamese
 
     @property
     def config(self) -> Path:

@@ -267,9 +267,11 @@ def test_cli_runner_unknown_group(project: Project) -> None:
     result = CliRunner().invoke(app, ["validate", CAMPAIGN], env=_runner_env(project))
     assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert result.stderr.splitlines() == [
-        f"Error: {project.config / 'campaigns' / (CAMPAIGN + '.yaml')}: kinh_gui[3].group: unknown group "
-        "'so-nganh' (known: dan-cu, so-ban-nganh, ubnd-huyen)"]
+    path = project.config / "campaigns" / (CAMPAIGN + ".yaml")
+    line, text = next((n, t) for n, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "so-nganh" in t)
+    assert result.stderr.splitlines() == [  # where it is in the file too, line and column from 1
+        f"Error: {path}: kinh_gui[3].group: unknown group 'so-nganh' (known: dan-cu, so-ban-nganh, ubnd-huyen) "
+        f"(line {line}, column {text.index('so-nganh') + 1})"]
 
 
 # --- check and mailcatcher -----------------------------------------------------------------------------

@@ -65,8 +65,11 @@ def only_problem(cfg: Path, name: str = CAMPAIGN) -> Problem:
 def assert_at(problem: Problem, file: str, field: str) -> None:
     assert Path(problem.file).name == file, str(problem)
     assert problem.field == field, str(problem)
-    where = f"{problem.file}: {field}" if field else problem.file
-    assert str(problem) == f"{where}: {problem.message}"
+    at = f"line {problem.line}, column {problem.column}" if problem.line is not None else ""
+    if field:
+        assert str(problem) == f"{problem.file}: {field}: {problem.message}" + (f" ({at})" if at else "")
+    else:
+        assert str(problem) == ": ".join(p for p in (problem.file, at, problem.message) if p)
 
 
 def unit_index(cfg: Path, code: str) -> int:
@@ -393,7 +396,8 @@ def test_yaml_duplicate_key_is_reported_with_its_line(cfg: Path) -> None:
     lines[at - 1:at - 1] = ["  so-ban-nganh:\n", "    label: Các sở, ban, ngành (2)\n"]
     path.write_text("".join(lines), encoding="utf-8")
     p = only_problem(cfg)
-    assert_at(p, "units.yaml", f"line {at}")
+    assert_at(p, "units.yaml", "")
+    assert (p.line, p.column) == (at, 3)
     assert "duplicate key 'so-ban-nganh'" in p.message and f"line {first}" in p.message
 
 
@@ -405,7 +409,8 @@ def test_yaml_duplicate_key_inside_a_unit(cfg: Path) -> None:
     line = next(n for n, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                 if "khac.snv" in t)
     p = only_problem(cfg)
-    assert_at(p, "units.yaml", f"line {line}")
+    assert_at(p, "units.yaml", "")
+    assert p.line == line and p.column == 5
     assert "duplicate key 'email'" in p.message
 
 
@@ -417,7 +422,7 @@ def test_yaml_syntax_error_names_the_line(cfg: Path) -> None:
     path.write_text("".join(lines), encoding="utf-8")
     p = only_problem(cfg)
     assert Path(p.file).name == f"{CAMPAIGN}.yaml"
-    assert p.field.startswith("line ")
+    assert p.field == "" and p.line is not None and p.column is not None
     assert f"line {n}" in str(p)  # where the unclosed '[' is, even if the parser noticed it later
 
 
@@ -427,7 +432,8 @@ def test_tab_indentation_names_the_line(cfg: Path) -> None:
     path.write_text(text, encoding="utf-8")
     line = next(n for n, t in enumerate(text.splitlines(), 1) if t.startswith("\t"))
     p = only_problem(cfg)
-    assert_at(p, "units.yaml", f"line {line}")
+    assert_at(p, "units.yaml", "")
+    assert p.line == line and p.column == 1
 
 
 def test_impossible_date_names_the_field(cfg: Path) -> None:

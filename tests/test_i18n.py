@@ -1,0 +1,294 @@
+"""Vietnamese by default, English when asked: real commands in a private copy of the project, with no
+language set, with LANG=vi_VN.UTF-8, with LANG=en_US.UTF-8 and with CONGVAN_LANG; and a catalogue in which
+every msgid the code uses has its Vietnamese, so a new string cannot ship untranslated."""
+
+from __future__ import annotations
+
+import os
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import Project
+
+from congvan import i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGN = "par-index-2022"
+LANGUAGE_VARS = ("CONGVAN_LANG", "LANG", "LC_ALL", "LANGUAGE")
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+class Speaker:
+    """A project whose commands run with only the language variables given."""
+
+    def __init__(self, tmp_path: Path, **language: str) -> None:
+        self.project = Project(tmp_path)
+        for name in LANGUAGE_VARS:
+            self.project.env.pop(name, None)
+        self.project.env.update(language)
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return self.project.run(*args, **env)
+
+
+@pytest.fixture(params=[{}, {"LANG": "vi_VN.UTF-8"}, {"CONGVAN_LANG": "vi", "LANG": "en_US.UTF-8"}],
+                ids=["nothing-set", "LANG=vi", "CONGVAN_LANG=vi"])
+def vietnamese(tmp_path: Path, request: pytest.FixtureRequest) -> Speaker:
+    return Speaker(tmp_path, **request.param)
+
+
+@pytest.fixture(params=[{"LANG": "en_US.UTF-8"}, {"LC_ALL": "en_GB.UTF-8"}, {"CONGVAN_LANG": "en", "LANG": "vi_VN"}],
+                ids=["LANG=en", "LC_ALL=en", "CONGVAN_LANG=en"])
+def english(tmp_path: Path, request: pytest.FixtureRequest) -> Speaker:
+    return Speaker(tmp_path, **request.param)
+
+
+# --- which language -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, "vi"), ({"LANG": "vi_VN.UTF-8"}, "vi"), ({"LANG": "C.UTF-8"}, "vi"), ({"LANG": "en_US.UTF-8"}, "en"),
+    ({"LC_ALL": "en_US.UTF-8"}, "en"), ({"LANGUAGE": "en"}, "en"), ({"CONGVAN_LANG": "vi", "LANG": "en_US"}, "vi"),
+    ({"CONGVAN_LANG": "EN"}, "en"), ({"CONGVAN_LANG": "fr", "LANG": "en_US"}, "en"), ({"CONGVAN_LANG": "fr"}, "vi"),
+])
+def test_the_language_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+                                                 expected: str) -> None:
+    for name in LANGUAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert i18n.language() == expected
+
+
+def test_statuses_in_vietnamese(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONGVAN_LANG", "vi")
+    words = {s: i18n.status_word(s) for s in ("sent", "failed_permanent", "failed_temporary", "pending", "planned",
+                                              "awaiting_approval", "moot", "held")}
+    assert words == {"sent": "đã gửi", "failed_permanent": "bị từ chối", "failed_temporary": "lỗi tạm thời",
+                     "pending": "chờ gửi", "planned": "dự kiến", "awaiting_approval": "chờ duyệt",
+                     "moot": "không cần gửi", "held": "tạm dừng"}
+    monkeypatch.setenv("CONGVAN_LANG", "en")
+    assert i18n.status_word("failed_temporary") == "failed_temporary"
+
+
+# --- the catalogue ------------------------------------------------------------------------------------------
+
+
+def test_every_msgid_in_the_code_has_its_vietnamese() -> None:
+    import messages
+
+    translations = i18n.read_po(i18n.PO_FILE.read_text(encoding="utf-8"))
+    used = messages.all_msgids()
+    assert len(used) > 250
+    missing = [f"{where}: {msgid!r}" for msgid, where in used.items() if not translations.get(msgid)]
+    assert not missing, "untranslated (run python scripts/messages.py, fill in the .po):\n" + "\n".join(missing)
+
+
+def test_translations_keep_the_placeholders() -> None:
+    translations = i18n.read_po(i18n.PO_FILE.read_text(encoding="utf-8"))
+
+    def fields(text: str) -> set[str] | None:
+        try:
+            return {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        except ValueError:  # not a format string ("did not find expected ',' or '}'"): used as it is
+            return None
+
+    # A translation may leave a value out (pydantic's "List" in "{field_type} should have…"), never invent one.
+    wrong = {m: t for m, t in translations.items() if m and t and fields(m) is not None
+             and not (fields(t) or set()) <= (fields(m) or set())}
+    assert not wrong
+
+
+def test_the_compiled_catalogue_is_the_po() -> None:
+    """The .mo shipped is compiled from the .po as it is (python -m congvan.i18n rewrites it)."""
+    assert i18n.MO_FILE.read_bytes() == i18n.compile_po(i18n.PO_FILE.read_text(encoding="utf-8"))
+
+
+def test_the_catalogue_is_package_data() -> None:
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"locale/*/LC_MESSAGES/*.po", "locale/*/LC_MESSAGES/*.mo"' in text
+
+
+def test_without_the_mo_the_po_is_compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(i18n, "MO_FILE", tmp_path / "absent.mo")
+    i18n._catalogue.cache_clear()
+    try:
+        monkeypatch.setenv("CONGVAN_LANG", "vi")
+        assert i18n._("Error: ") == "Lỗi: "
+    finally:
+        i18n._catalogue.cache_clear()
+
+
+# --- commands, in Vietnamese ---------------------------------------------------------------------------------
+
+
+def test_help_in_vietnamese(vietnamese: Speaker) -> None:
+    top = vietnamese.run("--help")
+    assert top.returncode == 0, top.stderr
+    assert top.stdout.startswith("Cách dùng: congvan")
+    assert "Ban hành công văn" in top.stdout and "Lệnh:" in top.stdout and "Tùy chọn:" in top.stdout
+    status = vietnamese.run("status", "--help")
+    assert "Tình hình thực hiện từng đơn vị" in status.stdout
+    assert "Làm như thể hôm nay là ngày này (YYYY-MM-DD)." in status.stdout
+    assert "Hiện hướng dẫn này rồi thoát." in status.stdout
+    assert "Ví dụ: congvan status par-index-2022 --as-of 2023-02-27" in status.stdout
+
+
+def test_help_in_english(english: Speaker) -> None:
+    top = english.run("--help")
+    assert top.returncode == 0, top.stderr
+    assert top.stdout.startswith("Usage: congvan")
+    assert "Issue Vietnamese official dispatches" in top.stdout and "Commands:" in top.stdout
+    assert "Show this message and exit." in english.run("status", "--help").stdout
+
+
+def test_usage_errors_in_vietnamese(vietnamese: Speaker) -> None:
+    missing = vietnamese.run("render")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "Lỗi: Thiếu tham số 'campaign'." in missing.stderr
+    assert "Cách dùng: congvan render" in missing.stderr
+    typo = vietnamese.run("statu")
+    assert typo.returncode == 2
+    assert "Lỗi: Không có lệnh 'statu'. Có phải là 'status'?" in typo.stderr
+    bad_date = vietnamese.run("status", CAMPAIGN, "--as-of", "2023-02-30")
+    assert bad_date.returncode == 2
+    assert bad_date.stderr.strip() == ("Lỗi: Giá trị không hợp lệ cho '--as-of': '2023-02-30' không phải là ngày "
+                                       "(YYYY-MM-DD)")
+
+
+def test_usage_errors_in_english(english: Speaker) -> None:
+    missing = english.run("render")
+    assert missing.returncode == 2
+    assert "Error: Missing argument 'campaign'." in missing.stderr
+    bad_date = english.run("status", CAMPAIGN, "--as-of", "2023-02-30")
+    assert bad_date.stderr.strip() == "Error: Invalid value for '--as-of': '2023-02-30' is not a date (YYYY-MM-DD)"
+
+
+def test_config_errors_in_vietnamese_with_line_and_column(vietnamese: Speaker) -> None:
+    config = vietnamese.project.config
+    campaign = config / "campaigns" / f"{CAMPAIGN}.yaml"
+    text = campaign.read_text(encoding="utf-8")
+    campaign.write_text(text.replace("deadline: 2023-02-24", "deadline: 2023-02-30"), encoding="utf-8")
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "deadline: 2023-02-24" in t)
+    column = text.splitlines()[line - 1].index("2023") + 1
+    units = config / "units.yaml"
+    codes = [n for n, t in enumerate(units.read_text(encoding="utf-8").splitlines(), 1) if t.startswith("  - code:")]
+    lines = units.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[codes[3] - 1] = "  - code: S NV\n"  # the fourth unit
+    units.write_text("".join(lines), encoding="utf-8")
+    result = vietnamese.run("validate", CAMPAIGN)
+    assert result.returncode == 2
+    errors = result.stderr.splitlines()
+    assert all(e.startswith("Lỗi: ") for e in errors), result.stderr
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr
+    assert (f"Lỗi: config/campaigns/{CAMPAIGN}.yaml: follow_up, deadline: Giá trị phải là ngày hợp lệ (YYYY-MM-DD), "
+            f"ngày không có trong tháng (dòng {line}, cột {column})") in errors
+    assert ("Lỗi: config/units.yaml: units, mục 4, code: 'S NV' không phải mã hợp lệ (chữ, số, '-' hoặc '_', tối đa "
+            f"32 ký tự) (dòng {codes[3]}, cột 11)") in errors
+
+
+def test_a_yaml_syntax_error_in_vietnamese(vietnamese: Speaker) -> None:
+    """A quote inside a quoted paragraph: the parser's words explained, with line and column."""
+    campaign = vietnamese.project.config / "campaigns" / f"{CAMPAIGN}.yaml"
+    lines = campaign.read_text(encoding="utf-8").splitlines(keepends=True)
+    n = next(n for n, t in enumerate(lines, 1) if t.startswith("signer:"))
+    lines[n - 1] = 'signer: "chu-tich" và "pho-chu-tich"\n'
+    campaign.write_text("".join(lines), encoding="utf-8")
+    result = vietnamese.run("validate", CAMPAIGN)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Lỗi: config/campaigns/{CAMPAIGN}.yaml: dòng {n}, cột 20: "), line
+    assert "Error" not in line
+
+
+def test_a_yaml_syntax_error_in_english(english: Speaker) -> None:
+    campaign = english.project.config / "campaigns" / f"{CAMPAIGN}.yaml"
+    lines = campaign.read_text(encoding="utf-8").splitlines(keepends=True)
+    n = next(n for n, t in enumerate(lines, 1) if t.startswith("signer:"))
+    lines[n - 1] = "signer: [chu-tich\n"
+    campaign.write_text("".join(lines), encoding="utf-8")
+    result = english.run("validate", CAMPAIGN)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Error: config/campaigns/{CAMPAIGN}.yaml: line ")
+    assert f"(while parsing a flow sequence started at line {n})" in line
+
+
+def test_a_bad_setting_in_vietnamese(vietnamese: Speaker) -> None:
+    result = vietnamese.run("validate", CAMPAIGN, CONGVAN_SMTP_PORT="hai-lăm")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "Lỗi: CONGVAN_SMTP_PORT: Giá trị phải là số nguyên"
+
+
+def test_validate_and_status_in_vietnamese(vietnamese: Speaker) -> None:
+    ok = vietnamese.run("validate", CAMPAIGN)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(f"{CAMPAIGN}: ĐẠT: gửi 36 đơn vị (3 mục 'Kính gửi'), người ký Phạm Ngọc Nghị")
+    assert "; đôn đốc: hạn trả lời 24/02/2023" in ok.stdout
+    loaded = vietnamese.run("roster", "import", CAMPAIGN)
+    assert loaded.stdout.startswith("par-index-2022.xlsx: đã nạp danh sách 540 cán bộ")
+    status = vietnamese.run("status", CAMPAIGN, "--as-of", "2023-02-27")
+    assert status.returncode == 0, status.stderr
+    head, columns, *rows = status.stdout.splitlines()
+    assert head == (f"{CAMPAIGN} ngày 27/02/2023: hạn trả lời 24/02/2023, 0/540 người đã trả lời, "
+                    "36 đơn vị chưa đạt")
+    assert columns.split() == ["Mã", "Đơn", "vị", "Đã", "trả", "lời", "Tỷ", "lệ", "Còn", "thiếu", "Cấp", "Công",
+                               "văn", "Bước", "tiếp", "theo"]
+    snv = next(r for r in rows if r.startswith("! SNV "))
+    assert "Sở Nội vụ" in snv and "chờ gửi" in snv and "don-doc ngày 27/02/2023" in snv
+    assert "next:" not in status.stdout and "unit(s)" not in status.stdout
+
+
+def test_status_in_english(english: Speaker) -> None:
+    english.run("roster", "import", CAMPAIGN)
+    status = english.run("status", CAMPAIGN, "--as-of", "2023-02-27")
+    head, columns, *rows = status.stdout.splitlines()
+    assert head == f"{CAMPAIGN} as of 27/02/2023: deadline 24/02/2023, 0/540 answered, 36 unit(s) behind"
+    assert columns.split()[:3] == ["Code", "Unit", "Answered"]
+    snv = next(r for r in rows if r.startswith("! SNV "))
+    assert "Sở Nội vụ" in snv and "pending" in snv and "don-doc on 27/02/2023" in snv
+
+
+def test_json_stays_as_it_is_in_vietnamese(vietnamese: Speaker) -> None:
+    import json
+
+    vietnamese.run("roster", "import", CAMPAIGN)
+    data = json.loads(vietnamese.run("status", CAMPAIGN, "--as-of", "2023-02-27", "--json").stdout)
+    snv = next(u for u in data["units"] if u["code"] == "SNV")
+    assert snv["next_step"] == "don-doc on 2023-02-27"
+    assert snv["delivery"]["status"] == "pending"
+    assert data["as_of"] == "2023-02-27"
+
+
+def test_the_suite_reads_english(tmp_path: Path) -> None:
+    """tests/support.py::error_lines reads "Error: " lines: the suite runs in English (tests/conftest.py)."""
+    assert os.environ["CONGVAN_LANG"] == "en"
+    assert Project(tmp_path).env["CONGVAN_LANG"] == "en"
+
+
+def test_vietnamese_help_starts_without_the_heavy_libraries() -> None:
+    """The catalogue costs the start-up nothing heavy: gettext from the standard library, the .mo read once."""
+    probe = ("import sys; from congvan.cli import main\n"
+             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "heavy = ('prefect', 'sqlalchemy', 'matplotlib', 'docxtpl', 'openpyxl', 'pydantic', 'yaml')\n"
+             "print(sorted(m for m in heavy if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
+                            env={**os.environ, "CONGVAN_LANG": "vi"})
+    assert result.returncode == 0, result.stderr
+    assert "Cách dùng: congvan" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_dispatch_dry_run_in_vietnamese(tmp_path: Path, prefect_api: str) -> None:
+    """Progress, table and summary through the catalogue; the statuses in Vietnamese words."""
+    speaker = Speaker(tmp_path)
+    result = speaker.run("dispatch", CAMPAIGN, "--as-of", "2023-02-10", "--dry-run", timeout=300,
+                         PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, *rows, last = result.stdout.splitlines()
+    assert first.startswith("Chạy thử: không gửi gì, không lấy số. Dự thảo: ")
+    assert len(rows) == 38 and all(row.split()[1:3] == ["dự", "kiến"] for row in rows)
+    assert last == "dự kiến gửi 38 thư"
+    assert "planned" not in result.stdout
