@@ -216,7 +216,9 @@ def test_status_and_escalate_json_through_the_cli(sqlite_world: dict[str, Any]) 
     status = project.run("status", CAMPAIGN, "--as-of", "2024-04-19", "--json")
     assert status.returncode == 0, status.stderr
     data = json.loads(status.stdout)
-    assert set(data) == {"campaign", "as_of", "deadline", "units"}
+    # The contract's keys, and the exports waiting in the responses folder (none: this campaign has no folder).
+    assert set(data) == {"campaign", "as_of", "deadline", "units", "waiting_exports"}
+    assert data["waiting_exports"] == []
     assert data["deadline"] == "2024-04-24"
     units = {u["code"]: u for u in data["units"]}
     assert set(units["KPAC"]) == {"code", "name", "required", "responded", "missing", "level_sent", "next_step",
