@@ -204,7 +204,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server: Engine) -
         port = _free_port()
         api_url = f"http://127.0.0.1:{port}/api"
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CONGVAN_"))}
-        clean.update(PYTHONIOENCODING="utf-8", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        clean.update(PYTHONIOENCODING="utf-8", PREFECT_SERVER_ANALYTICS_ENABLED="false", CONGVAN_LANG="en",
                      PREFECT_HOME=str(tmp / "prefect-home-cli"))
         env = {**clean, "PREFECT_API_URL": api_url,
                "CONGVAN_CONFIG_DIR": str(home / "config"), "CONGVAN_TEMPLATES_DIR": str(home / "templates"),
