@@ -111,6 +111,9 @@ def reject(campaign: Campaign, units: Units = None,
     if not reason.strip():
         error(_("--reason is required: say why the document is refused"))
         raise typer.Exit(code=2)
+    if not units:  # a refusal names what it refuses: never everything pending by omission
+        error(_("--unit is required: the unit whose document is refused, or ALL for the dispatch or the report"))
+        raise typer.Exit(code=2)
     settings_or_exit()
     result = _run_flow_reject(campaign, units, by, reason)
     if as_json:

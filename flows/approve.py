@@ -63,6 +63,8 @@ def approve(campaign: str, units: list[str] | None = None, decision: Literal["ap
     approving = decision == "approve"
     if not approving and not (comment and comment.strip()):
         return Failed(message=f"{campaign}: a rejection needs its reason (comment)")
+    if not approving and not units:
+        return Failed(message=f"{campaign}: a rejection names its units (ALL for the dispatch or the report)")
     chosen: list[str | None] | None = [None if u.upper() == "ALL" else u for u in units] if units else None
     try:
         lc = run(validate, settings, campaign)

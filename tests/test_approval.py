@@ -126,8 +126,10 @@ def test_a_rejected_dispatch_never_leaves(sqlite_world: dict[str, Any]) -> None:
 
     world = sqlite_world
     run_flow(dispatch, campaign=CAMPAIGN, as_of=DISPATCH_DAY)
-    without_reason = _cli("reject", CAMPAIGN)
+    without_reason = _cli("reject", CAMPAIGN, "--unit", "ALL")
     assert without_reason.exit_code == 2 and "--reason" in without_reason.output
+    without_unit = _cli("reject", CAMPAIGN, "--reason", "Sửa lại")  # never everything pending by omission
+    assert without_unit.exit_code == 2 and "--unit" in without_unit.output
     refused = _cli("reject", CAMPAIGN, "--unit", "ALL", "--reason", "Sửa lại hạn trả lời")
     assert refused.exit_code == 0, refused.output
     assert "Rejected the dispatch for ALL by Phạm Ngọc Nghị" in refused.stdout
