@@ -55,10 +55,6 @@ def approve(campaign: str, units: list[str] | None = None, decision: Literal["ap
     remark, or for a rejection its reason (required). ``as_of``: the issue date (default today).
     """
     logger = get_run_logger()
-    try:
-        settings: Settings = flow_settings()
-    except StepFailed as exc:
-        return Failed(message=str(exc))
     today = as_of or dt.date.today()
     approving = decision == "approve"
     if not approving and not (comment and comment.strip()):
@@ -67,6 +63,7 @@ def approve(campaign: str, units: list[str] | None = None, decision: Literal["ap
         return Failed(message=f"{campaign}: a rejection names its units (ALL for the dispatch or the report)")
     chosen: list[str | None] | None = [None if u.upper() == "ALL" else u for u in units] if units else None
     try:
+        settings: Settings = flow_settings()  # a bad CONGVAN_* on this machine: one line
         lc = run(validate, settings, campaign)
         engine = make_engine(settings.database_url)
         init_db(engine)
