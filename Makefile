@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system demo test bench lint clean
+.PHONY: venv system setup demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "congvan needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
@@ -17,6 +17,10 @@ venv: $(STAMP)
 
 # System packages (LibreOffice, poppler, fonts; PostgreSQL, Postfix and Dovecot for the tests): installed when missing.
 system:
+	@scripts/system-deps.sh demo
+
+# Everything a coordinator's machine needs to run congvan (no demo run): the first of the guide's commands.
+setup: $(STAMP)
 	@scripts/system-deps.sh demo
 
 demo: $(STAMP)

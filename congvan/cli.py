@@ -586,7 +586,8 @@ def check(files: Annotated[list[Path], typer.Argument(help="The .docx files to c
 
 
 @app.command()
-def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 to listen on.")] = 1025,
+def mailcatcher(port: Annotated[int | None, typer.Option("--port", help="Port on 127.0.0.1 to listen on (default: "
+                                                              "CONGVAN_SMTP_PORT, where congvan sends).")] = None,
                 bounce: Annotated[list[str] | None, typer.Option(
                     "--bounce", help="Accept mail for this address, then return it with a delivery report in "
                     "mailbox/returned/ (repeatable).")] = None) -> None:
@@ -604,7 +605,7 @@ def mailcatcher(port: Annotated[int, typer.Option("--port", help="Port on 127.0.
             host=catcher.host, port=catcher.port, mailbox=mailbox), err=True)
 
     with user_errors():
-        serve_forever(mailbox, "127.0.0.1", port, on_ready=ready,
+        serve_forever(mailbox, "127.0.0.1", settings.smtp_port if port is None else port, on_ready=ready,
                       options=CatcherOptions(bounce_rcpts=frozenset(bounce or ())))
 
 

@@ -62,5 +62,9 @@ def parse_date(value: str | None, option: str = "--as-of") -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(_("{value!r} is not a date (YYYY-MM-DD)").format(value=value),
+        pass
+    try:  # as a Vietnamese coordinator writes it
+        return dt.datetime.strptime(value, "%d/%m/%Y").date()
+    except ValueError:
+        raise typer.BadParameter(_("{value!r} is not a date (YYYY-MM-DD or dd/mm/yyyy)").format(value=value),
                                  param_hint=f"'{option}'") from None

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from congvan.cli_base import error, settings_or_exit, user_errors
+from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
 from congvan.errors import ConfigError
 from congvan.i18n import _
 
@@ -19,22 +19,38 @@ units_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 def new(name: Annotated[str, typer.Argument(help="The new campaign's name (a file stem: letters, digits, '.', "
                                                  "'-', '_').")],
         source: Annotated[str, typer.Option("--from", help="The campaign to start from (under "
-                                                           "config/campaigns/).")]) -> None:
+                                                           "config/campaigns/).")],
+        units: Annotated[list[str] | None, typer.Option("--units", help="The units in 'Kính gửi', by their codes "
+                                                        "(comma-separated or the option repeated); default: "
+                                                        "those of the source.")] = None,
+        deadline: Annotated[str | None, typer.Option("--deadline", help="The follow-up's deadline (the closing "
+                                                     "day moves with it).")] = None,
+        planned: Annotated[str | None, typer.Option("--date", help="The planned issue date (default, when "
+                                                    "--deadline is given: today).")] = None,
+        roster: Annotated[Path | None, typer.Option("--roster", help="Your list of officials (.xlsx or .csv), "
+                                                    "copied in instead of the empty form.")] = None) -> None:
     """Start a campaign of your own from an existing one: its YAML, its own copies of the templates it uses,
     its own roster workbook (header row and the units it addresses, to fill in Excel) and responses folder.
     Prints the next commands.
 
-    Example: congvan new khao-sat-2024 --from par-index-2022
+    Example: congvan new khao-sat-2024 --from par-index-2022 --units STNMT,EAHLEO,KPAC --deadline 15/12/2026
     """
-    from congvan.scaffold import new_campaign
+    import datetime as dt
+
+    from congvan.scaffold import Changes, new_campaign
 
     settings = settings_or_exit()
+    codes = None if units is None else tuple(c.strip() for item in units for c in item.split(",") if c.strip())
+    day = parse_date(planned, "--date") or (dt.date.today() if deadline is not None else None)
+    changes = Changes(units=codes, deadline=parse_date(deadline, "--deadline"), roster=roster, today=day)
     with user_errors():
-        made = new_campaign(settings.config_dir, settings.templates_dir, name, source)
+        made = new_campaign(settings.config_dir, settings.templates_dir, name, source, changes)
     typer.echo(_("Campaign {name}: {path}").format(name=name, path=made.campaign))
     for path in made.templates:
         typer.echo("  " + _("template: {path}").format(path=path))
-    if made.roster is not None:
+    if made.roster is not None and made.roster_copied:
+        typer.echo("  " + _("roster:   {path} (your list, copied in)").format(path=made.roster))
+    elif made.roster is not None:
         typer.echo("  " + _("roster:   {path} (fill in one row per official; {count} units listed)").format(
             path=made.roster, count=made.units))
         typer.echo("  " + _("exports:  {path}/ (save the survey's exports here)").format(path=made.responses))

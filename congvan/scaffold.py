@@ -10,6 +10,11 @@ What the new campaign gets of its own, so that editing it never changes the camp
   and a second sheet listing the units the campaign addresses (the unit column offers them as a list);
 - ``config/responses/NAME/``: the folder the survey's exports are saved in (created).
 
+Asked for, it also takes the coordinator's first edits so a small campaign needs no YAML editing to start:
+``--units`` (the units in "Kính gửi", each by its code), ``--deadline`` (the follow-up's deadline; the closing
+day moves with it and the planned issue date becomes today) and ``--roster`` (the list of officials the
+coordinator already keeps in Excel, copied in instead of the empty form).
+
 Nothing is written until everything has been checked (a NAME taken, a file that would be overwritten, an
 unknown source), and nothing is left half-made when a write fails.
 """
@@ -19,12 +24,13 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from congvan.config import LoadedCampaign, campaign_path, load_campaign
+from congvan.config import LoadedCampaign, Unit, campaign_path, load_campaign
 from congvan.errors import ConfigError, Problem, ScaffoldError
 from congvan.mail_bodies import MAIL_DIR, SUFFIXES
 
@@ -43,6 +49,7 @@ class Scaffold:
     roster: Path | None = None
     responses: Path | None = None
     units: int = 0
+    roster_copied: bool = False  # the coordinator's own list (--roster), not the empty form
 
     def next_commands(self) -> list[str]:
         return [f"congvan validate {self.name}", f"congvan dispatch {self.name}",
@@ -55,14 +62,25 @@ def _copy_name(template: str, name: str, source: str) -> str:
 
 
 @dataclass(frozen=True)
+class Changes:
+    """The coordinator's first edits, made while copying (each None: kept as the source says)."""
+
+    units: tuple[str, ...] | None = None  # codes of the units in "Kính gửi", in order
+    deadline: date | None = None
+    roster: Path | None = None  # an .xlsx/.csv list of officials to copy in
+    today: date | None = None  # the new planned issue date
+
+
+@dataclass(frozen=True)
 class _Plan:
     docx: dict[str, str]  # template file in templates/ -> its copy
     mail: dict[str, str]  # mail template stem in templates/mail/ -> its copy
     roster: str | None  # follow_up.roster, relative to the config folder
     responses: str | None
+    changes: Changes = Changes()
 
 
-def _plan(lc: LoadedCampaign, name: str) -> _Plan:
+def _plan(lc: LoadedCampaign, name: str, changes: Changes) -> _Plan:
     camp = lc.campaign
     docx = {camp.template: _copy_name(camp.template, name, lc.name)}
     mail = {}
@@ -70,16 +88,37 @@ def _plan(lc: LoadedCampaign, name: str) -> _Plan:
         mail[stem] = _copy_name(stem, name, lc.name)
     follow_up = camp.follow_up
     if follow_up is None:
-        return _Plan(docx, {camp.mail_templates.dispatch: mail[camp.mail_templates.dispatch]}, None, None)
+        return _Plan(docx, {camp.mail_templates.dispatch: mail[camp.mail_templates.dispatch]}, None, None, changes)
     for step in follow_up.ladder:
         if step.kind == "mail":
             mail[step.template] = _copy_name(step.template, name, lc.name)
         else:
             docx[step.template] = _copy_name(step.template, name, lc.name)
-    return _Plan(docx, mail, f"rosters/{name}.xlsx", f"responses/{name}")
+    suffix = changes.roster.suffix.lower() if changes.roster is not None else ".xlsx"
+    return _Plan(docx, mail, f"rosters/{name}{suffix}", f"responses/{name}", changes)
 
 
-def new_campaign(config_dir: Path, templates_dir: Path, name: str, source: str) -> Scaffold:
+def _check_changes(lc: LoadedCampaign, changes: Changes) -> None:
+    """``ScaffoldError`` for an edit that cannot be made, before anything is written."""
+    if changes.units is not None:
+        known = {unit.code for unit in lc.units}
+        unknown = [code for code in changes.units if code not in known]
+        if unknown:
+            raise ScaffoldError(f"--units: no unit {unknown[0]!r} in config/units.yaml "
+                                f"(units: {', '.join(sorted(known)[:12])}…)")
+        if not changes.units:
+            raise ScaffoldError("--units: name at least one unit code")
+    if (changes.deadline is not None or changes.roster is not None) and lc.campaign.follow_up is None:
+        raise ScaffoldError(f"{lc.name!r} has no follow_up: --deadline and --roster are for a campaign with one")
+    if changes.roster is not None:
+        if not changes.roster.is_file():
+            raise ScaffoldError(f"--roster: {changes.roster}: no such file")
+        if changes.roster.suffix.lower() not in (".xlsx", ".csv"):
+            raise ScaffoldError(f"--roster: {changes.roster}: the roster is an Excel workbook (.xlsx) or a .csv")
+
+
+def new_campaign(config_dir: Path, templates_dir: Path, name: str, source: str,
+                 changes: Changes = Changes()) -> Scaffold:
     """Make campaign ``name`` from campaign ``source``; ``ScaffoldError``/``ConfigError`` and nothing written
     when it cannot be made."""
     target = campaign_path(config_dir, name)  # the file-stem rules: ConfigError for a bad NAME
@@ -88,7 +127,8 @@ def new_campaign(config_dir: Path, templates_dir: Path, name: str, source: str) 
     if target.exists():
         raise ScaffoldError(f"{target}: campaign {name!r} exists already; choose another name")
     lc = load_campaign(config_dir, source)
-    plan = _plan(lc, name)
+    _check_changes(lc, changes)
+    plan = _plan(lc, name, changes)
     copies: list[tuple[Path, Path]] = [(templates_dir / old, templates_dir / new) for old, new in plan.docx.items()]
     for old, new in plan.mail.items():
         copies += [(templates_dir / MAIL_DIR / f"{old}{suffix}", templates_dir / MAIL_DIR / f"{new}{suffix}")
@@ -114,7 +154,12 @@ def new_campaign(config_dir: Path, templates_dir: Path, name: str, source: str) 
         result = Scaffold(name=name, campaign=target, templates=[dst for _, dst in copies])
         if roster is not None and responses is not None:
             roster.parent.mkdir(parents=True, exist_ok=True)
-            result.units = write_roster_workbook(roster, lc)
+            addressed = _addressed(lc, changes)
+            if changes.roster is not None:
+                shutil.copyfile(changes.roster, roster)
+                result.units, result.roster_copied = len(addressed), True
+            else:
+                result.units = write_roster_workbook(roster, lc, addressed)
             written.append(roster)
             responses.mkdir(parents=True, exist_ok=True)
             result.roster, result.responses = roster, responses
@@ -135,13 +180,25 @@ def _write_new(path: Path, text: str) -> None:
         raise ScaffoldError(f"{path}: campaign {path.stem!r} exists already; choose another name") from None
 
 
+def _addressed(lc: LoadedCampaign, changes: Changes) -> list[Unit]:
+    if changes.units is None:
+        return [addressee.unit for addressee in lc.addressees]
+    by_code = {unit.code: unit for unit in lc.units}
+    return [by_code[code] for code in dict.fromkeys(changes.units)]
+
+
 # --- the YAML: the source's text with the new paths swapped in, comments kept ---------------------------------
 
 
 def _expected(data: dict[str, Any], plan: _Plan) -> dict[str, Any]:
     """The source's data as the new campaign must say it."""
     new = dict(data)
+    changes = plan.changes
     new["template"] = plan.docx[data.get("template", "cong_van.docx")]
+    if changes.units is not None:
+        new["kinh_gui"] = [{"unit": code} for code in dict.fromkeys(changes.units)]
+    if changes.today is not None and "date" in data:
+        new["date"] = changes.today
     mail = dict(data.get("mail_templates") or {})
     for key in ("dispatch", "letter", "report"):
         stem = mail.get(key, key)
@@ -153,6 +210,11 @@ def _expected(data: dict[str, Any], plan: _Plan) -> dict[str, Any]:
         follow_up = dict(data["follow_up"])
         follow_up["roster"] = plan.roster
         follow_up["responses"] = plan.responses
+        if changes.deadline is not None:
+            old_deadline, old_closes = follow_up.get("deadline"), follow_up.get("closes")
+            follow_up["deadline"] = changes.deadline
+            if isinstance(old_deadline, date) and isinstance(old_closes, date):
+                follow_up["closes"] = changes.deadline + (old_closes - old_deadline)
         ladder = []
         for step in follow_up.get("ladder") or []:
             step = dict(step)
@@ -224,11 +286,27 @@ def campaign_yaml(text: str, lc: LoadedCampaign, plan: _Plan, *, source: str) ->
             m = re.search(r"^(?P<indent>[ \t]+)roster:.*$", out, re.MULTILINE)
             if m is not None:
                 out = out[:m.end()] + f"\n{m['indent']}responses: {plan.responses}" + out[m.end():]
+    if plan.changes.units is not None:
+        out = _replace_block(out, "kinh_gui", "".join(f"  - unit: {item['unit']}\n" for item in expected["kinh_gui"]))
+    if isinstance(follow_up, dict) and plan.changes.deadline is not None:
+        for key in ("deadline", "closes"):
+            if key in follow_up:
+                out = _swap(out, key, str(follow_up[key]), expected["follow_up"][key].isoformat())
+    if expected.get("date") != data.get("date"):
+        out = _swap(out, "date", str(data["date"]), expected["date"].isoformat())
     header = f"# Made from campaign {source} by `congvan new`: edit the title, dates, summary, body and deadline.\n"
     if _reads_as(out, expected):
         return header + out
     plain = yaml.safe_dump(expected, allow_unicode=True, sort_keys=False, width=110)
     return header + "# (written out plainly: the source's layout could not be kept)\n" + plain
+
+
+def _replace_block(text: str, key: str, body: str) -> str:
+    """The top-level ``key:`` block's items replaced by ``body`` (comment lines inside the block kept)."""
+    m = re.search(rf"^{re.escape(key)}:[ \t]*\n((?:[ \t]+.*\n|[ \t]*\n(?=[ \t]))*)", text, re.MULTILINE)
+    if m is None:
+        return text
+    return text[:m.start(1)] + body + text[m.end(1):]
 
 
 def _reads_as(text: str, expected: dict[str, Any]) -> bool:
@@ -241,7 +319,7 @@ def _reads_as(text: str, expected: dict[str, Any]) -> bool:
 # --- the roster workbook ----------------------------------------------------------------------------------
 
 
-def write_roster_workbook(path: Path, lc: LoadedCampaign) -> int:
+def write_roster_workbook(path: Path, lc: LoadedCampaign, units: list[Unit] | None = None) -> int:
     """An .xlsx to fill in: sheet "Danh sách" with the campaign's header row (first the columns the roster
     needs, then the optional ones), the unit column offering the addressed units' codes as a drop-down list;
     sheet "Đơn vị" listing those units (code, name, group). Returns how many units it lists."""
@@ -261,17 +339,17 @@ def write_roster_workbook(path: Path, lc: LoadedCampaign) -> int:
         ws.column_dimensions[chr(ord("A") + i)].width = width
         ws.cell(row=1, column=i + 1).font = Font(bold=True)
     ws.freeze_panes = "A2"
-    units = wb.create_sheet(UNITS_SHEET)
-    units.append(["Mã đơn vị", "Tên đơn vị", "Nhóm"])
-    for cell in units[1]:
+    listed = units if units is not None else [addressee.unit for addressee in lc.addressees]
+    sheet = wb.create_sheet(UNITS_SHEET)
+    sheet.append(["Mã đơn vị", "Tên đơn vị", "Nhóm"])
+    for cell in sheet[1]:
         cell.font = Font(bold=True)
-    for addressee in lc.addressees:
-        unit = addressee.unit
-        units.append([unit.code, unit.name, lc.groups[unit.group].label if unit.group in lc.groups else unit.group])
+    for unit in listed:
+        sheet.append([unit.code, unit.name, lc.groups[unit.group].label if unit.group in lc.groups else unit.group])
     for letter, width in (("A", 14), ("B", 48), ("C", 36)):
-        units.column_dimensions[letter].width = width
-    units.freeze_panes = "A2"
-    count = len(lc.addressees)
+        sheet.column_dimensions[letter].width = width
+    sheet.freeze_panes = "A2"
+    count = len(listed)
     if count:
         pick = DataValidation(type="list", formula1=f"='{UNITS_SHEET}'!$A$2:$A${count + 1}", allow_blank=True,
                               showErrorMessage=False)
@@ -290,4 +368,4 @@ def roster_is_empty_problem(lc: LoadedCampaign, path: Path) -> Problem:
                                   f"congvan validate {lc.name}")
 
 
-__all__ = ["ConfigError", "Scaffold", "ScaffoldError", "new_campaign", "write_roster_workbook"]
+__all__ = ["Changes", "ConfigError", "Scaffold", "ScaffoldError", "new_campaign", "write_roster_workbook"]

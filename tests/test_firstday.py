@@ -3,7 +3,13 @@ later. Real processes on a private copy of the project, real .xlsx files through
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import re
 import shutil
+import socket
+import subprocess
+import time
 import unicodedata
 from pathlib import Path
 
@@ -105,6 +111,116 @@ def test_new_refuses_when_a_template_copy_is_in_the_way(project: Project) -> Non
     (line,) = error_lines(result)
     assert "mine_cong_van.docx exists already" in line
     assert _listing(project.root) == before
+
+
+OWN_ROSTER = Path(__file__).resolve().parent.parent / "docs" / "vi-du" / "danh-sach-can-bo.xlsx"
+
+
+def test_new_takes_the_units_the_deadline_the_date_and_the_roster(project: Project) -> None:
+    result = project.run("new", "tinh-gon", "--from", SAMPLE, "--units", "STNMT,EAHLEO", "--units", "KPAC",
+                         "--date", "01/12/2026", "--deadline", "2026-12-15", "--roster", str(OWN_ROSTER))
+    assert result.returncode == 0, result.stderr
+    assert "config/rosters/tinh-gon.xlsx (your list, copied in)" in result.stdout  # CONGVAN_LANG=en
+    text = (project.config / "campaigns" / "tinh-gon.yaml").read_text(encoding="utf-8")
+    assert "kinh_gui:\n  - unit: STNMT\n  - unit: EAHLEO\n  - unit: KPAC\n\nbody:" in text  # edited in place
+    assert "# The planned issue date." in text  # the comments stay
+    camp = load_campaign(project.config, "tinh-gon").campaign
+    assert camp.kinh_gui and [k.unit for k in camp.kinh_gui] == ["STNMT", "EAHLEO", "KPAC"]
+    assert str(camp.date) == "2026-12-01"
+    assert camp.follow_up is not None
+    # The sample closes 35 days after its deadline (24/02 → 31/03/2023): the new campaign keeps the gap.
+    assert (str(camp.follow_up.deadline), str(camp.follow_up.closes)) == ("2026-12-15", "2027-01-19")
+    assert (project.config / "rosters" / "tinh-gon.xlsx").read_bytes() == OWN_ROSTER.read_bytes()
+    validated = project.run("validate", "tinh-gon")
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stdout.startswith("tinh-gon: OK: 3 units")
+    assert validated.stderr == ""  # the roster covers exactly the three units
+
+
+def test_new_without_a_roster_lists_only_the_chosen_units_in_the_form(project: Project) -> None:
+    assert project.run("new", "ba-don-vi", "--from", SAMPLE, "--units", "KPAC,EAHLEO").returncode == 0
+    book = openpyxl.load_workbook(project.config / "rosters" / "ba-don-vi.xlsx")
+    assert [r[0] for r in book.worksheets[1].iter_rows(min_row=2, values_only=True)] == ["KPAC", "EAHLEO"]
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    (["--units", "STNMT,KHONGCO"], "--units: no unit 'KHONGCO' in config/units.yaml"),
+    (["--units", ","], "--units: name at least one unit code"),
+    (["--roster", "khong-co.xlsx"], "--roster: khong-co.xlsx: no such file"),
+    (["--deadline", "31/02/2026"], "'31/02/2026' is not a date (YYYY-MM-DD or dd/mm/yyyy)"),
+])
+def test_new_refuses_a_bad_change_and_writes_nothing(project: Project, options: list[str], expected: str) -> None:
+    before = _listing(project.root)
+    result = project.run("new", "tinh-gon", "--from", SAMPLE, *options)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert _listing(project.root) == before
+
+
+def _english_fragments() -> list[str]:
+    """The longest literal piece of every translated msgid: seen in a Vietnamese run, a message escaped _()."""
+    from congvan.i18n import PO_FILE, read_po
+
+    fragments = []
+    for msgid, msgstr in read_po(PO_FILE.read_text(encoding="utf-8")).items():
+        pieces = [p.strip() for p in re.split(r"\{[^}]*\}", msgid)]
+        longest = max(pieces, key=len, default="")
+        if msgid and msgstr and msgstr != msgid and len(longest) >= 16 and longest not in msgstr:
+            fragments.append(longest)
+    return fragments
+
+
+def test_from_a_fresh_copy_to_ones_own_campaign_dispatched_in_five_commands(tmp_path: Path,
+                                                                             prefect_api: str) -> None:
+    """Issue 15's "done when": `make setup` (done by the suite's own set-up), then four congvan commands, reading
+    only Vietnamese: a three-unit campaign of one's own, approved and mailed to the catcher."""
+    project = Project(tmp_path, approval=True)
+    port = _free_port()
+    env = {"CONGVAN_LANG": "vi", "CONGVAN_SMTP_PORT": str(port), "PREFECT_API_URL": prefect_api,
+           "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    deadline = (dt.date.today() + dt.timedelta(days=30)).strftime("%d/%m/%Y")
+    printed = []
+    new = project.run("new", "tinh-gon", "--from", SAMPLE, "--units", "STNMT,EAHLEO,KPAC", "--deadline", deadline,
+                      "--roster", str(OWN_ROSTER), **env)
+    printed.append(new)
+    catcher = subprocess.Popen(project.command("mailcatcher"), cwd=project.root, env={**project.env, **env},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+    try:
+        _wait_for(port)
+        printed.append(project.run("dispatch", "tinh-gon", timeout=300, **env))
+        printed.append(project.run("approve", "tinh-gon", timeout=300, **env))
+    finally:
+        catcher.terminate()
+        out, err = catcher.communicate(timeout=30)
+    for result in printed:
+        assert result.returncode == 0, [*result.args[-1:], result.stdout, result.stderr]
+    assert "Chờ người ký duyệt" in printed[1].stdout
+    assert "Đã gửi 5, bị từ chối 0, chờ gửi 0" in printed[2].stdout
+    text = "".join(r.stdout + r.stderr for r in printed) + out + err
+    assert "Hộp thư thử" in err  # the catcher speaks Vietnamese too
+    leaked = [fragment for fragment in _english_fragments() if fragment in text]
+    assert leaked == [], text
+    delivered = sorted(addr for path in (project.out / "mailbox").glob("*.json")
+                       for addr in json.loads(path.read_text(encoding="utf-8"))["rcpt_tos"])
+    assert delivered == sorted(["vanthu.stnmt@daklak.example", "vanthu.eahleo@daklak.example",
+                                "vanthu.kpac@daklak.example", "vanthu.tinhuy@daklak.example",
+                                "vanthu.hdnd@daklak.example"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(port: int) -> None:
+    for _ in range(150):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"the mail catcher does not listen on {port}")
 
 
 # --- units export / import ------------------------------------------------------------------------------------
