@@ -67,7 +67,7 @@ TITLES: dict[str, str] = {
     "Pkcs11Ref": "Khóa trên token PKCS#11 (USB token, HSM, SoftHSM2).",
 }
 
-# Validators of congvan.config, by function name: what they ask of a value, in plain words. "type" replaces
+# Validators of congvan.config.values, by function name: what they ask of a value, in plain words. "type" replaces
 # the plain type ("văn bản"), "note" is added after it.
 _VALIDATOR_WORDS: dict[str, tuple[Literal["type", "note"], str]] = {
     "check_address": ("type", "địa chỉ thư điện tử"),
@@ -296,7 +296,7 @@ def render_reference() -> str:
     lines = [
         "# Tham chiếu cấu hình",
         "",
-        f"<!-- Tệp này được sinh tự động từ congvan/config.py và congvan/settings.py: đừng sửa tay. "
+        f"<!-- Tệp này được sinh tự động từ congvan/config/models.py và congvan/settings.py: đừng sửa tay. "
         f"Sinh lại bằng lệnh: {REGENERATE} -->",
         "",
         "Mỗi bảng dưới đây là một phần của tệp cấu hình YAML: tên trường (viết đúng như trong bảng), kiểu giá trị, "

@@ -6,7 +6,7 @@ running the tool, in one line, and names the file, row or field at fault.
     CongVanError
     ├── ConfigError            YAML missing, malformed, or rejected by validation (carries every Problem)
     ├── SourceDataError        a roster or response export cannot be read
-    │   └── ImportRejected     (roster.py) rows are wrong: nothing loaded; carries the report of every row
+    │   └── ImportRejected     (roster/importing.py) rows are wrong: nothing loaded; carries the report of every row
     ├── TemplateError          a .docx template is missing, malformed or will not render
     │   └── MissingFieldError  the context lacks fields the template uses
     ├── DocumentError          a .docx to check cannot be read

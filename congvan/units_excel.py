@@ -21,7 +21,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from congvan.config import UnitsFile, _check_references, _read_yaml, _Roster, list_campaigns
+from congvan.config import UnitsFile, list_campaigns
+from congvan.config.checks import _check_references, _Roster
+from congvan.config.yaml_reader import _read_yaml
 from congvan.errors import ConfigError, Problem, SourceDataError
 from congvan.render import write_atomically
 from congvan.text import clean, one_line

@@ -144,7 +144,8 @@ def _resolved_identity(ident: Identity, base: Path) -> dict[str, object]:
 def load_keyring(path: Path) -> Keyring:
     """The keyring file, validated, with every relative path made relative to the file. ``ConfigError`` lists
     every problem found."""
-    from congvan.config import _parse, _read_yaml
+    from congvan.config.messages import _parse
+    from congvan.config.yaml_reader import _read_yaml
 
     problems: list[Problem] = []
     shown = str(path)

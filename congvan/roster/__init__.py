@@ -1,0 +1,42 @@
+"""Rosters and survey response exports (.xlsx/.csv) into the database (docs/design.md §1, §3).
+
+A roster is who must answer: a valid one *replaces* the campaign's staff, and a roster with any bad
+row loads nothing (a half-loaded roster would chase the wrong people). A response export says who
+answered when: it *adds* to what is known, and the earliest completion per person counts. The file's
+sha256 is recorded either way, so importing the same bytes again changes nothing.
+
+Reading is lenient where Excel gets in the way: header spelling (NFC, spaces, case), title rows above
+the header, staff IDs turned into numbers, ``;``-separated CSV, Vietnamese day/month order.
+
+``sources`` finds and reads a file into rows, ``cells`` reads a cell's value, ``units`` matches a cell to a
+unit, ``rows`` checks the rows and makes them records, ``importing`` loads them into the store. The rest of
+congvan imports the names below from ``congvan.roster``.
+"""
+
+from congvan.roster.cells import header_key, parse_completed_at
+from congvan.roster.importing import (
+    ImportRejected,
+    ImportReport,
+    import_new_exports,
+    import_responses,
+    import_roster,
+    waiting_exports,
+)
+from congvan.roster.rows import ParsedResponses, ParsedRoster, StaffRecord, check_roster, read_responses, read_roster
+from congvan.roster.sources import (
+    MAX_FILE_BYTES,
+    MAX_ROWS,
+    MAX_UNPACKED_BYTES,
+    SUFFIXES,
+    Kind,
+    export_files,
+    responses_dir,
+    roster_path,
+)
+
+__all__ = [
+    "MAX_FILE_BYTES", "MAX_ROWS", "MAX_UNPACKED_BYTES", "SUFFIXES", "ImportRejected", "ImportReport", "Kind",
+    "ParsedResponses", "ParsedRoster", "StaffRecord", "check_roster", "export_files", "header_key",
+    "import_new_exports", "import_responses", "import_roster", "parse_completed_at", "read_responses", "read_roster",
+    "responses_dir", "roster_path", "waiting_exports",
+]
