@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from congvan.errors import ApprovalError
+from congvan.i18n import N_, _, status_word
 from congvan.store.db import insert_ignoring_duplicates, transaction
 from congvan.store.models import Approval, ApprovalStatus
 
@@ -60,6 +61,15 @@ class Proposal:
     def describe(self) -> str:
         what = "the dispatch" if self.kind == "dispatch" else f"the {self.step} {self.kind}"
         return f"{what} for {self.unit}" if self.unit else what
+
+    def shown(self) -> str:
+        """``describe()`` in the user's language (for the messages a user reads; logs keep ``describe()``)."""
+        what = _(_KIND_WORDS[self.kind]).format(step=self.step) if self.kind in _KIND_WORDS else self.describe()
+        return _("{what} for {unit}").format(what=what, unit=self.unit) if self.unit else what
+
+
+_KIND_WORDS = {"dispatch": N_("the dispatch"), "letter": N_("the {step} letter"), "report": N_("the {step} report"),
+               "mail": N_("the {step} mail")}
 
 
 def _proposal(row: Approval) -> Proposal:
@@ -154,8 +164,9 @@ def decide(engine: Engine, campaign: str, *, approve: bool, units: Sequence[str 
                         comment=comment, updated_at=now))
             if not result.rowcount:  # type: ignore[attr-defined]
                 row = session.get_one(Approval, proposal.id)
-                raise ApprovalError(f"{campaign}: {proposal.describe()} was just {row.status.value} by "
-                                    f"{row.decided_by or 'another run'}; nothing recorded")
+                raise ApprovalError(_("{campaign}: {what} was just {status} by {by}; nothing recorded").format(
+                    campaign=campaign, what=proposal.shown(), status=status_word(row.status.value),
+                    by=row.decided_by or _("another run")))
         rows = session.scalars(sa.select(Approval).where(Approval.id.in_([p.id for p in chosen]))
                                .order_by(Approval.level, Approval.id))
         decided = [_proposal(r) for r in rows]
@@ -165,7 +176,7 @@ def decide(engine: Engine, campaign: str, *, approve: bool, units: Sequence[str 
 def _nothing_for(engine: Engine, campaign: str, units: Sequence[str | None], waiting: Sequence[Proposal]) -> str:
     """Why nothing can be decided: what happened to the named units' documents, and what is pending."""
     if not units:
-        return f"{campaign}: nothing awaits approval (congvan pending lists what does)"
+        return _("{campaign}: nothing awaits approval (congvan pending lists what does)").format(campaign=campaign)
     with transaction(engine) as session:
         last = {r.unit: r for r in session.scalars(
             sa.select(Approval).where(Approval.campaign == campaign, Approval.unit.in_([u for u in units if u]))
@@ -173,11 +184,13 @@ def _nothing_for(engine: Engine, campaign: str, units: Sequence[str | None], wai
         unit = units[0]
         row = last.get(unit)
         if row is not None and row.status != ApprovalStatus.PENDING:
-            who = f" by {row.decided_by}" if row.decided_by else ""
-            return (f"{campaign}: {_proposal(row).describe()} is already {row.status.value}{who}; "
-                    "nothing awaits approval for it")
-    others = ", ".join(sorted(p.unit or "(campaign)" for p in waiting)) or "none"
-    return f"{campaign}: nothing awaits approval for unit {unit} (pending: {others})"
+            text = (_("{campaign}: {what} is already {status} by {by}; nothing awaits approval for it")
+                    if row.decided_by else _("{campaign}: {what} is already {status}; nothing awaits approval for it"))
+            return text.format(campaign=campaign, what=_proposal(row).shown(), status=status_word(row.status.value),
+                               by=row.decided_by)
+    others = ", ".join(sorted(p.unit or _("(campaign)") for p in waiting)) or _("none")
+    return _("{campaign}: nothing awaits approval for unit {unit} (pending: {others})").format(
+        campaign=campaign, unit=unit, others=others)
 
 
 def mark(engine: Engine, key: str, status: ApprovalStatus, *, document_id: int | None = None) -> None:

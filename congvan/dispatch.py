@@ -23,6 +23,7 @@ from congvan import bounces, ledger, nd30, register
 from congvan.config import LoadedCampaign
 from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import DocumentError, LayoutError
+from congvan.i18n import _
 from congvan.ledger import DeliveryRow, LedgerMessage
 from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose, unreachable_error
 from congvan.mail_bodies import render_bodies
@@ -152,9 +153,9 @@ def produce_files(engine: Engine, allocation: Allocation, *, render: Callable[[]
     path = render()
     check_layout(path)
     if recorded_sha and _sent_any(engine, allocation.document_id) and _sha256(path) != recorded_sha:
-        raise DocumentError(f"{path}: the issued document {allocation.so_ky_hieu} was already mailed to some "
-                            "recipients and would now come out different; restore the recorded file or "
-                            "issue a new letter")
+        raise DocumentError(_("{path}: the issued document {number} was already mailed to some recipients and would "
+                              "now come out different; restore the recorded file or issue a new letter").format(
+            path=path, number=allocation.so_ky_hieu))
     pdf = make_pdf(path, expected) if make_pdf is not None else None
     record_files(engine, allocation.document_id, path, pdf)
     return IssuedFiles(path, pdf)
@@ -164,8 +165,9 @@ def check_layout(path: Path, kind: nd30.DocumentKind = "cong_van") -> None:
     """Decree 30 gates every letter: ``LayoutError`` naming the first violation and how many there are."""
     violations = nd30.check(path, kind=kind)
     if violations:
-        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-        raise LayoutError(f"{path}: breaks Decree 30, not sent: {nd30.format_violation(violations[0])}{more}")
+        more = _(" (and {count} more)").format(count=len(violations) - 1) if len(violations) > 1 else ""
+        raise LayoutError(_("{path}: breaks Decree 30, not sent: {violation}{more}").format(
+            path=path, violation=nd30.format_violation(violations[0]), more=more))
 
 
 def attachment_name(allocation: Allocation, suffix: str) -> str:
@@ -212,8 +214,9 @@ def fallback_plan(engine: Engine, lc: LoadedCampaign, settings: Settings,
         doc = session.get_one(Document, allocation.document_id)
         docx, pdf = doc.docx_path, doc.pdf_path
     if not docx or not Path(docx).is_file():
-        raise DocumentError(f"{lc.name}: the issued dispatch's file {docx or '(none recorded)'} is gone; "
-                            f"run congvan dispatch {lc.name} to resend it to the fallback addresses")
+        raise DocumentError(_("{campaign}: the issued dispatch's file {file} is gone; run congvan dispatch "
+                              "{campaign} to resend it to the fallback addresses").format(
+            campaign=lc.name, file=docx or _("(none recorded)")))
     files = IssuedFiles(Path(docx), Path(pdf) if pdf and Path(pdf).is_file() else None)
     return allocation, files, todo
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from congvan.config import LoadedCampaign
 from congvan.errors import ConfigError, Problem
+from congvan.i18n import _
 from congvan.render import load_template
 from congvan.vndate import draft_date, long_date
 
@@ -55,7 +56,8 @@ def template_path(templates_dir: Path, lc: LoadedCampaign) -> Path:
     name = lc.campaign.template
     if "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".docx"):
         raise ConfigError([Problem(str(lc.path), "template",
-                                   f"{name!r} must be a .docx file name inside the templates folder")])
+                                   _("{name!r} must be a .docx file name inside the templates folder").format(
+                                       name=name))])
     return templates_dir / name
 
 

@@ -102,8 +102,8 @@ class TemplateError(CongVanError):
 class MissingFieldError(TemplateError):
     def __init__(self, *, template: Path, fields: Sequence[str]) -> None:
         self.fields = tuple(sorted(fields))
-        super().__init__(f"the template needs field(s) the config lacks: {', '.join(self.fields)}",
-                         template=template)
+        super().__init__(_("the template needs field(s) the config lacks: {fields}").format(
+            fields=", ".join(self.fields)), template=template)
 
 
 class DocumentError(CongVanError):

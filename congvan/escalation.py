@@ -25,6 +25,7 @@ from congvan.config import LadderStep, LoadedCampaign, Unit
 from congvan.dispatch import IssuedFiles, check_layout, produce_files, record_files
 from congvan.documents import dispatch_key
 from congvan.errors import CongVanError, NotIssuedError
+from congvan.i18n import _
 from congvan.ledger import LedgerMessage
 from congvan.letters import (
     Citation,
@@ -90,8 +91,8 @@ def dispatch_citation(engine: Engine, lc: LoadedCampaign) -> Citation:
     try:
         allocation = register.issued(engine, dispatch_key(lc.name))
     except NotIssuedError:
-        raise NotIssuedError(f"{lc.name}: the dispatch has not been issued yet; run congvan dispatch "
-                             f"{lc.name} first") from None
+        raise NotIssuedError(_("{campaign}: the dispatch has not been issued yet; run congvan dispatch {campaign} "
+                               "first").format(campaign=lc.name)) from None
     return Citation(allocation.so_ky_hieu, allocation.issued_on)
 
 
@@ -144,7 +145,7 @@ def resumable(engine: Engine, lc: LoadedCampaign, state: Compliance, actions: Se
     found = []
     pending = unfinished(engine, lc)
     pending += [r for r in rerouted(engine, lc) if r[0] not in {p[0] for p in pending}]
-    for _, unit, level, issued_on in pending:
+    for _key, unit, level, issued_on in pending:
         if unit in compliant or higher.get(unit, 0) > level or not 1 <= level <= len(follow_up.ladder):
             continue
         found.append((Action(unit, follow_up.ladder[level - 1], level, issued_on), issued_on))
@@ -311,7 +312,7 @@ def _letter(ctx: Context, action: Action, unit: Unit, key: str, dispatch: Citati
 
 def _report(ctx: Context, action: Action, key: str) -> Made:
     if ctx.write_report is None:
-        raise CongVanError("the ladder has a report step but the report writer is not available")
+        raise CongVanError(_("the ladder has a report step but the report writer is not available"))
     from congvan.report import report_symbol
 
     lc = ctx.lc

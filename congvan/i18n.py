@@ -50,7 +50,7 @@ STATUSES = {
     "pending": N_("pending"), "planned": N_("planned"), "awaiting_approval": N_("awaiting_approval"),
     "moot": N_("moot"), "held": N_("held"), "bounced": N_("bounced"), "delayed": N_("delayed"),
     "displayed": N_("displayed"), "approved": N_("approved"), "rejected": N_("rejected"), "failed": N_("failed"),
-    "not_sent": N_("not_sent"),
+    "not_sent": N_("not_sent"), "issued": N_("issued"), "superseded": N_("superseded"),
 }
 
 

@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import SecretStr
 
 from congvan.errors import MailboxError
+from congvan.i18n import N_, _
 from congvan.mail import LOOPBACK_HOSTS
 from congvan.reports import MAX_REPORT_BYTES
 from congvan.settings import Settings
@@ -43,10 +44,10 @@ class ImapConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> ImapConfig:
         if not settings.imap_host:
-            raise MailboxError("CONGVAN_IMAP_HOST is not set: there is no reply mailbox to read "
-                               "(congvan bounces import reads saved reports instead)")
+            raise MailboxError(_("CONGVAN_IMAP_HOST is not set: there is no reply mailbox to read "
+                                 "(congvan bounces import reads saved reports instead)"))
         if not settings.imap_user or settings.imap_password is None:
-            raise MailboxError("set CONGVAN_IMAP_USER and CONGVAN_IMAP_PASSWORD for the reply mailbox")
+            raise MailboxError(_("set CONGVAN_IMAP_USER and CONGVAN_IMAP_PASSWORD for the reply mailbox"))
         port = settings.imap_port or (993 if settings.imap_security == "ssl" else 143)
         return cls(host=settings.imap_host, port=port, user=settings.imap_user, password=settings.imap_password,
                    security=settings.imap_security, folder=settings.imap_folder or "INBOX",
@@ -58,12 +59,12 @@ class ImapConfig:
 
     def check(self) -> None:
         if self.security == "none" and self.host not in LOOPBACK_HOSTS:
-            raise MailboxError(f"CONGVAN_IMAP_SECURITY=none is for a server on this machine, not {self.host}: "
-                               "use ssl or starttls")
+            raise MailboxError(_("CONGVAN_IMAP_SECURITY=none is for a server on this machine, not {host}: use ssl or "
+                                 "starttls").format(host=self.host))
         if not (self.user.isascii() and self.password.get_secret_value().isascii()):
-            raise MailboxError("the IMAP user and password must be ASCII (IMAP LOGIN via imaplib)")
+            raise MailboxError(_("the IMAP user and password must be ASCII (IMAP LOGIN via imaplib)"))
         if any(c in self.folder for c in "\r\n\"\\"):
-            raise MailboxError(f"CONGVAN_IMAP_FOLDER {self.folder!r} is not a folder name")
+            raise MailboxError(_("CONGVAN_IMAP_FOLDER {folder!r} is not a folder name").format(folder=self.folder))
 
 
 @dataclass(frozen=True)
@@ -111,27 +112,29 @@ def _session(config: ImapConfig) -> Iterator[imaplib.IMAP4]:
             if config.security == "starttls":
                 imap.starttls(ssl.create_default_context())
     except ssl.SSLCertVerificationError as exc:
-        raise MailboxError(f"the mailbox server {config.where} has a certificate we do not trust "
-                           f"({exc.verify_message})") from None
+        raise MailboxError(_("the mailbox server {where} has a certificate we do not trust ({reason})").format(
+            where=config.where, reason=exc.verify_message)) from None
     except (OSError, imaplib.IMAP4.error) as exc:
-        raise MailboxError(f"cannot reach the mailbox server {config.where}: {_reason(exc)}") from None
+        raise MailboxError(_("cannot reach the mailbox server {where}: {reason}").format(
+            where=config.where, reason=_reason(exc))) from None
     try:
         try:
             imap.login(config.user, config.password.get_secret_value())
         except imaplib.IMAP4.error as exc:
-            raise MailboxError(f"the mailbox server {config.where} refused the login of {config.user!r}: "
-                               f"{_safe(exc, config)}") from None
+            raise MailboxError(_("the mailbox server {where} refused the login of {user!r}: {reply}").format(
+                where=config.where, user=config.user, reply=_safe(exc, config))) from None
         try:
             typ, data = imap.select(f'"{config.folder}"')
         except imaplib.IMAP4.error as exc:
-            raise MailboxError(f"cannot open the folder {config.folder!r} on {config.where}: "
-                               f"{_safe(exc, config)}") from None
+            raise MailboxError(_("cannot open the folder {folder!r} on {where}: {reply}").format(
+                folder=config.folder, where=config.where, reply=_safe(exc, config))) from None
         if typ != "OK":
-            raise MailboxError(f"cannot open the folder {config.folder!r} on {config.where}: "
-                               f"{_text(data)}")
+            raise MailboxError(_("cannot open the folder {folder!r} on {where}: {reply}").format(
+                folder=config.folder, where=config.where, reply=_text(data)))
         yield imap
     except (OSError, imaplib.IMAP4.abort) as exc:
-        raise MailboxError(f"the connection to the mailbox server {config.where} was lost: {_reason(exc)}") from None
+        raise MailboxError(_("the connection to the mailbox server {where} was lost: {reason}").format(
+            where=config.where, reason=_reason(exc))) from None
     finally:
         with contextlib.suppress(Exception):
             imap.logout()
@@ -140,8 +143,14 @@ def _session(config: ImapConfig) -> Iterator[imaplib.IMAP4]:
 def _ok(response: tuple[str, Sequence[object]], config: ImapConfig, what: str) -> Sequence[object]:
     typ, data = response
     if typ != "OK":
-        raise MailboxError(f"the mailbox server {config.where} refused to {what}: {_text(data)}")
+        text = _(_REFUSED[what]) if what in _REFUSED else "the mailbox server {where} refused to " + what + ": {reply}"
+        raise MailboxError(text.format(where=config.where, reply=_text(data)))
     return data
+
+
+_REFUSED = {"search": N_("the mailbox server {where} refused to search: {reply}"),
+            "fetch": N_("the mailbox server {where} refused to fetch: {reply}"),
+            "flag": N_("the mailbox server {where} refused to flag: {reply}")}
 
 
 def _size(data: Sequence[object]) -> int:

@@ -18,6 +18,7 @@ from congvan.compliance import UnitCompliance
 from congvan.config import LadderStep, LoadedCampaign, NamedAddress, Signer, Unit
 from congvan.documents import heading
 from congvan.errors import ConfigError, Problem
+from congvan.i18n import _
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.register import Allocation
 from congvan.vndate import short_date
@@ -53,8 +54,9 @@ def signer_of(lc: LoadedCampaign, step: LadderStep) -> Signer:
         return lc.authority.signers[key]
     except KeyError:
         raise ConfigError([Problem(str(lc.path), f"follow_up.ladder.{step.name}.signer",
-                                   f"unknown signer {key!r} of {lc.authority_key} "
-                                   f"(known: {', '.join(sorted(lc.authority.signers))})")]) from None
+                                   _("unknown signer {signer!r} of {authority} (known: {known})").format(
+                                       signer=key, authority=lc.authority_key,
+                                       known=", ".join(sorted(lc.authority.signers))))]) from None
 
 
 def unit_of(lc: LoadedCampaign, code: str) -> Unit:
@@ -160,5 +162,6 @@ def letter_template(templates_dir: Path, lc: LoadedCampaign, step: LadderStep) -
     name = step.template
     if "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".docx"):
         raise ConfigError([Problem(str(lc.path), f"follow_up.ladder.{step.name}.template",
-                                   f"{name!r} must be a .docx file name inside the templates folder")])
+                                   _("{name!r} must be a .docx file name inside the templates folder").format(
+                                       name=name))])
     return templates_dir / name

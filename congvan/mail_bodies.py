@@ -23,6 +23,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from congvan.errors import TemplateError
+from congvan.i18n import _
 from congvan.text import one_line, sanitize
 
 MAIL_DIR = "mail"
@@ -66,8 +67,8 @@ def _checked(folder: Path, file: str, html: bool, mtime_ns: int) -> jinja2.Templ
         line = min(n for _, n in private)
         # find_all walks outside in ("x.__class__.__mro__" gives __mro__ first): reversed, names read as written.
         names = list(dict.fromkeys(name for name, n in reversed(private) if n == line))
-        raise TemplateError(f"not allowed in a mail template: line {line} reaches into Python's internals "
-                            f"({', '.join(map(repr, names))})", template=path)
+        raise TemplateError(_("not allowed in a mail template: line {line} reaches into Python's internals "
+                              "({names})").format(line=line, names=", ".join(map(repr, names))), template=path)
     return env.get_template(file)
 
 
@@ -77,17 +78,18 @@ def _template(folder: Path, file: str, html: bool) -> jinja2.Template:
         mtime_ns = path.stat().st_mtime_ns
         return _checked(folder, file, html, mtime_ns)
     except (FileNotFoundError, jinja2.TemplateNotFound):
-        raise TemplateError("mail template not found", template=path) from None
+        raise TemplateError(_("mail template not found"), template=path) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"the mail template cannot be read: {exc}", template=path) from None
+        raise TemplateError(_("the mail template cannot be read: {error}").format(error=exc), template=path) from None
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"the mail template is broken: {exc.message} (line {exc.lineno})", template=path) from None
+        raise TemplateError(_("the mail template is broken: {error} (line {line})").format(
+            error=exc.message, line=exc.lineno), template=path) from None
 
 
 def _folder(templates_dir: Path, name: str) -> Path:
     folder = (templates_dir / MAIL_DIR).resolve()
     if not _NAME.fullmatch(name) or ".." in name:
-        raise TemplateError("not a mail template name (a file stem in the mail templates folder)",
+        raise TemplateError(_("not a mail template name (a file stem in the mail templates folder)"),
                             template=Path(one_line(name)))
     return folder
 
@@ -112,14 +114,15 @@ def render_bodies(templates_dir: Path, name: str, context: dict[str, Any]) -> tu
         try:
             bodies.append(template.render(context))
         except SecurityError as exc:
-            raise TemplateError(f"not allowed in a mail template: {exc}", template=path) from None
+            raise TemplateError(_("not allowed in a mail template: {error}").format(error=exc), template=path) from None
         except jinja2.UndefinedError as exc:
-            raise TemplateError(f"the mail template needs a value it was not given: {exc.message}",
-                                template=path) from None
+            raise TemplateError(_("the mail template needs a value it was not given: {error}").format(
+                error=exc.message), template=path) from None
         except jinja2.TemplateError as exc:
-            raise TemplateError(f"the mail template is broken: {exc}", template=path) from None
+            raise TemplateError(_("the mail template is broken: {error}").format(error=exc), template=path) from None
         except _RUNTIME_ERRORS as exc:
-            raise TemplateError(f"the mail template failed: {type(exc).__name__}: {exc}", template=path) from None
+            raise TemplateError(_("the mail template failed: {kind}: {error}").format(
+                kind=type(exc).__name__, error=exc), template=path) from None
     return bodies[0], bodies[1]
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from congvan.errors import NotIssuedError, StoreError
+from congvan.i18n import _
 from congvan.store.db import insert_ignoring_duplicates, transaction
 from congvan.store.models import Document, RegisterCounter
 
@@ -94,8 +95,8 @@ def allocate(
         existing = lookup(engine, key)
         if existing is None:
             reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "constraint violated"
-            raise StoreError(f"cannot record document {key!r} in register {register!r} "
-                             f"{issued_on.year}: {reason}") from exc
+            raise StoreError(_("cannot record document {key!r} in register {register!r} {year}: {reason}").format(
+                key=key, register=register, year=issued_on.year, reason=reason)) from exc
         _check_same_register(existing, register)
         return existing
 
@@ -111,7 +112,7 @@ def issued(engine: Engine, key: str) -> Allocation:
     """The allocation of document ``key``; ``NotIssuedError`` if it has none."""
     allocation = lookup(engine, key)
     if allocation is None:
-        raise NotIssuedError(f"document {key!r} has not been issued yet: no number in the register")
+        raise NotIssuedError(_("document {key!r} has not been issued yet: no number in the register").format(key=key))
     return allocation
 
 
@@ -159,13 +160,15 @@ def _ensure_counter(session: Session, register: str, year: int) -> None:
 
 def _check_same_register(allocation: Allocation, register: str) -> None:
     if allocation.register != register:
-        raise StoreError(f"document {allocation.key!r} is already numbered {allocation.so_ky_hieu} "
-                         f"in register {allocation.register!r}; it cannot also be numbered in {register!r}")
+        raise StoreError(_("document {key!r} is already numbered {number} in register {register!r}; it cannot also "
+                           "be numbered in {other!r}").format(key=allocation.key, number=allocation.so_ky_hieu,
+                                                               register=allocation.register, other=register))
 
 
 def _allocation(document: Document, *, created: bool) -> Allocation:
     if document.number is None or document.year is None or document.register is None or document.symbol is None:
-        raise StoreError(f"document {document.key!r} is a plain mail, recorded without a number in the register")
+        raise StoreError(_("document {key!r} is a plain mail, recorded without a number in the register").format(
+            key=document.key))
     return Allocation(number=document.number, year=document.year, register=document.register,
                       symbol=document.symbol, issued_on=document.issued_on, key=document.key,
                       document_id=document.id, created=created)
@@ -192,5 +195,6 @@ def record_unnumbered(engine: Engine, *, key: str, campaign: str, kind: str, uni
             return Recorded(document_id=inserted[0], key=key, issued_on=issued_on, created=True)
         existing = session.scalars(sa.select(Document).where(Document.key == key)).one()
         if existing.number is not None:
-            raise StoreError(f"document {key!r} is numbered in the register; it cannot be recorded as a plain mail")
+            raise StoreError(_("document {key!r} is numbered in the register; it cannot be recorded as a plain mail")
+                             .format(key=key))
         return Recorded(document_id=existing.id, key=key, issued_on=existing.issued_on, created=False)

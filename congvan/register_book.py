@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from congvan.config import LoadedCampaign, load_authorities, load_campaign
 from congvan.errors import CongVanError, RegisterError, StoreError
+from congvan.i18n import _
 from congvan.register import Entry, format_number
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document, RegisterCounter
@@ -55,7 +56,8 @@ def entry_for(lc: LoadedCampaign, kind: str, level: int = 0) -> Entry:
         return Entry("V/v " + " ".join(camp.summary), lc.signer.name, camp.luu)
     follow_up = camp.follow_up
     if follow_up is None or not 1 <= level <= len(follow_up.ladder):
-        raise RegisterError(f"campaign {lc.name} has no follow-up step at level {level}")
+        raise RegisterError(_("campaign {campaign} has no follow-up step at level {level}").format(campaign=lc.name,
+                                                                                                  level=level))
     step = follow_up.ladder[level - 1]
     signer = lc.authority.signers.get(step.signer or camp.signer, lc.signer)
     if kind == "report":
@@ -81,9 +83,10 @@ def set_next(engine: Engine, register: str, year: int, number: int) -> NextNumbe
     """Make ``number`` the next number congvan gives in ``register`` for ``year``: an office adopting
     congvan in May has already issued numbers by hand. Refused at or below a number congvan issued there."""
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise RegisterError(f"year {year} is not a plausible year ({MIN_YEAR}–{MAX_YEAR})")
+        raise RegisterError(_("year {year} is not a plausible year ({low}–{high})").format(year=year, low=MIN_YEAR,
+                                                                                           high=MAX_YEAR))
     if number < 1:
-        raise RegisterError(f"register numbers start at 1, not {number}")
+        raise RegisterError(_("register numbers start at 1, not {number}").format(number=number))
     with transaction(engine) as session:
         counter = session.get(RegisterCounter, (register, year), with_for_update=True)
         if counter is None:
@@ -92,9 +95,9 @@ def set_next(engine: Engine, register: str, year: int, number: int) -> NextNumbe
         highest = session.scalar(sa.select(sa.func.max(Document.number))
                                  .where(Document.register == register, Document.year == year))
         if highest is not None and number <= highest:
-            raise RegisterError(f"register {register} {year} has already issued number {format_number(highest)} "
-                                f"in congvan: the next number must be above it, not {format_number(number)} "
-                                f"(nothing was changed)")
+            raise RegisterError(_("register {register} {year} has already issued number {highest} in congvan: the "
+                                  "next number must be above it, not {number} (nothing was changed)").format(
+                register=register, year=year, highest=format_number(highest), number=format_number(number)))
         previous = counter.last_number + 1
         counter.last_number = number - 1
         counter.first_number = number if highest is None else counter.first_number
@@ -151,7 +154,7 @@ def _campaign(cache: dict[str, LoadedCampaign | None], config_dir: Path, name: s
 
 def _row(document: Document, deliveries: list[Delivery], lc: LoadedCampaign | None) -> RegisterRow:
     if document.number is None or document.symbol is None or document.register is None:
-        raise StoreError(f"document {document.key!r} has no number in the register")
+        raise StoreError(_("document {key!r} has no number in the register").format(key=document.key))
     notes: list[str] = []
     entry = Entry(document.summary or "", document.signer or "", document.archive or "")
     if document.summary is None:  # numbered before entries were recorded: the campaign says what it was

@@ -32,6 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from lxml import etree
 
 from congvan.errors import MissingFieldError, TemplateError
+from congvan.i18n import _
 from congvan.text import sanitize
 from congvan.vndate import long_date, short_date
 
@@ -104,14 +105,14 @@ class CompiledTemplate:
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"{part.info.filename}: {exc.message}", template=self.path) from exc
         except jinja2.exceptions.SecurityError as exc:
-            raise TemplateError(f"{part.info.filename}: not allowed in a template: {exc}",
-                                template=self.path) from exc
+            raise TemplateError(_("{part}: not allowed in a template: {error}").format(
+                part=part.info.filename, error=exc), template=self.path) from exc
         except jinja2.TemplateError as exc:
             raise TemplateError(f"{part.info.filename}: {exc}", template=self.path) from exc
         except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
             # An expression in the template failed ({{ 1/0 }}, a huge range): the template's fault, one line.
-            raise TemplateError(f"{part.info.filename}: the template failed: {type(exc).__name__}: {exc}",
-                                template=self.path) from exc
+            raise TemplateError(_("{part}: the template failed: {kind}: {error}").format(
+                part=part.info.filename, kind=type(exc).__name__, error=exc), template=self.path) from exc
         if part.is_word:
             xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", xml)
             xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
@@ -120,8 +121,8 @@ class CompiledTemplate:
         try:  # strict: a broken part is an error here, not a silently truncated document later
             etree.fromstring(data)
         except etree.XMLSyntaxError as exc:
-            raise TemplateError(f"{part.info.filename}: rendering produced invalid XML: {exc}",
-                                template=self.path) from exc
+            raise TemplateError(_("{part}: rendering produced invalid XML: {error}").format(
+                part=part.info.filename, error=exc), template=self.path) from exc
         return data
 
     def render_to(self, context: Mapping[str, Any], out: Path) -> Path:
@@ -155,14 +156,14 @@ def compile_template(path: Path) -> CompiledTemplate:
     try:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError as exc:
-        raise TemplateError("template not found", template=path) from exc
+        raise TemplateError(_("template not found"), template=path) from exc
     except (zipfile.BadZipFile, OSError) as exc:
-        raise TemplateError(f"not a .docx file ({exc})", template=path) from exc
+        raise TemplateError(_("not a .docx file ({error})").format(error=exc), template=path) from exc
     parts: list[_Part] = []
     fields: set[str] = set()
     with archive:
         if "word/document.xml" not in archive.namelist():
-            raise TemplateError("not a Word document (no word/document.xml)", template=path)
+            raise TemplateError(_("not a Word document (no word/document.xml)"), template=path)
         for info in archive.infolist():
             data = archive.read(info)
             if not (info.filename.endswith(".xml") and any(m in data for m in _TAG_MARKERS)):
@@ -172,7 +173,7 @@ def compile_template(path: Path) -> CompiledTemplate:
             try:
                 src = data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise TemplateError(f"{info.filename} is not UTF-8", template=path) from exc
+                raise TemplateError(_("{part} is not UTF-8").format(part=info.filename), template=path) from exc
             if is_word:
                 src = cleaner.patch_xml(src)
                 src = re.sub(r"<w:p([ >])", r"\n<w:p\1", src)
@@ -182,8 +183,8 @@ def compile_template(path: Path) -> CompiledTemplate:
                 template = env.from_string(src)
             except jinja2.TemplateSyntaxError as exc:
                 text = re.sub(r"<[^>]+>", "", (exc.source or src).splitlines()[max(exc.lineno - 1, 0)])
-                raise TemplateError(f"{info.filename}: {exc.message} near {text.strip()[:80]!r}",
-                                    template=path) from exc
+                raise TemplateError(_("{part}: {error} near {text!r}").format(part=info.filename, error=exc.message,
+                                                                    text=text.strip()[:80]), template=path) from exc
             parts.append(_Part(info, None, template, is_word))
     static = io.BytesIO()
     with zipfile.ZipFile(static, "w", zipfile.ZIP_DEFLATED) as out:
@@ -203,7 +204,7 @@ def load_template(path: Path) -> CompiledTemplate:
     try:
         st = path.stat()
     except FileNotFoundError as exc:
-        raise TemplateError("template not found", template=path) from exc
+        raise TemplateError(_("template not found"), template=path) from exc
     key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)

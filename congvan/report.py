@@ -41,6 +41,7 @@ from congvan.compliance import Compliance, UnitCompliance
 from congvan.config import LoadedCampaign, Signer
 from congvan.documents import heading
 from congvan.errors import ConfigError, Problem, TemplateError
+from congvan.i18n import _
 from congvan.register import Allocation
 from congvan.render import load_template, write_atomically
 from congvan.text import clean
@@ -131,7 +132,8 @@ def _signer(lc: LoadedCampaign, key: str | None) -> Signer:
     except KeyError:
         known = ", ".join(sorted(lc.authority.signers))
         raise ConfigError([Problem(str(lc.path), "follow_up.ladder.signer",
-                                   f"unknown signer {key!r} of {lc.authority_key} (known: {known})")]) from None
+                                   _("unknown signer {signer!r} of {authority} (known: {known})").format(
+                                       signer=key, authority=lc.authority_key, known=known))]) from None
 
 
 def _dispatch_ref(lc: LoadedCampaign, dispatch: Allocation | None) -> str:
@@ -359,8 +361,8 @@ def insert_chart(docx_bytes: bytes, chart: Path, *, template: Path, description:
     document = docx.Document(io.BytesIO(docx_bytes))
     targets = [p for p in document.paragraphs if p.text.strip() == CHART_MARKER]
     if len(targets) != 1:
-        raise TemplateError(f"expected one paragraph {CHART_MARKER!r} for the chart, found {len(targets)}",
-                            template=template)
+        raise TemplateError(_("expected one paragraph {marker!r} for the chart, found {count}").format(
+            marker=CHART_MARKER, count=len(targets)), template=template)
     paragraph = targets[0]
     for run in list(paragraph.runs):
         paragraph._p.remove(run._r)
@@ -375,7 +377,7 @@ def insert_chart(docx_bytes: bytes, chart: Path, *, template: Path, description:
 
 def _template_path(templates_dir: Path, name: str) -> Path:
     if "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".docx"):
-        raise TemplateError("must be a .docx file name inside the templates folder", template=Path(name))
+        raise TemplateError(_("must be a .docx file name inside the templates folder"), template=Path(name))
     return templates_dir / name
 
 

@@ -18,6 +18,7 @@ from email.message import Message
 from typing import Literal
 
 from congvan.errors import UnreadableReport
+from congvan.i18n import _
 
 # A DSN asked for with RET=HDRS is a few kB; a foreign bounce may carry the whole message back
 # (our letters are a few hundred kB). Anything larger is not read.
@@ -58,17 +59,18 @@ def parse(raw: bytes) -> Report | None:
     """The report ``raw`` carries; None when it is not a report at all (an ordinary reply).
     ``UnreadableReport`` when it cannot be read safely."""
     if len(raw) > MAX_REPORT_BYTES:
-        raise UnreadableReport(f"{len(raw) // (1024 * 1024)} MB is larger than any delivery report "
-                         f"({MAX_REPORT_BYTES // (1024 * 1024)} MB at most): not read")
+        raise UnreadableReport(_("{size} MB is larger than any delivery report ({most} MB at most): not read").format(
+            size=len(raw) // (1024 * 1024), most=MAX_REPORT_BYTES // (1024 * 1024)))
     if raw.lower().count(b"content-type:") > MAX_PARTS:
-        raise UnreadableReport(f"more than {MAX_PARTS} MIME parts: not read")
+        raise UnreadableReport(_("more than {count} MIME parts: not read").format(count=MAX_PARTS))
     try:
         msg = email.message_from_bytes(raw, policy=policy.compat32)
         parts = list(_walk(msg, 0))
     except RecursionError:
-        raise UnreadableReport(f"MIME nested more than {MAX_DEPTH} levels deep: not read") from None
+        raise UnreadableReport(_("MIME nested more than {depth} levels deep: not read").format(depth=MAX_DEPTH)) \
+            from None
     except (ValueError, TypeError, LookupError, AttributeError) as exc:
-        raise UnreadableReport(f"malformed MIME ({type(exc).__name__}): not read") from None
+        raise UnreadableReport(_("malformed MIME ({error}): not read").format(error=type(exc).__name__)) from None
     report_id = _header(msg, "Message-ID")
     sender = _first_address(_header(msg, "From"))
     types = [p.get_content_type() for p, _ in parts]
@@ -76,7 +78,7 @@ def parse(raw: bytes) -> Report | None:
         return _standard(msg, parts, report_id, sender)
     if not any(t == "text/plain" for t in types):
         if any(t == "text/html" for t in types):
-            raise UnreadableReport("HTML only, no delivery-status part and no plain text: not read as a report")
+            raise UnreadableReport(_("HTML only, no delivery-status part and no plain text: not read as a report"))
         return None
     return _free_text(msg, parts, report_id, sender)
 
@@ -121,17 +123,19 @@ def _typed_address(value: str) -> str | None:
 def _blocks(part: Message) -> list[Message]:
     payload = part.get_payload()
     if not isinstance(payload, list):
-        raise UnreadableReport(f"a {part.get_content_type()} part that cannot be read as fields: not read")
+        raise UnreadableReport(_("a {kind} part that cannot be read as fields: not read").format(
+            kind=part.get_content_type()))
     blocks = [b for b in payload if isinstance(b, Message)]
     if len(blocks) != len(payload):
-        raise UnreadableReport(f"a {part.get_content_type()} part that cannot be read as fields: not read")
+        raise UnreadableReport(_("a {kind} part that cannot be read as fields: not read").format(
+            kind=part.get_content_type()))
     return blocks
 
 
 def _returned_ids(parts: list[tuple[Message, int]]) -> list[str]:
     """The Message-ID of the message a report returns (text/rfc822-headers or message/rfc822)."""
     found: list[str] = []
-    for part, _ in parts:
+    for part, _depth in parts:
         kind = part.get_content_type()
         if kind == "text/rfc822-headers":
             data = part.get_payload(decode=True)
@@ -153,12 +157,12 @@ def _returned_ids(parts: list[tuple[Message, int]]) -> list[str]:
 def _standard(msg: Message, parts: list[tuple[Message, int]], report_id: str, sender: str) -> Report:
     ids: list[str] = []
     claims: list[Claim] = []
-    for part, _ in parts:
+    for part, _depth in parts:
         kind = part.get_content_type()
         if kind == "message/delivery-status":
             blocks = _blocks(part)
             if not blocks:
-                raise UnreadableReport("an empty message/delivery-status part: not read")
+                raise UnreadableReport(_("an empty message/delivery-status part: not read"))
             envid = _header(blocks[0], "Original-Envelope-Id")
             if envid:
                 candidate = f"<{envid.strip('<>')}>"
@@ -221,7 +225,7 @@ def _free_text(msg: Message, parts: list[tuple[Message, int]], report_id: str, s
     if local not in _BOUNCE_SENDERS:
         return None
     text = ""
-    for part, _ in parts:
+    for part, _depth in parts:
         if part.get_content_type() in ("text/plain", "text/rfc822-headers"):
             data = part.get_payload(decode=True)
             if isinstance(data, bytes):

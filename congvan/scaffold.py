@@ -32,6 +32,7 @@ import yaml
 
 from congvan.config import LoadedCampaign, Unit, campaign_path, load_campaign
 from congvan.errors import ConfigError, Problem, ScaffoldError
+from congvan.i18n import _
 from congvan.mail_bodies import MAIL_DIR, SUFFIXES
 
 ROSTER_SHEET = "Danh sách"
@@ -123,9 +124,11 @@ def new_campaign(config_dir: Path, templates_dir: Path, name: str, source: str,
     when it cannot be made."""
     target = campaign_path(config_dir, name)  # the file-stem rules: ConfigError for a bad NAME
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,40}", name):
-        raise ScaffoldError(f"{name!r}: a new campaign's name is at most 41 letters, digits, '.', '-' or '_'")
+        raise ScaffoldError(_("{name!r}: a new campaign's name is at most 41 letters, digits, '.', '-' or '_'").format(
+            name=name))
     if target.exists():
-        raise ScaffoldError(f"{target}: campaign {name!r} exists already; choose another name")
+        raise ScaffoldError(_("{path}: campaign {name!r} exists already; choose another name").format(path=target,
+                                                                                                 name=name))
     lc = load_campaign(config_dir, source)
     _check_changes(lc, changes)
     plan = _plan(lc, name, changes)
@@ -139,11 +142,12 @@ def new_campaign(config_dir: Path, templates_dir: Path, name: str, source: str,
     if responses is not None and responses.exists() and any(responses.iterdir()):
         in_the_way.append(responses)
     if in_the_way:
-        raise ScaffoldError(f"{in_the_way[0]} exists already (left from another campaign {name!r}?); move it away "
-                            "or choose another name")
+        raise ScaffoldError(_("{path} exists already (left from another campaign {name!r}?); move it away or choose "
+                              "another name").format(path=in_the_way[0], name=name))
     missing = [src for src, _ in copies if not src.is_file()]
     if missing:
-        raise ScaffoldError(f"{missing[0]}: template of {source!r} not found; run congvan validate {source}")
+        raise ScaffoldError(_("{path}: template of {source!r} not found; run congvan validate {name}").format(
+            path=missing[0], source=source, name=source))
     text = campaign_yaml(lc.path.read_text(encoding="utf-8"), lc, plan, source=source)
 
     written: list[Path] = []
@@ -167,7 +171,7 @@ def new_campaign(config_dir: Path, templates_dir: Path, name: str, source: str,
     except OSError as exc:
         for path in written:
             path.unlink(missing_ok=True)
-        raise ScaffoldError(f"cannot write the new campaign: {exc}") from None
+        raise ScaffoldError(_("cannot write the new campaign: {error}").format(error=exc)) from None
     return result
 
 
@@ -177,7 +181,8 @@ def _write_new(path: Path, text: str) -> None:
         with path.open("x", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
     except FileExistsError:
-        raise ScaffoldError(f"{path}: campaign {path.stem!r} exists already; choose another name") from None
+        raise ScaffoldError(_("{path}: campaign {name!r} exists already; choose another name").format(
+            path=path, name=path.stem)) from None
 
 
 def _addressed(lc: LoadedCampaign, changes: Changes) -> list[Unit]:
@@ -363,9 +368,9 @@ def write_roster_workbook(path: Path, lc: LoadedCampaign, units: list[Unit] | No
 
 def roster_is_empty_problem(lc: LoadedCampaign, path: Path) -> Problem:
     """How validate says that the roster is still the empty form ``congvan new`` wrote."""
-    return Problem(str(path), "", f"no staff on the roster yet: fill in sheet '{ROSTER_SHEET}' (one row per "
-                                  f"official who must answer; the units are on sheet '{UNITS_SHEET}'), then run "
-                                  f"congvan validate {lc.name}")
+    return Problem(str(path), "", _("no staff on the roster yet: fill in sheet '{sheet}' (one row per official who "
+                                    "must answer; the units are on sheet '{units}'), then run congvan validate "
+                                    "{campaign}").format(sheet=ROSTER_SHEET, units=UNITS_SHEET, campaign=lc.name))
 
 
 __all__ = ["Changes", "ConfigError", "Scaffold", "ScaffoldError", "new_campaign", "write_roster_workbook"]

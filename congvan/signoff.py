@@ -19,6 +19,7 @@ from pathlib import Path
 
 from congvan.config import LoadedCampaign
 from congvan.errors import SigningError
+from congvan.i18n import _
 from congvan.settings import Settings
 from congvan.signing import Signing, load_signing, verify
 from congvan.vndate import VIETNAM
@@ -35,8 +36,8 @@ class Signoff:
     def preflight(self, signer_keys: Iterable[str]) -> None:
         """Before a number is taken: every signer this run may need, and the organisation, can sign now."""
         if not self.lc.campaign.pdf:
-            raise SigningError("pdf: false, but signing is configured (CONGVAN_SIGNING_KEYS): the signed PDF is "
-                               "the document; set pdf: true", subject=str(self.lc.path))
+            raise SigningError(_("pdf: false, but signing is configured (CONGVAN_SIGNING_KEYS): the signed PDF is "
+                                 "the document; set pdf: true"), subject=str(self.lc.path))
         now = signing_time()
         for key in dict.fromkeys(signer_keys):
             signer = self.lc.authority.signers[key]
@@ -61,9 +62,12 @@ class Signoff:
         """The flows verify every signed PDF before it is mailed."""
         (verdict,) = verify([pdf], trust_roots=self.trust_roots)
         if not verdict.ok or len(verdict.signatures) != signatures:
-            problems = "; ".join(s.problem or f"{s.role} {s.signer}: not ok" for s in verdict.signatures
-                                 if not s.ok) or f"{len(verdict.signatures)} signature(s), {signatures} expected"
-            raise SigningError(f"the signed PDF does not verify ({problems}); not sent", subject=str(pdf))
+            problems = "; ".join(s.problem or _("{role} {signer}: not ok").format(role=s.role, signer=s.signer)
+                                 for s in verdict.signatures if not s.ok) or \
+                _("{count} signature(s), {expected} expected").format(count=len(verdict.signatures),
+                                                                      expected=signatures)
+            raise SigningError(_("the signed PDF does not verify ({problems}); not sent").format(problems=problems),
+                               subject=str(pdf))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ same units.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from congvan.config import UnitsFile, list_campaigns
+from congvan.config import UnitsFile, list_campaigns, pydantic_message
 from congvan.config.checks import _check_references, _Roster
 from congvan.config.yaml_reader import _read_yaml
-from congvan.errors import ConfigError, Problem, SourceDataError
+from congvan.errors import ConfigError, Problem, SourceDataError, human_field
+from congvan.i18n import _
 from congvan.render import write_atomically
 from congvan.text import clean, one_line
 
@@ -59,8 +61,10 @@ class Imported:
 
     def summary(self) -> str:
         if not self.changed:
-            return f"{self.path}: {self.units} units in {self.groups} groups, unchanged"
-        return f"{self.path}: {self.units} units in {self.groups} groups written"
+            return _("{path}: {units} units in {groups} groups, unchanged").format(
+                path=self.path, units=self.units, groups=self.groups)
+        return _("{path}: {units} units in {groups} groups written").format(
+            path=self.path, units=self.units, groups=self.groups)
 
 
 def _key(text: str) -> str:
@@ -147,9 +151,9 @@ class _Sheet:
 
     def where(self, file: str, row: int, field: str | None = None, headers: dict[str, tuple[str, ...]] | None = None,
               ) -> str:
-        text = f"{file}, sheet '{self.title}', row {row}"
+        text = _("{file}, sheet '{sheet}', row {row}").format(file=file, sheet=self.title, row=row)
         if field is not None and headers is not None and field in headers:
-            text += f", column '{headers[field][0]}'"
+            text += _(", column '{column}'").format(column=headers[field][0])
         return text
 
 
@@ -172,8 +176,10 @@ def _read_sheet(ws: Any, headers: dict[str, tuple[str, ...]], required: str, fil
         if required in found:
             data = [(n, list(c)) for n, c in enumerate(rows[number:], start=number + 1)]
             return _Sheet(_cell(ws.title), number, found, data)
-    raise SourceDataError(f"{file}, sheet '{_cell(ws.title)}': no header row with '{headers[required][0]}' in the "
-                          f"first {HEADER_SCAN_ROWS} rows (expected: {', '.join(h[0] for h in headers.values())})")
+    raise SourceDataError(_("{file}, sheet '{sheet}': no header row with '{header}' in the first {rows} rows "
+                            "(expected: {expected})").format(file=file, sheet=_cell(ws.title),
+                                                             header=headers[required][0], rows=HEADER_SCAN_ROWS,
+                                                             expected=", ".join(h[0] for h in headers.values())))
 
 
 def _value(sheet: _Sheet, cells: list[Any], field: str) -> str:
@@ -190,21 +196,23 @@ def read_workbook(path: Path) -> tuple[dict[str, Any], dict[str, str], list[str]
 
     file = one_line(path.name)
     if path.suffix.lower() != ".xlsx":
-        raise SourceDataError(f"{one_line(str(path))}: not an Excel workbook (.xlsx)")
+        raise SourceDataError(_("{path}: not an Excel workbook (.xlsx)").format(path=one_line(str(path))))
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:
-        raise SourceDataError(f"{one_line(str(path))}: file not found") from None
+        raise SourceDataError(_("{path}: file not found").format(path=one_line(str(path)))) from None
     except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise SourceDataError(f"{one_line(str(path))}: cannot be read as an Excel workbook ({exc})") from None
+        raise SourceDataError(_("{path}: cannot be read as an Excel workbook ({error})").format(
+            path=one_line(str(path)), error=exc)) from None
     try:
         units_ws = _find_sheet(workbook, UNITS_SHEET, 0)
         if units_ws is None:
-            raise SourceDataError(f"{file}: the workbook has no worksheet")
+            raise SourceDataError(_("{file}: the workbook has no worksheet").format(file=file))
         units = _read_sheet(units_ws, UNIT_COLUMNS, "code", file)
         groups_ws = _find_sheet(workbook, GROUPS_SHEET, 1)
         if groups_ws is None or groups_ws is units_ws:
-            raise SourceDataError(f"{file}: no sheet '{GROUPS_SHEET}' (group key and label, one row per group)")
+            raise SourceDataError(_("{file}: no sheet '{sheet}' (group key and label, one row per group)").format(
+                file=file, sheet=GROUPS_SHEET))
         groups = _read_sheet(groups_ws, GROUP_COLUMNS, "key", file)
     finally:
         workbook.close()
@@ -218,8 +226,8 @@ def read_workbook(path: Path) -> tuple[dict[str, Any], dict[str, str], list[str]
             continue
         if key in data_groups:
             first = where[f"groups.{key}"].rpartition(", ")[2]
-            duplicates.append(f"{groups.where(file, row, 'key', GROUP_COLUMNS)}: duplicate group {key!r} "
-                              f"(also {first})")
+            duplicates.append(_("{where}: duplicate group {key!r} (also {first})").format(
+                where=groups.where(file, row, "key", GROUP_COLUMNS), key=key, first=first))
             continue
         data_groups[key] = {"label": label} if label else {}
         where[f"groups.{key}"] = groups.where(file, row)
@@ -252,17 +260,18 @@ def _problems(data: dict[str, Any], where: dict[str, str], file: str, config_dir
             for part in err["loc"]:
                 path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
             place = where.get(path) or where.get(path.rpartition(".")[0]) or where.get(path.partition(".")[0]) or file
-            message = "required, but the cell is empty" if err["type"] == "missing" else \
-                str(err["msg"]).removeprefix("Value error, ")
+            message = _("required, but the cell is empty") if err["type"] == "missing" else \
+                pydantic_message(err).removeprefix("Value error, ")
             problems.append(f"{place}: {message}")
     roster = _Roster.read(data)
     for p in roster.problems(file):
         place = where.get(p.field) or file
         message = p.message
-        for i, _ in enumerate(data["units"]):  # "units[7]" in a message → the row it is on
-            row = where.get(f"units[{i}]", "").rpartition("row ")[2]
+        for i in range(len(data["units"])):  # "units[7]" in a message → the row it is on
+            row = re.search(r"(\d+)$", where.get(f"units[{i}]", ""))
             if row:
-                message = message.replace(f"(also units[{i}];", f"(also row {row};")
+                message = message.replace(f"{human_field(f'units[{i}]')};",
+                                          _("row {row}").format(row=row.group(1)) + ";")
         problems.append(f"{place}: {message}")
     # The campaigns must still find their units and groups.
     auth_problems: list[Problem] = []
@@ -274,7 +283,7 @@ def _problems(data: dict[str, Any], where: dict[str, str], file: str, config_dir
             continue
         for p in _check_references(camp, auths, roster, shown, file):
             if p.field.startswith("kinh_gui"):
-                problems.append(f"{p}: the campaign would lose it")
+                problems.append(_("{problem}: the campaign would lose it").format(problem=p))
     return problems
 
 
@@ -299,7 +308,7 @@ def import_units(config_dir: Path, path: Path) -> Imported:
 
 def _split(line: str) -> tuple[str, str, str]:
     """A problem line "file, sheet 'X', row 5, column 'Y': message" as a Problem (file, field, message)."""
-    where, _, message = line.partition(": ")
+    where, _sep, message = line.partition(": ")
     return where, "", message
 
 

@@ -34,6 +34,11 @@ class Validated:
         return text
 
 
+def _needs_fields(template: Path | str, missing: set[str]) -> str:
+    return _("{template} needs field(s) the config lacks: {fields} (add them under 'fields:')").format(
+        template=template, fields=", ".join(sorted(missing)))
+
+
 def validate_campaign(config_dir: Path, templates_dir: Path, name: str) -> Validated:
     """Load the campaign and check its template against it; ConfigError lists every problem."""
     lc = load_campaign(config_dir, name)
@@ -42,8 +47,8 @@ def validate_campaign(config_dir: Path, templates_dir: Path, name: str) -> Valid
     reserved = sorted(set(lc.campaign.fields) & set(dispatch_context(bare)))
     if reserved:
         raise ConfigError([Problem(str(lc.path), f"fields.{key}",
-                                   f"{key!r} is set by congvan itself; a value here would be ignored "
-                                   "(rename the field here and in the template)") for key in reserved])
+                                   _("{key!r} is set by congvan itself; a value here would be ignored (rename the "
+                                     "field here and in the template)").format(key=key)) for key in reserved])
     path = template_path(templates_dir, lc)
     try:
         template = load_template(path)
@@ -51,9 +56,7 @@ def validate_campaign(config_dir: Path, templates_dir: Path, name: str) -> Valid
         raise ConfigError([Problem(str(lc.path), "template", str(exc))]) from None
     missing = template.missing(dispatch_context(lc))
     if missing:
-        raise ConfigError([Problem(str(lc.path), "fields",
-                                f"{path} needs field(s) the config lacks: {', '.join(sorted(missing))} "
-                                f"(add them under 'fields:')")])
+        raise ConfigError([Problem(str(lc.path), "fields", _needs_fields(path, missing))])
     problems: list[Problem] = []
     try:  # render once in memory: a template that fails or reaches for Python's internals stops here
         template.render_bytes(dispatch_context(lc))
@@ -119,8 +122,8 @@ def _shared_path_problems(config_dir: Path, lc: LoadedCampaign, warnings: list[s
             value = theirs.get(key)
             if not isinstance(value, str) or mine[key] is None or (config_dir / value).resolve() != mine[key]:
                 continue
-            text = (f"{value} is also the {key} of campaign {other}: give this campaign its own "
-                    f"(congvan new NAME --from {other} makes one)")
+            text = _("{value} is also the {key} of campaign {other}: give this campaign its own "
+                     "(congvan new NAME --from {other} makes one)").format(value=value, key=key, other=other)
             if key == "responses":
                 problems.append(Problem(str(lc.path), "follow_up.responses", text))
             else:
@@ -139,9 +142,10 @@ def _wrap_warnings(templates_dir: Path, lc: LoadedCampaign, dispatch_template: P
     warnings = []
     for field, template, lines in found:
         for i, printed, width, room in overlong_lines(template, lines):
-            warnings.append(f"{lc.path}: {field} line {i + 1}: {printed!r} is about {width:.0f} mm wide at the "
-                            f"size of {template.name}, its header cell holds {room:.0f} mm: Word will wrap it; "
-                            "split it into shorter lines")
+            warnings.append(_("{file}: {field} line {line}: {printed!r} is about {width:.0f} mm wide at the size of "
+                              "{template}, its header cell holds {room:.0f} mm: Word will wrap it; split it into "
+                              "shorter lines").format(file=lc.path, field=field, line=i + 1, printed=printed,
+                                                      width=width, template=template.name, room=room))
     return warnings
 
 
@@ -157,7 +161,8 @@ def _mail_template_problems(templates_dir: Path, lc: LoadedCampaign) -> list[Pro
     for name, field in names.items():
         missing = missing_bodies(templates_dir, name)
         if missing and field.startswith("mail_templates."):
-            problems += [Problem(str(lc.path), field, f"mail template not found: {m}") for m in missing]
+            problems += [Problem(str(lc.path), field, _("mail template not found: {file}").format(file=m))
+                         for m in missing]
         if missing:
             continue  # a step's missing template is reported with the step
         try:
@@ -187,8 +192,7 @@ def _letter_field_problems(templates_dir: Path, lc: LoadedCampaign, step: Ladder
     missing = template.missing(sample)
     if not missing:
         return []
-    return [Problem(str(lc.path), f"{where}.template", f"{step.template} needs field(s) the config lacks: "
-                                                       f"{', '.join(sorted(missing))} (add them under 'fields:')")]
+    return [Problem(str(lc.path), f"{where}.template", _needs_fields(step.template, missing))]
 
 
 def _follow_up_problems(config_dir: Path, templates_dir: Path, lc: LoadedCampaign,
@@ -204,25 +208,27 @@ def _follow_up_problems(config_dir: Path, templates_dir: Path, lc: LoadedCampaig
     for i, step in enumerate(follow_up.ladder):
         where = f"follow_up.ladder[{i}]"
         if step.kind == "mail":
-            problems += [Problem(shown, f"{where}.template", f"mail template not found: {missing}")
+            problems += [Problem(shown, f"{where}.template", _("mail template not found: {file}").format(file=missing))
                          for missing in missing_bodies(templates_dir, step.template)]
         elif not (templates_dir / step.template).is_file() or not step.template.endswith(".docx"):
-            problems.append(Problem(shown, f"{where}.template",
-                                    f"{step.template!r} is not a .docx template in {templates_dir}"))
+            problems.append(Problem(shown, f"{where}.template", _("{template!r} is not a .docx template in {folder}")
+                                    .format(template=step.template, folder=templates_dir)))
         elif step.kind == "letter":
             problems += _letter_field_problems(templates_dir, lc, step, where)
         if step.signer is not None and step.signer not in lc.authority.signers:
-            problems.append(Problem(shown, f"{where}.signer", f"unknown signer {step.signer!r} of "
-                                    f"{lc.authority_key} (known: {', '.join(sorted(lc.authority.signers))})"))
+            problems.append(Problem(shown, f"{where}.signer", _("unknown signer {signer!r} of {authority} (known: "
+                                                                "{known})").format(
+                signer=step.signer, authority=lc.authority_key, known=", ".join(sorted(lc.authority.signers)))))
         if step.kind == "report" and step.to != "leadership":
-            problems.append(Problem(shown, f"{where}.to", "a report goes to leadership"))
+            problems.append(Problem(shown, f"{where}.to", _("a report goes to leadership")))
         if step.kind != "report" and step.to == "leadership":
-            problems.append(Problem(shown, f"{where}.to", "only a report step goes to leadership"))
+            problems.append(Problem(shown, f"{where}.to", _("only a report step goes to leadership")))
     if any(s.kind == "report" for s in follow_up.ladder) and not follow_up.leadership:
-        problems.append(Problem(shown, "follow_up.leadership", "the ladder has a report step but nobody to send it to"))
+        problems.append(Problem(shown, "follow_up.leadership",
+                                _("the ladder has a report step but nobody to send it to")))
     path = roster.roster_path(config_dir, lc)
     if not path.is_file():
-        problems.append(Problem(shown, "follow_up.roster", f"file not found: {path}"))
+        problems.append(Problem(shown, "follow_up.roster", _("file not found: {path}").format(path=path)))
     else:
         try:
             parsed = roster.read_roster(lc, path)
@@ -239,6 +245,7 @@ def _follow_up_problems(config_dir: Path, templates_dir: Path, lc: LoadedCampaig
                     warnings += parsed.warnings
     folder = roster.responses_dir(config_dir, lc)
     if folder is not None and not folder.is_dir():
-        problems.append(Problem(shown, "follow_up.responses", f"folder not found: {folder} (create it and save the "
-                                "survey's exports there, or remove follow_up.responses)"))
+        problems.append(Problem(shown, "follow_up.responses", _(
+            "folder not found: {folder} (create it and save the survey's exports there, or remove "
+            "follow_up.responses)").format(folder=folder)))
     return problems

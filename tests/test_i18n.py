@@ -292,3 +292,128 @@ def test_a_dispatch_dry_run_in_vietnamese(tmp_path: Path, prefect_api: str) -> N
     assert len(rows) == 38 and all(row.split()[1:3] == ["dự", "kiến"] for row in rows)
     assert last == "dự kiến gửi 38 thư"
     assert "planned" not in result.stdout
+
+
+# --- domain errors, in Vietnamese ------------------------------------------------------------------------------
+
+
+def _vietnamese_errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """stderr's lines: each a "Lỗi: " line, no traceback, no English "Error"."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("Lỗi: ") for line in lines), result.stderr
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr
+    return lines
+
+
+def test_a_bad_units_workbook_in_vietnamese(vietnamese: Speaker, tmp_path: Path) -> None:
+    import openpyxl
+
+    book_path = tmp_path / "don-vi.xlsx"
+    assert vietnamese.run("units", "export", "--out", str(book_path)).returncode == 0
+    book = openpyxl.load_workbook(book_path)
+    ws = book["Đơn vị"]
+    ws["D5"] = "vanthu.stp@daklak"  # a mailbox without a top-level domain
+    ws["B7"] = None  # no name
+    ws["A9"] = ws["A8"].value  # the code of row 8 again
+    book.save(book_path)
+    lines = _vietnamese_errors(vietnamese.run("units", "import", str(book_path)))
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("Lỗi: don-vi.xlsx, trang 'Đơn vị', dòng 5, cột 'Hộp thư chung': 'vanthu.stp@daklak' "
+                               "không phải địa chỉ thư hợp lệ (tên miền"), lines
+    assert "Lỗi: don-vi.xlsx, trang 'Đơn vị', dòng 7, cột 'Tên đơn vị': bắt buộc, nhưng ô đang để trống" in lines
+    code = ws["A8"].value
+    assert (f"Lỗi: don-vi.xlsx, trang 'Đơn vị', dòng 9, cột 'Mã đơn vị': mã đơn vị {code!r} bị trùng (cũng có ở "
+            "dòng 8; mã được so không phân biệt chữ hoa, chữ thường)") in lines
+    not_excel = vietnamese.run("units", "import", str(tmp_path / "don-vi.csv"))
+    assert _vietnamese_errors(not_excel) == [f"Lỗi: {tmp_path / 'don-vi.csv'}: không phải sổ Excel (.xlsx)"]
+
+
+def test_a_campaign_that_exists_already_in_vietnamese(vietnamese: Speaker) -> None:
+    (line,) = _vietnamese_errors(vietnamese.run("new", CAMPAIGN, "--from", CAMPAIGN))
+    assert line.startswith("Lỗi: ") and line.endswith(
+        f"campaigns/{CAMPAIGN}.yaml: đợt '{CAMPAIGN}' đã có; hãy chọn tên khác"), line
+
+
+def test_a_template_field_the_config_lacks_in_vietnamese(vietnamese: Speaker) -> None:
+    import zipfile
+
+    template = vietnamese.project.root / "templates" / "cong_van.docx"
+    with zipfile.ZipFile(template) as zin:
+        parts = [(info, zin.read(info)) for info in zin.infolist()]
+    with zipfile.ZipFile(template, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info, data in parts:
+            if info.filename == "word/document.xml":
+                data = data.decode("utf-8").replace("Nơi nhận:", "Nơi nhận: {{ han_chot }}", 1).encode("utf-8")
+            zout.writestr(info, data)
+    (line,) = _vietnamese_errors(vietnamese.run("validate", CAMPAIGN))
+    assert line.startswith(f"Lỗi: config/campaigns/{CAMPAIGN}.yaml: fields: "), line
+    assert line.endswith("cong_van.docx cần (các) trường mà cấu hình chưa có: han_chot (bổ sung trong mục "
+                         "'fields:')"), line
+
+
+def test_a_register_number_refused_in_vietnamese(vietnamese: Speaker) -> None:
+    zero = vietnamese.run("register", "set-next", "ubnd-daklak", "2024", "0")
+    assert _vietnamese_errors(zero) == ["Lỗi: số trong sổ bắt đầu từ 1, không thể là 0"]
+    year = vietnamese.run("register", "set-next", "ubnd-daklak", "1024", "215")
+    (line,) = _vietnamese_errors(year)
+    assert line.startswith("Lỗi: năm 1024 không hợp lệ (phải từ "), line
+
+
+def test_a_register_number_refused_in_english(english: Speaker) -> None:
+    zero = english.run("register", "set-next", "ubnd-daklak", "2024", "0")
+    assert zero.returncode == 2
+    assert zero.stderr.splitlines() == ["Error: register numbers start at 1, not 0"]
+
+
+# Modules whose user-facing errors go through the catalogue: no message written as a literal at the raise.
+TRANSLATED_MODULES = (
+    "congvan/approvals.py", "congvan/dispatch.py", "congvan/documents.py", "congvan/errors.py",
+    "congvan/escalation.py", "congvan/imap.py", "congvan/letters.py", "congvan/mail_bodies.py", "congvan/register.py",
+    "congvan/register_book.py", "congvan/render.py", "congvan/report.py", "congvan/reports.py", "congvan/scaffold.py",
+    "congvan/signoff.py", "congvan/units_excel.py", "congvan/validation.py", "congvan/pdf/toolchain.py",
+    "congvan/pdf/verify.py", "congvan/signing/keyring.py", "congvan/signing/keys.py", "congvan/signing/layout.py",
+    "congvan/signing/sign.py", "congvan/signing/verify.py", "congvan/store/db.py", "congvan/store/schema.py",
+)
+
+
+def _english_literal(node: object) -> bool:
+    """A string literal or f-string with words in it: a message that cannot be translated."""
+    import ast
+
+    if isinstance(node, ast.Constant):
+        parts = [node.value] if isinstance(node.value, str) else []
+    elif isinstance(node, ast.JoinedStr):
+        parts = [v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+    else:
+        return False
+    return any(c.isalpha() for part in parts for c in part)
+
+
+def test_errors_are_translated_where_they_are_raised() -> None:
+    """``raise XError(f"…")`` (or a plain English string) in a module that translates its errors: the message
+    would reach a coordinator in English. Write ``raise XError(_("… {name} …").format(name=…))`` instead."""
+    import ast
+
+    from congvan import errors
+
+    names = {name for name, value in vars(errors).items()
+             if isinstance(value, type) and issubclass(value, errors.CongVanError)} | {"ImportRejected"}
+    found = []
+    for module in TRANSLATED_MODULES:
+        tree = ast.parse((ROOT / module).read_text(encoding="utf-8"), module)
+        for node in ast.walk(tree):
+            call = node.exc if isinstance(node, ast.Raise) else node
+            if not isinstance(call, ast.Call):
+                continue
+            func = call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", "")
+            if isinstance(node, ast.Raise) and func in names:
+                messages = call.args[:1] + [k.value for k in call.keywords if k.arg == "message"]
+            elif func == "Problem" and len(call.args) >= 3:
+                messages = [call.args[2]]
+            else:
+                continue
+            if any(_english_literal(m) for m in messages):
+                found.append(f"{module}:{call.lineno}: {ast.unparse(call)[:100]}")
+    assert not found, "untranslated messages (wrap them in _()):\n" + "\n".join(found)
+    assert len(TRANSLATED_MODULES) == len({ROOT / m for m in TRANSLATED_MODULES if (ROOT / m).is_file()})

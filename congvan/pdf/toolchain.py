@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from congvan.errors import PdfError
+from congvan.i18n import _
 
 StrPath = str | os.PathLike[str]
 
@@ -62,7 +63,8 @@ def check_available(soffice: StrPath = "soffice", uno_python: StrPath | None = N
     toolchain, missing = _survey(soffice, uno_python)
     if toolchain is None or missing:
         packages = " ".join(dict.fromkeys(m.package for m in missing))
-        raise PdfError(f"PDF conversion needs {', '.join(m.what for m in missing)}: apt-get install {packages}")
+        raise PdfError(_("PDF conversion needs {what}: apt-get install {packages}").format(
+            what=", ".join(m.what for m in missing), packages=packages))
     return toolchain
 
 
@@ -73,13 +75,14 @@ def _survey(soffice: StrPath, uno_python: StrPath | None) -> tuple[Toolchain | N
         missing.append(Missing(f"LibreOffice ({os.fspath(soffice)})", "libreoffice-writer-nogui"))
     python = find_uno_python(soffice_path, uno_python)
     if python is None:
-        missing.append(Missing(f"the uno module for {os.fspath(uno_python or SYSTEM_PYTHON)}", "python3-uno"))
+        missing.append(Missing(_("the uno module for {python}").format(python=os.fspath(uno_python or SYSTEM_PYTHON)),
+                               "python3-uno"))
     missing += [Missing(tool, "poppler-utils") for tool in ("pdfinfo", "pdftotext", "pdffonts")
                 if shutil.which(tool) is None]
     if shutil.which("fc-list") is None:
         missing.append(Missing("fc-list", "fontconfig"))
     elif not _succeeds(["fc-list", "-q", f":family=Liberation Serif:charset={VIETNAMESE_CHARSET}"]):
-        missing.append(Missing("Liberation Serif with Vietnamese letters", "fonts-liberation2"))
+        missing.append(Missing(_("Liberation Serif with Vietnamese letters"), "fonts-liberation2"))
     if soffice_path is None or python is None:
         return None, missing
     return Toolchain(soffice=soffice_path, uno_python=python), missing

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from congvan.errors import PdfError
+from congvan.i18n import _
 
 # Families allowed, compared with spaces removed against the font's PostScript name (subset tag dropped):
 # "LiberationSerif-Bold", "TimesNewRomanPSMT", "TimesNewRomanPS-BoldMT".
@@ -55,9 +56,9 @@ def verify_pdf(pdf: Path, expect_text: Iterable[str] = (), *, allowed_fonts: Ite
     """
     label = shown or pdf
     if not pdf.is_file():
-        raise PdfError(f"{label}: no PDF was produced")
+        raise PdfError(_("{label}: no PDF was produced").format(label=label))
     if pdf.stat().st_size == 0:
-        raise PdfError(f"{label}: the PDF is empty")
+        raise PdfError(_("{label}: the PDF is empty").format(label=label))
     fonts = _fonts(pdf, label)
     _check_fonts(fonts, tuple(f.replace(" ", "") for f in allowed_fonts), label)
     pages = _pages_with_text(pdf, expect_text, label)
@@ -69,7 +70,7 @@ def verify_text(pdf: Path, expect_text: Iterable[str] = (), *, shown: Path | Non
     (``verify_pdf`` without the fonts, for a letter cut from a joined PDF whose fonts were checked)."""
     label = shown or pdf
     if not pdf.is_file() or pdf.stat().st_size == 0:
-        raise PdfError(f"{label}: no PDF was produced")
+        raise PdfError(_("{label}: no PDF was produced").format(label=label))
     return _pages_with_text(pdf, expect_text, label)
 
 
@@ -79,7 +80,7 @@ def _pages_with_text(pdf: Path, expect_text: Iterable[str], label: Path) -> int:
     text = _run("pdftotext", ["-enc", "UTF-8", str(pdf), "-"], label)
     pages = text.count("\f")
     if pages < 1:
-        raise PdfError(f"{label}: the PDF has no pages")
+        raise PdfError(_("{label}: the PDF has no pages").format(label=label))
     expected = [normalize_text(s) for s in expect_text]
     if expected:
         _check_text(normalize_text(text), expected, label)
@@ -102,7 +103,7 @@ def split_pages(pdf: Path, folder: Path, pages: int) -> Pages:
     _run("pdfseparate", [str(pdf), str(folder / "page-%d.pdf")], label)
     files = [folder / f"page-{n}.pdf" for n in range(1, pages + 1)]
     if len(texts) != pages or not all(f.is_file() for f in files):
-        raise PdfError(f"{label}: could not cut it into its {pages} pages")
+        raise PdfError(_("{label}: could not cut it into its {pages} pages").format(label=label, pages=pages))
     return Pages(files, texts)
 
 
@@ -118,12 +119,15 @@ def _run(tool: str, args: list[str], label: Path) -> str:
     try:
         proc = subprocess.run([tool, *args], capture_output=True, timeout=TOOL_TIMEOUT_S, check=False)
     except FileNotFoundError:
-        raise PdfError(f"{tool} not found, cannot verify {label}: {POPPLER_HINT}") from None
+        raise PdfError(_("{tool} not found, cannot verify {label}: {hint}").format(tool=tool, label=label,
+                                                                                    hint=POPPLER_HINT)) from None
     except subprocess.TimeoutExpired:
-        raise PdfError(f"{label}: {tool} gave no answer within {TOOL_TIMEOUT_S:g} s") from None
+        raise PdfError(_("{label}: {tool} gave no answer within {seconds:g} s").format(
+            label=label, tool=tool, seconds=TOOL_TIMEOUT_S)) from None
     if proc.returncode != 0:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise PdfError(f"{label}: not a readable PDF ({tool}: {detail[0] if detail else f'exit {proc.returncode}'})")
+        raise PdfError(_("{label}: not a readable PDF ({tool}: {detail})").format(
+            label=label, tool=tool, detail=detail[0] if detail else f"exit {proc.returncode}"))
     return proc.stdout.decode("utf-8", "replace")
 
 
@@ -132,7 +136,8 @@ def _fonts(pdf: Path, label: Path) -> list[_Font]:
     "emb" is the fifth field from the right (type and encoding may contain spaces, the last five never do)."""
     lines = _run("pdffonts", [str(pdf)], label).splitlines()
     if len(lines) < 2 or not lines[1].startswith("-"):
-        raise PdfError(f"{label}: cannot read the font list (pdffonts printed {lines[:1]})")
+        raise PdfError(_("{label}: cannot read the font list (pdffonts printed {lines})").format(label=label,
+                                                                                                 lines=lines[:1]))
     name_width = len(lines[1].split(" ")[0])
     fonts = []
     for line in lines[2:]:
@@ -148,13 +153,14 @@ def _check_fonts(fonts: list[_Font], allowed: tuple[str, ...], label: Path) -> N
     for font in fonts:
         key = font.name.replace(" ", "")
         if not key.startswith(allowed):
-            raise PdfError(f"{label}: font {font.name} is not {' or '.join(allowed)} "
-                           "(LibreOffice fell back: is fonts-liberation2 installed, and the font set in the .docx?)")
+            raise PdfError(_("{label}: font {font} is not {allowed} (LibreOffice fell back: is fonts-liberation2 "
+                             "installed, and the font set in the .docx?)").format(
+                label=label, font=font.name, allowed=" or ".join(allowed)))
         if not font.embedded:
-            raise PdfError(f"{label}: font {font.name} is not embedded")
+            raise PdfError(_("{label}: font {font} is not embedded").format(label=label, font=font.name))
 
 
 def _check_text(text: str, expected: list[str], label: Path) -> None:
     for wanted in expected:
         if wanted not in text:
-            raise PdfError(f"{label}: the PDF text lacks {wanted!r}")
+            raise PdfError(_("{label}: the PDF text lacks {wanted!r}").format(label=label, wanted=wanted))

@@ -26,6 +26,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from congvan.errors import ConfigError, Problem, SigningError
+from congvan.i18n import _
 
 
 class _Model(BaseModel):
@@ -45,14 +46,16 @@ class SecretRef(_Model):
         return self
 
     def describe(self) -> str:
-        return f"environment variable {self.env}" if self.env else f"Prefect Secret block {self.secret_block!r}"
+        return (_("environment variable {name}").format(name=self.env) if self.env else
+                _("Prefect Secret block {name!r}").format(name=self.secret_block))
 
     def reveal(self, subject: str) -> str:
         """The secret itself. Never put it in a message or a log line."""
         if self.env is not None:
             value = os.environ.get(self.env)
             if value is None:
-                raise SigningError(f"the password/PIN is not set ({self.describe()} is unset)", subject=subject)
+                raise SigningError(_("the password/PIN is not set ({where} is unset)").format(where=self.describe()),
+                                   subject=subject)
             return value
         assert self.secret_block is not None
         try:  # Prefect only where a Secret block is used: congvan's signing otherwise works without a Prefect API
@@ -61,7 +64,9 @@ class SecretRef(_Model):
             secret: Any = Secret.load(self.secret_block)
             block_value: Any = secret.get()
         except Exception as exc:  # the block API raises many kinds; the message names the block, never a value
-            raise SigningError(f"cannot read {self.describe()}: {type(exc).__name__}", subject=subject) from None
+            raise SigningError(_("cannot read {where}: {error}").format(where=self.describe(),
+                                                                        error=type(exc).__name__),
+                               subject=subject) from None
         return str(block_value)
 
 
@@ -152,7 +157,7 @@ def load_keyring(path: Path) -> Keyring:
     data = _read_yaml(path, shown, problems)
     ring = _parse(Keyring, data, shown, problems)
     if ring is None:
-        raise ConfigError(problems or [Problem(shown, "", "empty keyring")])
+        raise ConfigError(problems or [Problem(shown, "", _("empty keyring"))])
     base = path.resolve().parent
     orgs = {k: v.model_copy(update={**_resolved_identity(v, base), "seal": _resolve(v.seal, base)})
             for k, v in ring.organisations.items()}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from congvan.errors import SigningError
+from congvan.i18n import N_, _
 from congvan.signing.keyring import Identity
 
 if TYPE_CHECKING:
@@ -67,13 +68,14 @@ def load_certs(path: Path, *, what: str) -> list[x509.Certificate]:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")) \
         if path.is_dir() else [path]
     if not path.exists():
-        raise SigningError(f"{what} not found", subject=str(path))
+        raise SigningError(_("{what} not found").format(what=_(what)), subject=str(path))
     try:
         certs = list(load_certs_from_pemder([str(f) for f in files]))
     except (OSError, ValueError) as exc:
-        raise SigningError(f"{what} cannot be read: {type(exc).__name__}", subject=str(path)) from None
+        raise SigningError(_("{what} cannot be read: {error}").format(what=_(what), error=type(exc).__name__),
+                           subject=str(path)) from None
     if not certs:
-        raise SigningError(f"{what}: no certificate found", subject=str(path))
+        raise SigningError(_("{what}: no certificate found").format(what=_(what)), subject=str(path))
     return certs
 
 
@@ -94,16 +96,18 @@ def _open_pkcs12(name: str, path: Path, password: str) -> OpenKey:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise SigningError(f"PKCS#12 file {path} not found", subject=name) from None
+        raise SigningError(_("PKCS#12 file {path} not found").format(path=path), subject=name) from None
     except OSError as exc:
-        raise SigningError(f"PKCS#12 file {path} cannot be read: {exc.strerror}", subject=name) from None
+        raise SigningError(_("PKCS#12 file {path} cannot be read: {error}").format(path=path, error=exc.strerror),
+                           subject=name) from None
     try:
         key, cert, others = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
     except ValueError:
         # cryptography says "Invalid password or PKCS12 data"; both are the user's to check
-        raise SigningError(f"wrong password for {path.name}, or not a PKCS#12 file", subject=name) from None
+        raise SigningError(_("wrong password for {file}, or not a PKCS#12 file").format(file=path.name),
+                           subject=name) from None
     if key is None or cert is None:
-        raise SigningError(f"{path.name} holds no private key with its certificate", subject=name)
+        raise SigningError(_("{file} holds no private key with its certificate").format(file=path.name), subject=name)
     asn1_cert = translate_pyca_cryptography_cert_to_asn1(cert)
     asn1_others = [translate_pyca_cryptography_cert_to_asn1(c) for c in others]
     signer = _cached_key_signer_class()(
@@ -150,27 +154,30 @@ def _open_pkcs11(name: str, ident: Identity) -> OpenKey:
     ref = ident.pkcs11
     assert ref is not None and ident.pin is not None
     if not ref.module.is_file():
-        raise SigningError(f"PKCS#11 module {ref.module} not found (is the token's driver installed?)", subject=name)
+        raise SigningError(_("PKCS#11 module {module} not found (is the token's driver installed?)").format(
+            module=ref.module), subject=name)
     pin = ident.pin.reveal(name)
     try:
         session = open_pkcs11_session(str(ref.module), token_criteria=TokenCriteria(label=ref.token), user_pin=pin)
     except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
-        raise SigningError(f"wrong PIN for token {ref.token!r}", subject=name) from None
+        raise SigningError(_("wrong PIN for token {token!r}").format(token=ref.token), subject=name) from None
     except p11e.PinLocked:
-        raise SigningError(f"the PIN of token {ref.token!r} is locked", subject=name) from None
+        raise SigningError(_("the PIN of token {token!r} is locked").format(token=ref.token), subject=name) from None
     except p11e.PKCS11Error as exc:
         if type(exc) is p11e.PKCS11Error and "token" in str(exc).lower():  # pyHanko: "No token matching …"
-            raise SigningError(f"token {ref.token!r} is not present (is the USB token plugged in?)",
-                               subject=name) from None
-        raise SigningError(f"token {ref.token!r} cannot be opened: {type(exc).__name__}", subject=name) from None
+            raise SigningError(_("token {token!r} is not present (is the USB token plugged in?)").format(
+                token=ref.token), subject=name) from None
+        raise SigningError(_("token {token!r} cannot be opened: {error}").format(token=ref.token,
+                                                                                 error=type(exc).__name__),
+                           subject=name) from None
     except (OSError, RuntimeError) as exc:
-        raise SigningError(f"PKCS#11 module {ref.module} cannot be loaded: {type(exc).__name__}", subject=name) \
-            from None
+        raise SigningError(_("PKCS#11 module {module} cannot be loaded: {error}").format(
+            module=ref.module, error=type(exc).__name__), subject=name) from None
     cert_file = Path(ref.cert) if ref.cert.lower().endswith((".pem", ".der", ".crt", ".cer")) or "/" in ref.cert \
         else None
     try:
         if cert_file is not None:
-            cert = load_certs(cert_file, what="certificate file")[0]
+            cert = load_certs(cert_file, what=N_("certificate file"))[0]
             signer = PKCS11Signer(session, key_label=ref.key, signing_cert=cert)
         else:
             signer = PKCS11Signer(session, key_label=ref.key, cert_label=ref.cert)
@@ -178,9 +185,10 @@ def _open_pkcs11(name: str, ident: Identity) -> OpenKey:
     except (HankoSigningError, p11e.PKCS11Error) as exc:
         session.close()
         if "key" in str(exc).lower():  # pyHanko: "Could not find private key with label '…'"
-            raise SigningError(f"no private key labelled {ref.key!r} on token {ref.token!r}", subject=name) \
-                from None
-        raise SigningError(f"no certificate labelled {ref.cert!r} on token {ref.token!r}", subject=name) from None
+            raise SigningError(_("no private key labelled {key!r} on token {token!r}").format(
+                key=ref.key, token=ref.token), subject=name) from None
+        raise SigningError(_("no certificate labelled {cert!r} on token {token!r}").format(
+            cert=ref.cert, token=ref.token), subject=name) from None
     except SigningError:
         session.close()
         raise
@@ -198,8 +206,8 @@ def check_key_matches(key: OpenKey) -> None:
     try:
         signature = asyncio.run(key.signer.async_sign_raw(PROBE, "sha256"))
     except Exception as exc:
-        raise SigningError(f"the key cannot sign ({type(exc).__name__}: is the key label right?)",
-                           subject=key.name) from None
+        raise SigningError(_("the key cannot sign ({error}: is the key label right?)").format(
+            error=type(exc).__name__), subject=key.name) from None
     public = cx509.load_der_x509_certificate(key.cert.dump()).public_key()
     try:
         if isinstance(public, rsa.RSAPublicKey):
@@ -207,10 +215,10 @@ def check_key_matches(key: OpenKey) -> None:
         elif isinstance(public, ec.EllipticCurvePublicKey):
             public.verify(signature, PROBE, ec.ECDSA(hashes.SHA256()))
         else:
-            raise SigningError(f"unsupported key type {type(public).__name__}", subject=key.name)
+            raise SigningError(_("unsupported key type {kind}").format(kind=type(public).__name__), subject=key.name)
     except InvalidSignature:
-        raise SigningError(f"the private key does not match the certificate {key.common_name!r}",
-                           subject=key.name) from None
+        raise SigningError(_("the private key does not match the certificate {name!r}").format(
+            name=key.common_name), subject=key.name) from None
 
 
 def check_validity(key: OpenKey, at: dt.datetime) -> None:
@@ -218,11 +226,11 @@ def check_validity(key: OpenKey, at: dt.datetime) -> None:
     start, end = valid["not_before"].native, valid["not_after"].native
     when = at.isoformat(timespec="seconds")
     if at < start:
-        raise SigningError(f"certificate {key.common_name!r} is not valid yet at {when} (valid from "
-                           f"{start.date().isoformat()})", subject=key.name)
+        raise SigningError(_("certificate {name!r} is not valid yet at {when} (valid from {start})").format(
+            name=key.common_name, when=when, start=start.date().isoformat()), subject=key.name)
     if at > end:
-        raise SigningError(f"certificate {key.common_name!r} expired on {end.date().isoformat()} (signing at "
-                           f"{when})", subject=key.name)
+        raise SigningError(_("certificate {name!r} expired on {end} (signing at {when})").format(
+            name=key.common_name, end=end.date().isoformat(), when=when), subject=key.name)
 
 
 def check_chain(key: OpenKey, roots: list[x509.Certificate], at: dt.datetime) -> None:
@@ -236,14 +244,16 @@ def check_chain(key: OpenKey, roots: list[x509.Certificate], at: dt.datetime) ->
     try:
         asyncio.run(validator.async_validate_usage({"digital_signature"}))
     except PathBuildingError:
-        raise SigningError(f"certificate {key.common_name!r} (issued by {issuer_cn(key.cert)!r}) does not chain "
-                           "to a trusted root", subject=key.name) from None
+        raise SigningError(_("certificate {name!r} (issued by {issuer!r}) does not chain to a trusted root").format(
+            name=key.common_name, issuer=issuer_cn(key.cert)), subject=key.name) from None
     except PathValidationError as exc:  # a root of the same name whose signature does not verify, a bad link
-        raise SigningError(f"certificate {key.common_name!r} (issued by {issuer_cn(key.cert)!r}) does not chain "
-                           f"to a trusted root: {one_line(exc)}", subject=key.name) from None
+        raise SigningError(_("certificate {name!r} (issued by {issuer!r}) does not chain to a trusted root: "
+                             "{error}").format(name=key.common_name, issuer=issuer_cn(key.cert), error=one_line(exc)),
+                           subject=key.name) from None
     except Exception as exc:
-        raise SigningError(f"certificate {key.common_name!r} is refused: {one_line(exc)}", subject=key.name) \
-            from None
+        raise SigningError(_("certificate {name!r} is refused: {error}").format(name=key.common_name,
+                                                                                error=one_line(exc)),
+                           subject=key.name) from None
 
 
 def issuer_cn(cert: x509.Certificate) -> str:
@@ -261,14 +271,17 @@ def check_image(path: Path, *, subject: str, what: str) -> None:
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
-        raise SigningError(f"{what} image {path} not found", subject=subject)
+        raise SigningError(_("{what} image {path} not found").format(what=_(what), path=path), subject=subject)
     try:
         with Image.open(path) as image:
             fmt, mode, info = image.format, image.mode, dict(image.info)
     except (UnidentifiedImageError, OSError):
-        raise SigningError(f"{what} image {path} is not an image (a .png is required)", subject=subject) from None
+        raise SigningError(_("{what} image {path} is not an image (a .png is required)").format(what=_(what),
+                                                                                                  path=path),
+                           subject=subject) from None
     if fmt != "PNG":
-        raise SigningError(f"{what} image {path} is {fmt}, not PNG", subject=subject)
-    if mode not in ("RGBA", "LA", "PA") and "transparency" not in info:
-        raise SigningError(f"{what} image {path} has no transparent background (no alpha channel)",
+        raise SigningError(_("{what} image {path} is {format}, not PNG").format(what=_(what), path=path, format=fmt),
                            subject=subject)
+    if mode not in ("RGBA", "LA", "PA") and "transparency" not in info:
+        raise SigningError(_("{what} image {path} has no transparent background (no alpha channel)").format(
+            what=_(what), path=path), subject=subject)

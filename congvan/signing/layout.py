@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from congvan.errors import SigningError
+from congvan.i18n import _
 
 MM = 72 / 25.4
 Box = tuple[float, float, float, float]
@@ -59,14 +60,15 @@ def page_lines(pdf: Path, page: int | None = None) -> tuple[int, tuple[float, fl
     try:
         out = subprocess.run([*args, str(pdf), "-"], capture_output=True, check=True, timeout=60).stdout
     except FileNotFoundError:
-        raise SigningError("pdftotext (poppler-utils) is not installed", subject=str(pdf)) from None
+        raise SigningError(_("pdftotext (poppler-utils) is not installed"), subject=str(pdf)) from None
     except subprocess.CalledProcessError as exc:
         detail = exc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["failed"]
-        raise SigningError(f"the PDF's text cannot be read: {detail[0]}", subject=str(pdf)) from None
+        raise SigningError(_("the PDF's text cannot be read: {error}").format(error=detail[0]), subject=str(pdf)) \
+            from None
     root = etree.fromstring(out, parser=etree.XMLParser(recover=True, resolve_entities=False, no_network=True))
     pages = root.findall(".//{*}page")
     if not pages:
-        raise SigningError("the PDF has no page", subject=str(pdf))
+        raise SigningError(_("the PDF has no page"), subject=str(pdf))
     chosen = pages[-1]
     index = page if page is not None else len(pages) - 1
     width, height = float(chosen.get("width", "0")), float(chosen.get("height", "0"))
@@ -88,8 +90,8 @@ def find_signature_block(pdf: Path, *, title: str, name: str) -> SignatureBlock:
         if under:
             nearest = max(under, key=lambda ln: ln.box[3])
             return SignatureBlock(index, size, t, nearest)
-    raise SigningError(f"no signature block on the last page: no line {title!r} with {name!r} under it",
-                       subject=str(pdf))
+    raise SigningError(_("no signature block on the last page: no line {title!r} with {name!r} under it").format(
+        title=title, name=name), subject=str(pdf))
 
 
 def signature_box(block: SignatureBlock, aspect: float) -> Box:
@@ -98,8 +100,9 @@ def signature_box(block: SignatureBlock, aspect: float) -> Box:
     top, bottom = block.title.box[1] - GAP_PAD, block.name.box[3] + GAP_PAD
     room = top - bottom
     if room < 5 * MM:
-        raise SigningError(f"only {room / MM:.0f} mm between {block.title.text!r} and {block.name.text!r}: no room "
-                           "for the signature image", subject=f"page {block.page + 1}")
+        raise SigningError(_("only {room:.0f} mm between {title!r} and {name!r}: no room for the signature image")
+                           .format(room=room / MM, title=block.title.text, name=block.name.text),
+                           subject=_("page {page}").format(page=block.page + 1))
     height = min(room, SIGNATURE_MAX_HEIGHT)
     width = height * aspect
     if width > SIGNATURE_MAX_WIDTH:
@@ -134,14 +137,14 @@ def system_font() -> Path:
                                  capture_output=True, text=True, check=True, timeout=30).stdout
         except (OSError, subprocess.SubprocessError):
             break
-        found, _, file = out.partition("\t")
+        found, _sep, file = out.partition("\t")
         if family.lower() in found.lower() and file.lower().endswith((".ttf", ".otf")):
             return Path(file)
     fallback = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
     if fallback.is_file():
         return fallback
-    raise SigningError("neither Times New Roman nor Liberation Serif (fonts-liberation2) is installed",
-                       subject="fonts")
+    raise SigningError(_("neither Times New Roman nor Liberation Serif (fonts-liberation2) is installed"),
+                       subject=_("fonts"))
 
 
 # Latin, Vietnamese (precomposed and combining marks), punctuation: what a stamp's text can hold.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from congvan.errors import SigningError
+from congvan.i18n import N_, _
 from congvan.render import write_atomically
 from congvan.signing import layout
 from congvan.signing.keyring import Keyring, Organisation, SignerKey, load_keyring
@@ -54,7 +55,7 @@ def load_signing(settings: Settings) -> Signing | None:
     ring = load_keyring(settings.signing_keys)
     roots = settings.trust_roots or ring.trust_roots
     if roots is None:
-        raise SigningError("no trust roots: set CONGVAN_TRUST_ROOTS or trust_roots in the keyring",
+        raise SigningError(_("no trust roots: set CONGVAN_TRUST_ROOTS or trust_roots in the keyring"),
                            subject=str(settings.signing_keys))
     return Signing(ring, trust_roots=roots, tsa_url=settings.tsa_url, source=settings.signing_keys)
 
@@ -87,20 +88,21 @@ class Signing:
     def _organisation(self, authority: str) -> Organisation:
         org = self.keyring.organisations.get(authority)
         if org is None:
-            raise SigningError(f"no organisation key in the keyring {self.source or ''}".rstrip(),
-                               subject=authority)
+            raise SigningError(_("no organisation key in the keyring {source}").format(source=self.source or "")
+                               .rstrip(), subject=authority)
         return org
 
     def _signer(self, authority: str, signer: str) -> SignerKey:
         name = f"{authority}/{signer}"
         key = self.keyring.signers.get(name)
         if key is None:
-            raise SigningError(f"no signer key in the keyring {self.source or ''}".rstrip(), subject=name)
+            raise SigningError(_("no signer key in the keyring {source}").format(source=self.source or "").rstrip(),
+                               subject=name)
         return key
 
     def _roots_list(self) -> list[x509.Certificate]:
         if self._roots is None:
-            self._roots = load_certs(self.trust_roots_path, what="trust roots")
+            self._roots = load_certs(self.trust_roots_path, what=N_("trust roots"))
         return self._roots
 
     def _slot(self, name: str) -> _Slot:
@@ -144,12 +146,12 @@ class Signing:
         org = self._organisation(authority)
         person = self._signer(authority, signer)
         name = f"{authority}/{signer}"
-        check_image(person.signature, subject=name, what="signature")
-        check_image(org.seal, subject=authority, what="seal")
+        check_image(person.signature, subject=name, what=N_("signature"))
+        check_image(org.seal, subject=authority, what=N_("seal"))
         key = self._open(name, person, at)
         if not same_name(key.common_name, signer_name):
-            raise SigningError(f"the certificate is issued to {key.common_name!r}, not to the signer "
-                               f"{signer_name!r}", subject=name)
+            raise SigningError(_("the certificate is issued to {holder!r}, not to the signer {signer!r}").format(
+                holder=key.common_name, signer=signer_name), subject=name)
         self._open(authority, org, at)
 
     def sign_issued(self, pdf: Path, *, authority: str, signer: str, signer_title: str, signer_name: str,
@@ -224,10 +226,10 @@ class Signing:
                 # a quarter of the signing time. A chain of three certificates is ~4 KB; a time-stamp token ~5 KB.
                 pdf_signer.sign_pdf(writer, output=out, bytes_reserved=16384 if self.tsa_url else 8192)
         except PdfError as exc:
-            raise SigningError(f"cannot be signed: {_short(exc)}", subject=subject) from None
+            raise SigningError(_("cannot be signed: {error}").format(error=_short(exc)), subject=subject) from None
         except Exception as exc:
-            raise SigningError(f"signing with {key.name} failed: {type(exc).__name__}: {_short(exc)}",
-                               subject=subject) from None
+            raise SigningError(_("signing with {key} failed: {kind}: {error}").format(
+                key=key.name, kind=type(exc).__name__, error=_short(exc)), subject=subject) from None
         return out.getvalue()
 
     def _timestamper(self) -> Any:
@@ -244,7 +246,7 @@ class Signing:
 
 def _aware(at: dt.datetime) -> None:
     if at.tzinfo is None:
-        raise SigningError("a signing time needs its time zone (e.g. +07:00)", subject=at.isoformat())
+        raise SigningError(_("a signing time needs its time zone (e.g. +07:00)"), subject=at.isoformat())
 
 
 def _short(exc: BaseException) -> str:
@@ -258,13 +260,13 @@ def _signed_fields(pdf: Path) -> set[str]:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     if not pdf.is_file():
-        raise SigningError("file not found", subject=str(pdf))
+        raise SigningError(_("file not found"), subject=str(pdf))
     try:
         with pdf.open("rb") as f:
             reader = PdfFileReader(f, strict=False)
             return {sig.field_name for sig in reader.embedded_signatures}
     except (PdfError, ValueError, KeyError) as exc:
-        raise SigningError(f"not a readable PDF: {_short(exc)}", subject=str(pdf)) from None
+        raise SigningError(_("not a readable PDF: {error}").format(error=_short(exc)), subject=str(pdf)) from None
 
 
 def _strictly_readable(pdf: Path) -> bytes:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from congvan.errors import SigningError
+from congvan.i18n import N_, _
 from congvan.signing.keys import load_certs, same_name, subject_field
 
 Role = Literal["signer", "organisation"]
@@ -76,11 +77,11 @@ def role_of(cn: str, organisation: str) -> Role:
 
 def _check_file(path: Path) -> None:
     if not path.is_file():
-        raise SigningError("file not found", subject=str(path))
+        raise SigningError(_("file not found"), subject=str(path))
     with path.open("rb") as f:
         head = f.read(1024)
     if b"%PDF-" not in head:
-        raise SigningError("not a PDF", subject=str(path))
+        raise SigningError(_("not a PDF"), subject=str(path))
 
 
 def verify(paths: Sequence[Path], *, trust_roots: Path | None) -> list[FileVerdict]:
@@ -88,7 +89,7 @@ def verify(paths: Sequence[Path], *, trust_roots: Path | None) -> list[FileVerdi
     is not a PDF is a ``SigningError`` (checked for every file before any is read)."""
     for path in paths:
         _check_file(path)
-    roots = load_certs(trust_roots, what="trust roots") if trust_roots is not None else []
+    roots = load_certs(trust_roots, what=N_("trust roots")) if trust_roots is not None else []
     return [_verify_file(path, roots) for path in paths]
 
 

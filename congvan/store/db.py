@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from congvan.errors import StoreError
+from congvan.i18n import _
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 LOCK_POLL_S = 0.2
@@ -52,20 +53,21 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError:
-        raise StoreError("the database URL is not valid (expected e.g. sqlite:///outputs/congvan.db "
-                         "or postgresql://user@host/dbname)") from None
+        raise StoreError(_("the database URL is not valid (expected e.g. sqlite:///outputs/congvan.db "
+                           "or postgresql://user@host/dbname)")) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
-        raise StoreError(f"unsupported database {masked_url(parsed)}: use SQLite or PostgreSQL")
+        raise StoreError(_("unsupported database {url}: use SQLite or PostgreSQL").format(url=masked_url(parsed)))
     try:
         if backend == "sqlite":
             return _sqlite_engine(parsed)
         return sa.create_engine(parsed, pool_pre_ping=True,
                                 connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S})
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
-        raise StoreError(f"cannot use the database {masked_url(parsed)}: {exc}") from exc
+        raise StoreError(_("cannot use the database {url}: {error}").format(url=masked_url(parsed), error=exc)) \
+            from exc
 
 
 def init_db(engine: Engine) -> None:
@@ -84,7 +86,7 @@ def insert_ignoring_duplicates(session: Session, table: type[Any]) -> Any:
         return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
-    raise StoreError(f"congvan needs SQLite or PostgreSQL, not {dialect}")
+    raise StoreError(_("congvan needs SQLite or PostgreSQL, not {dialect}").format(dialect=dialect))
 
 
 @contextmanager
@@ -113,8 +115,10 @@ def _store_error(url: URL, exc: sa_exc.OperationalError) -> StoreError:
     if url.password:
         reason = reason.replace(str(url.password), "***")
     if exc.statement is None:  # raised while connecting, before any statement ran
-        return StoreError(f"cannot connect to the database {masked_url(url)}: {reason}")
-    return StoreError(f"the database {masked_url(url)} refused the operation: {reason}")
+        return StoreError(_("cannot connect to the database {url}: {reason}").format(url=masked_url(url),
+                                                                                     reason=reason))
+    return StoreError(_("the database {url} refused the operation: {reason}").format(url=masked_url(url),
+                                                                                     reason=reason))
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -123,8 +127,8 @@ def _sqlite_engine(url: URL) -> Engine:
         try:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the directory for the database {masked_url(url)}: "
-                             f"{exc.strerror or exc}") from exc
+            raise StoreError(_("cannot create the directory for the database {url}: {error}").format(
+                url=masked_url(url), error=exc.strerror or exc)) from exc
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
@@ -176,8 +180,8 @@ def _pg_lock(engine: Engine, campaign: str, wait: float) -> Iterator[None]:
         while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one():
             conn.commit()
             if time.monotonic() > deadline:
-                raise StoreError(f"another run of campaign {campaign!r} is still in progress "
-                                 f"(waited {wait:.0f} s); try again later")
+                raise StoreError(_("another run of campaign {campaign!r} is still in progress (waited {wait:.0f} s); "
+                                   "try again later").format(campaign=campaign, wait=wait))
             time.sleep(LOCK_POLL_S)
         conn.commit()
         try:
@@ -204,8 +208,9 @@ def _file_lock(engine: Engine, campaign: str, wait: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise StoreError(f"another run of campaign {campaign!r} is still in progress "
-                                     f"(waited {wait:.0f} s; lock {path}); try again later") from None
+                    raise StoreError(_("another run of campaign {campaign!r} is still in progress (waited {wait:.0f} "
+                                       "s; lock {path}); try again later").format(campaign=campaign, wait=wait,
+                                                                                  path=path)) from None
                 time.sleep(LOCK_POLL_S)
         try:
             yield

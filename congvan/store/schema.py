@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from congvan.errors import StoreError
+from congvan.i18n import _
 from congvan.store import baseline
 from congvan.store.db import SQLITE_BUSY_TIMEOUT_S, masked_url, translated
 from congvan.store.models import Base
@@ -77,10 +78,11 @@ class SchemaState:
 
     def describe(self) -> str:
         if self.empty:
-            return "empty"
+            return _("empty")
         if self.legacy:
-            return "made before congvan had migrations"
-        return f"at revision {self.revision}" + (" (current)" if self.current else "")
+            return _("made before congvan had migrations")
+        return (_("at revision {revision} (current)") if self.current else _("at revision {revision}")).format(
+            revision=self.revision)
 
 
 @dataclass(frozen=True)
@@ -95,14 +97,18 @@ class Upgrade:
         return self.before.revision != self.after
 
 
+def _not_linear() -> str:
+    return _("the database has {count} rows in {table}; congvan's migrations are linear: repair it by hand "
+             "({revisions})")
+
+
 def read_state(conn: Connection) -> SchemaState:
     names = set(sa.inspect(conn).get_table_names())
     revision = None
     if VERSION_TABLE in names:
         rows = conn.execute(sa.select(_version_table.c.version_num)).scalars().all()
         if len(rows) > 1:
-            raise StoreError(f"the database has {len(rows)} rows in {VERSION_TABLE}; congvan's migrations are "
-                             f"linear: repair it by hand ({', '.join(rows)})")
+            raise StoreError(_not_linear().format(count=len(rows), table=VERSION_TABLE, revisions=", ".join(rows)))
         revision = rows[0] if rows else None
     return SchemaState(revision=revision, tables=frozenset(names & TABLES))
 
@@ -122,12 +128,13 @@ def current_state(engine: Engine) -> SchemaState:
                          if VERSION_TABLE in names else [])
             cursor.close()
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"cannot read the database {masked_url(engine.url)}: {exc}") from exc
+            raise StoreError(_("cannot read the database {url}: {error}").format(url=masked_url(engine.url),
+                                                                                     error=exc)) from exc
         finally:
             raw.close()
     if len(revisions) > 1:
-        raise StoreError(f"the database has {len(revisions)} rows in {VERSION_TABLE}; congvan's migrations are "
-                         f"linear: repair it by hand ({', '.join(revisions)})")
+        raise StoreError(_not_linear().format(count=len(revisions), table=VERSION_TABLE,
+                                              revisions=", ".join(revisions)))
     return SchemaState(revision=revisions[0] if revisions else None, tables=frozenset(names & TABLES))
 
 
@@ -153,8 +160,9 @@ def init_db(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         upgrade(engine)
         return
-    raise StoreError(f"the database {masked_url(engine.url)} is {state.describe()}; this congvan needs revision "
-                     f"{HEAD}: run `congvan db upgrade` first (nothing was written)")
+    raise StoreError(_("the database {url} is {state}; this congvan needs revision {head}: run `congvan db upgrade` "
+                       "first (nothing was written)").format(url=masked_url(engine.url), state=state.describe(),
+                                                             head=HEAD))
 
 
 def upgrade(engine: Engine, *, lock_wait: float = UPGRADE_LOCK_WAIT_S) -> Upgrade:
@@ -191,10 +199,10 @@ def adopt_legacy(conn: Connection, state: SchemaState) -> None:
             continue
         missing = [c.name for c in table.columns if c.name not in have]
         if missing:
-            raise StoreError(f"the table {table.name} has no column(s) {', '.join(missing)}: this is not a "
-                             f"database congvan made, and it was not changed")
+            raise StoreError(_("the table {table} has no column(s) {columns}: this is not a database congvan made, "
+                               "and it was not changed").format(table=table.name, columns=", ".join(missing)))
     if "documents" not in columns or "register_counters" not in columns:
-        raise StoreError("the database has some of congvan's tables but not the register: it was not changed")
+        raise StoreError(_("the database has some of congvan's tables but not the register: it was not changed"))
     not_null = [name for name in ("register", "year", "number", "symbol")
                 if not columns["documents"][name]["nullable"]]
     if not_null:
@@ -235,9 +243,10 @@ def _stamp(conn: Connection, revision: str) -> None:
 
 def _refuse_newer(engine: Engine, state: SchemaState) -> None:
     if state.newer:
-        raise StoreError(f"the database {masked_url(engine.url)} is at revision {state.revision}, made by a newer "
-                         f"congvan than this one (which knows up to {HEAD}); use that version, congvan never "
-                         f"downgrades a database that holds the outgoing register (nothing was changed)")
+        raise StoreError(_("the database {url} is at revision {revision}, made by a newer congvan than this one "
+                           "(which knows up to {head}); use that version, congvan never downgrades a database that "
+                           "holds the outgoing register (nothing was changed)").format(
+            url=masked_url(engine.url), revision=state.revision, head=HEAD))
 
 
 def _lock(conn: Connection) -> None:
@@ -268,5 +277,5 @@ def _check_foreign_keys(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
         if broken:
-            raise StoreError(f"the upgrade would break {len(broken)} reference(s) between tables "
-                             f"(first: {tuple(broken[0])}); nothing was changed")
+            raise StoreError(_("the upgrade would break {count} reference(s) between tables (first: {first}); "
+                               "nothing was changed").format(count=len(broken), first=tuple(broken[0])))
