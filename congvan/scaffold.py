@@ -105,17 +105,19 @@ def _check_changes(lc: LoadedCampaign, changes: Changes) -> None:
         known = {unit.code for unit in lc.units}
         unknown = [code for code in changes.units if code not in known]
         if unknown:
-            raise ScaffoldError(f"--units: no unit {unknown[0]!r} in config/units.yaml "
-                                f"(units: {', '.join(sorted(known)[:12])}…)")
+            raise ScaffoldError(_("--units: no unit {code!r} in config/units.yaml (units: {codes}…)").format(
+                code=unknown[0], codes=", ".join(sorted(known)[:12])))
         if not changes.units:
-            raise ScaffoldError("--units: name at least one unit code")
+            raise ScaffoldError(_("--units: name at least one unit code"))
     if (changes.deadline is not None or changes.roster is not None) and lc.campaign.follow_up is None:
-        raise ScaffoldError(f"{lc.name!r} has no follow_up: --deadline and --roster are for a campaign with one")
+        raise ScaffoldError(_("{name!r} has no follow_up: --deadline and --roster are for a campaign with one").format(
+            name=lc.name))
     if changes.roster is not None:
         if not changes.roster.is_file():
-            raise ScaffoldError(f"--roster: {changes.roster}: no such file")
+            raise ScaffoldError(_("--roster: {path}: no such file").format(path=changes.roster))
         if changes.roster.suffix.lower() not in (".xlsx", ".csv"):
-            raise ScaffoldError(f"--roster: {changes.roster}: the roster is an Excel workbook (.xlsx) or a .csv")
+            raise ScaffoldError(_("--roster: {path}: the roster is an Excel workbook (.xlsx) or a .csv").format(
+                path=changes.roster))
 
 
 def new_campaign(config_dir: Path, templates_dir: Path, name: str, source: str,
