@@ -164,7 +164,8 @@ def test_usage_errors_in_english(english: Speaker) -> None:
     assert missing.returncode == 2
     assert "Error: Missing argument 'campaign'." in missing.stderr
     bad_date = english.run("status", CAMPAIGN, "--as-of", "2023-02-30")
-    assert bad_date.stderr.strip() == "Error: Invalid value for '--as-of': '2023-02-30' is not a date (YYYY-MM-DD or dd/mm/yyyy)"
+    assert bad_date.stderr.strip() == ("Error: Invalid value for '--as-of': '2023-02-30' is not a date "
+                                       "(YYYY-MM-DD or dd/mm/yyyy)")
 
 
 def test_config_errors_in_vietnamese_with_line_and_column(vietnamese: Speaker) -> None:
