@@ -37,6 +37,7 @@ import yagmail
 from pydantic import SecretStr
 
 from congvan.errors import HeaderError, MailServerError
+from congvan.mail_labels import MailLabels
 from congvan.settings import Settings
 from congvan.text import has_header_break, nfc
 
@@ -133,6 +134,7 @@ class Outgoing:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     receipt_to: Mailbox | None = None  # Disposition-Notification-To (RFC 8098): ask for a read receipt
+    labels: MailLabels | None = None  # X-Congvan-* headers: unit, kind, number (congvan.mail_labels)
     date: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @property
@@ -168,6 +170,9 @@ def compose(mail: Outgoing) -> bytes:
         head.append(("References", "\r\n ".join(_msg_id(r) for r in mail.references)))
     if mail.receipt_to is not None:
         head.append(("Disposition-Notification-To", mail.receipt_to.header()))
+    for name, value in mail.labels.headers() if mail.labels is not None else ():
+        _check_header_value(name, value)
+        head.append((name, encode_words(value)))
     head.append(("MIME-Version", "1.0"))
     body = MIMEPart(policy=WIRE_POLICY)
     body.set_content(nfc(mail.text), subtype="plain", charset="utf-8", cte="quoted-printable")
