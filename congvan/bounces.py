@@ -30,8 +30,9 @@ from congvan.documents import dispatch_key
 from congvan.errors import UnreadableReport
 from congvan.imap import Fetched, ImapConfig, read_new
 from congvan.ledger import address_key
-from congvan.mail import Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose, new_message_id
+from congvan.mail_compose import Mailbox, Outgoing, compose, new_message_id
 from congvan.mail_labels import ALERT_KIND, MailLabels
+from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document

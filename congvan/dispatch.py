@@ -24,9 +24,10 @@ from congvan.config import LoadedCampaign
 from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import DocumentError, LayoutError
 from congvan.ledger import DeliveryRow, LedgerMessage
-from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose, unreachable_error
 from congvan.mail_bodies import render_bodies
+from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose
 from congvan.mail_labels import DISPATCH_KIND, MailLabels
+from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession, unreachable_error
 from congvan.recipients import PlannedMessage, dispatch_messages
 from congvan.register import Allocation
 from congvan.register_book import entry_for, register_name

@@ -36,8 +36,8 @@ from congvan.letters import (
     step_subject,
     unit_of,
 )
-from congvan.mail import Attachment, Mailbox, Outgoing, compose
 from congvan.mail_bodies import render_bodies
+from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose
 from congvan.mail_labels import MailLabels
 from congvan.policy import Action
 from congvan.register_book import entry_for, register_name

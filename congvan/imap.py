@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import SecretStr
 
 from congvan.errors import MailboxError
-from congvan.mail import LOOPBACK_HOSTS
+from congvan.mail_transport import LOOPBACK_HOSTS
 from congvan.reports import MAX_REPORT_BYTES
 from congvan.settings import Settings
 

@@ -22,8 +22,9 @@ import pytest
 from support import self_signed_tls
 
 from congvan.errors import MailCatcherError
-from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpSession, compose, new_message_id
+from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose, new_message_id
 from congvan.mail_labels import DISPATCH_KIND, MailLabels, slug
+from congvan.mail_transport import SmtpConfig, SmtpSession
 from congvan.mailcatcher import RETURNED_DIR, CatcherOptions, MailCatcher, default_mailbox, serve_forever, store_message
 from congvan.settings import Settings
 
