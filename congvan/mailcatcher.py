@@ -19,7 +19,7 @@ moved into place with ``os.replace``, so a reader that globs ``*.eml`` never see
 
 ``<name>`` says what the message is, from the ``X-Congvan-*`` headers congvan puts on its mail
 (``congvan.mail_labels``): ``<date>_<unit>_<kind>[_<number>]``, e.g.
-``2023-02-10_KPAC_cong-van_01-SNV-CCHC`` or ``2023-02-24_KPAC_don-doc_05-UBND-KSTTHC``; the date is the
+``2023-02-10_KPAC_cong-van_01-UBND-KSTTHC`` or ``2023-02-27_KPAC_don-doc_05-UBND-KSTTHC``; the date is the
 document's (else the day it arrived, Vietnam time), the unit its code (else the first recipient's
 mailbox name). A name already taken gets ``_2``, ``_3``…: the name is claimed by creating its sidecar
 exclusively, so two messages never share one, even from two processes. Mail without the headers keeps
