@@ -35,8 +35,9 @@ from congvan.config import LoadedCampaign, load_campaign
 from congvan.delivery import send_batch
 from congvan.documents import render_dispatch
 from congvan.ledger import LedgerMessage
-from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpSession, compose, new_message_id
 from congvan.mail_bodies import render_bodies
+from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose, new_message_id
+from congvan.mail_transport import SmtpConfig, SmtpSession
 from congvan.mailcatcher import MailCatcher
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.register import Allocation

@@ -30,7 +30,9 @@ from congvan.documents import dispatch_key
 from congvan.errors import UnreadableReport
 from congvan.imap import Fetched, ImapConfig, read_new
 from congvan.ledger import address_key
-from congvan.mail import Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose, new_message_id
+from congvan.mail_compose import Mailbox, Outgoing, compose, new_message_id
+from congvan.mail_labels import ALERT_KIND, MailLabels
+from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document
@@ -333,7 +335,7 @@ def alert(engine: Engine, lc: LoadedCampaign, config: SmtpConfig, sender: Mailbo
         return 0
     subject, text, body_html = alert_text(lc, [b for _, b in pending], fallbacks=fallbacks, held=held)
     raw = compose(Outgoing(sender=sender, to=(sender,), subject=subject, text=text, html=body_html,
-                           message_id=new_message_id(message_id_domain)))
+                           message_id=new_message_id(message_id_domain), labels=MailLabels(ALERT_KIND)))
     with SmtpSession(config, sender.address) as session:
         refused = session.send([sender.address], raw)
     if refused:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from congvan import ledger
 from congvan.ledger import DeliveryRow, LedgerMessage
-from congvan.mail import SmtpConfig, SmtpFailure, SmtpSession, envelope_id
+from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession, envelope_id
 from congvan.store.models import DeliveryStatus
 
 # Called after each message with (message, rows as now recorded).

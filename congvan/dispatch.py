@@ -25,8 +25,10 @@ from congvan.documents import dispatch_key, render_dispatch
 from congvan.errors import DocumentError, LayoutError
 from congvan.i18n import _
 from congvan.ledger import DeliveryRow, LedgerMessage
-from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpFailure, SmtpSession, compose, unreachable_error
 from congvan.mail_bodies import render_bodies
+from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose
+from congvan.mail_labels import DISPATCH_KIND, MailLabels
+from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession, unreachable_error
 from congvan.recipients import PlannedMessage, dispatch_messages
 from congvan.register import Allocation
 from congvan.register_book import entry_for, register_name
@@ -236,7 +238,9 @@ def outgoing(lc: LoadedCampaign, allocation: Allocation, message: LedgerMessage,
     return Outgoing(sender=from_, to=tuple(Mailbox(r.name, r.address) for r in message.planned.to),
                     cc=tuple(Mailbox(r.name, r.address) for r in message.planned.cc),
                     subject=lc.campaign.subject, text=text, html=html, message_id=message.message_id,
-                    attachments=tuple(files), receipt_to=from_ if lc.campaign.read_receipt else None)
+                    attachments=tuple(files), receipt_to=from_ if lc.campaign.read_receipt else None,
+                    labels=MailLabels(DISPATCH_KIND, unit=message.planned.unit, number=allocation.so_ky_hieu,
+                                      day=allocation.issued_on))
 
 
 def composer(lc: LoadedCampaign, allocation: Allocation, *, from_: Mailbox, files: Sequence[Attachment],

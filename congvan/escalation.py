@@ -37,8 +37,9 @@ from congvan.letters import (
     step_subject,
     unit_of,
 )
-from congvan.mail import Attachment, Mailbox, Outgoing, compose
 from congvan.mail_bodies import render_bodies
+from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose
+from congvan.mail_labels import MailLabels
 from congvan.policy import Action
 from congvan.register_book import entry_for, register_name
 from congvan.render import load_template
@@ -276,7 +277,8 @@ def finish(ctx: Context, made: Made, pdf: Path | None) -> Prepared:
         refs = tuple(r for r in references if r != message.message_id)
         return compose(Outgoing(sender=ctx.sender, to=to, cc=cc, subject=step_subject(ctx.lc, step), text=text,
                                 html=html, message_id=message.message_id, attachments=tuple(attachments),
-                                in_reply_to=refs[-1] if refs else None, references=refs))
+                                in_reply_to=refs[-1] if refs else None, references=refs,
+                                labels=MailLabels(step.name, unit=action.unit, number=made.number, day=ctx.as_of)))
 
     return Prepared(action=action, document_id=made.document_id, number=made.number, files=tuple(files),
                     messages=tuple(planned), compose=build)

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from congvan.errors import MailboxError
 from congvan.i18n import N_, _
-from congvan.mail import LOOPBACK_HOSTS
+from congvan.mail_transport import LOOPBACK_HOSTS
 from congvan.reports import MAX_REPORT_BYTES
 from congvan.settings import Settings
 

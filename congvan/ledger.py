@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from congvan.mail import new_message_id
+from congvan.mail_compose import new_message_id
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.store.db import insert_ignoring_duplicates, transaction, translated
 from congvan.store.models import Delivery, DeliveryStatus

@@ -16,7 +16,8 @@ from congvan import bounces, ledger, reports
 from congvan.config import load_campaign
 from congvan.errors import MailboxError
 from congvan.imap import ImapConfig, read_new
-from congvan.mail import Mailbox, Outgoing, SmtpConfig, SmtpSession, compose, new_message_id
+from congvan.mail_compose import Mailbox, Outgoing, compose, new_message_id
+from congvan.mail_transport import SmtpConfig, SmtpSession
 from congvan.mailcatcher import RETURNED_DIR, CatcherOptions, MailCatcher
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.store.db import transaction

@@ -18,7 +18,8 @@ from congvan import ledger
 from congvan.delivery import RetryPolicy, send_batch
 from congvan.errors import MailServerError
 from congvan.ledger import LedgerMessage
-from congvan.mail import Mailbox, Outgoing, SmtpConfig, compose
+from congvan.mail_compose import Mailbox, Outgoing, compose
+from congvan.mail_transport import SmtpConfig
 from congvan.mailcatcher import CatcherOptions, MailCatcher
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.register import allocate

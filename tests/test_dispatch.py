@@ -109,6 +109,12 @@ def test_dispatch_mails_every_unit_once_and_json_is_all_of_stdout(project: Proje
         # What the server got is what the ledger says: each address once, under its Message-ID.
         assert {a: dict(c) for a, c in received.items()} == {d["address"]: {d["message_id"]: 1} for d in deliveries}
         messages = {str(m.message()["Message-ID"]): m.message() for m in catcher.stored()}
+        files = {str(m.message()["Message-ID"]): m.path.name for m in catcher.stored()}
+    # Each file in the mailbox says what it is: the letter's date, the unit's code (a copy: the mailbox's
+    # name), the kind and the number (docs/design.md §5.3).
+    assert {files[d["message_id"]] for d in deliveries} == (
+        {f"2023-02-10_{d['unit']}_cong-van_01-UBND-KSTTHC.eml" for d in deliveries if d["unit"]}
+        | {f"2023-02-10_{copy}_cong-van_01-UBND-KSTTHC.eml" for copy in ("vanthu-tinhuy", "vanthu-hdnd")})
     stnmt = next(d for d in deliveries if d["unit"] == "STNMT")
     msg = messages[stnmt["message_id"]]
     assert str(msg["Subject"]) == ("V/v tham gia điều tra xã hội học phục vụ xác định Chỉ số cải cách "

@@ -203,6 +203,10 @@ def test_the_letter_to_the_head_cites_the_dispatch_lists_who_and_threads_under_i
     assert "Võ Văn Em" in cells and "Chuyên viên" in cells
     assert "Phạm Thị Dung" not in cells  # she answered
     assert "Số: 03/UBND-KSTTHC" in "\n".join(cells)  # 01 dispatch, 02 EAHLEO's letter, 03 KPAC's
+    # The mailbox files Krông Pắc's mail by day, unit, kind and number (docs/design.md §5.3).
+    assert sorted(m.path.name for m in catcher.stored() if "_KPAC_" in m.path.name) == [
+        "2024-04-10_KPAC_cong-van_01-UBND-KSTTHC.eml", "2024-04-19_KPAC_nhac-nho.eml",
+        "2024-04-25_KPAC_don-doc_03-UBND-KSTTHC.eml"]
     project: Project = world["project"]
     checked = project.run("check", str(path))
     assert checked.returncode == 0, checked.stdout

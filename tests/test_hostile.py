@@ -393,6 +393,25 @@ def test_bad_message_id_as_a_mailbox_file_name(tmp_path: Path) -> None:
     assert files_under(tmp_path) == files_under(mailbox)
 
 
+def test_bad_labels_as_a_mailbox_file_name(tmp_path: Path) -> None:
+    """The mail catcher names each .eml after the X-Congvan-* headers: sender's text, slugged, never a path."""
+    mailbox = tmp_path / "mailbox"
+    mailbox.mkdir()
+    names = []
+    for unit, kind, number in (("../..", "../../etc", "/etc/passwd"), (".hidden", "..", "a\\..\\b"),
+                               ("Sở Tài nguyên & Môi trường", "don-doc", "05/UBND-KSTTHC"),
+                               ("Ea H'leo", "nhắc nhở", ""), ("Ea H'leo", "nhắc nhở", "")):
+        raw = (f"X-Congvan-Unit: {unit}\r\nX-Congvan-Kind: {kind}\r\nX-Congvan-Number: {number}\r\n"
+               f"X-Congvan-Date: 2023-02-24\r\nSubject: x\r\n\r\nbody\r\n").encode()
+        path = store_message(mailbox, raw, mail_from="a@x.example", rcpt_tos=["b@x.example"])
+        assert path.parent == mailbox and not path.name.startswith(".") and path.read_bytes() == raw
+        names.append(path.name)
+    assert names == ["2023-02-24_b_etc_etc-passwd.eml", "2023-02-24_hidden_thu_a-b.eml",
+                     "2023-02-24_So-Tai-nguyen-Moi-truong_don-doc_05-UBND-KSTTHC.eml",
+                     "2023-02-24_Ea-H-leo_nhac-nho.eml", "2023-02-24_Ea-H-leo_nhac-nho_2.eml"]
+    assert files_under(tmp_path) == files_under(mailbox)
+
+
 # --- templates that reach for Python's internals ---------------------------------------------------------
 
 

@@ -15,18 +15,9 @@ import pytest
 from pydantic import SecretStr
 from support import self_signed_tls
 
-from congvan.mail import (
-    Attachment,
-    Mailbox,
-    MailServerError,
-    Outgoing,
-    SmtpConfig,
-    SmtpFailure,
-    SmtpSession,
-    compose,
-    encode_words,
-    new_message_id,
-)
+from congvan.errors import MailServerError
+from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose, encode_words, new_message_id
+from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession
 from congvan.mailcatcher import CatcherOptions, MailCatcher
 
 SENDER = Mailbox("Ủy ban nhân dân tỉnh Đắk Lắk", "vanthu.ubnd@daklak.example")
@@ -308,14 +299,14 @@ def test_the_rate_limit_paces_messages(tmp_path: Path) -> None:
 
 
 def test_the_private_yagmail_login_we_override_is_still_there() -> None:
-    """congvan.mail._Client overrides yagmail's private ``_login(password)`` and relies on it connecting (and
+    """congvan.mail_transport._Client overrides yagmail's private ``_login(password)`` and relies on it connecting (and
     doing STARTTLS) but skipping the login when ``smtp_skip_login``: if a yagmail release changes that, this
     fails before a mail does. The login itself is tested against a real server (AUTH over STARTTLS/SSL)."""
     import inspect
 
     import yagmail
 
-    from congvan.mail import _Client
+    from congvan.mail_transport import _Client
 
     login = yagmail.Client._login
     assert list(inspect.signature(login).parameters) == ["self", "password"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -21,8 +22,10 @@ import pytest
 from support import self_signed_tls
 
 from congvan.errors import MailCatcherError
-from congvan.mail import Attachment, Mailbox, Outgoing, SmtpConfig, SmtpSession, compose, new_message_id
-from congvan.mailcatcher import CatcherOptions, MailCatcher, default_mailbox, serve_forever
+from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose, new_message_id
+from congvan.mail_labels import DISPATCH_KIND, MailLabels, slug
+from congvan.mail_transport import SmtpConfig, SmtpSession
+from congvan.mailcatcher import RETURNED_DIR, CatcherOptions, MailCatcher, default_mailbox, serve_forever, store_message
 from congvan.settings import Settings
 
 SUBJECT = "V/v tham gia điều tra xã hội học – Sở Tài nguyên & Môi trường"
@@ -139,6 +142,101 @@ def test_ten_messages_make_ten_files_with_distinct_sortable_names(tmp_path: Path
     assert all(SAFE_NAME.fullmatch(p.name) for p in paths), [p.name for p in paths]
     assert subjects == [f"{SUBJECT} ({i})" for i in range(10)]  # name order is arrival order
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+# A dispatch to Krông Pắc as congvan labels it (congvan.dispatch.outgoing).
+KPAC_LABELS = MailLabels(DISPATCH_KIND, unit="KPAC", number="01/SNV-CCHC", day=dt.date(2023, 2, 10))
+KPAC_NAME = "2023-02-10_KPAC_cong-van_01-SNV-CCHC.eml"
+
+
+def _labelled(labels: MailLabels | None, *, to: str = UNIT) -> Outgoing:
+    return Outgoing(sender=Mailbox("UBND tỉnh Đắk Lắk", SENDER), to=(Mailbox("UBND huyện Krông Pắc", to),),
+                    subject=SUBJECT, text="Kính gửi: UBND huyện Krông Pắc.", html="<p>Kính gửi</p>",
+                    message_id=new_message_id("daklak.example"), labels=labels,
+                    attachments=(Attachment(ATTACHMENT, PDF, "application/pdf"),))
+
+
+def test_a_congvan_letter_is_stored_under_its_date_unit_kind_and_number(tmp_path: Path) -> None:
+    """compose → SmtpSession (yagmail) → the catcher: the file says which unit, which letter, which day;
+    the same letter again gets its own file, after the first."""
+    first, again = _labelled(KPAC_LABELS), _labelled(KPAC_LABELS)
+    with MailCatcher(tmp_path / "mailbox") as catcher, \
+            SmtpSession(SmtpConfig("127.0.0.1", catcher.port), SENDER) as session:
+        assert session.send(first.recipients, compose(first)) == {}
+        assert session.send(again.recipients, compose(again)) == {}
+        stored = catcher.stored()
+    assert [m.path.name for m in stored] == [KPAC_NAME, "2023-02-10_KPAC_cong-van_01-SNV-CCHC_2.eml"]
+    assert [str(m.message()["Message-ID"]) for m in stored] == [first.message_id, again.message_id]
+    assert stored[0].message()["X-Congvan-Unit"] == "KPAC" and stored[0].message()["X-Congvan-Kind"] == "cong-van"
+    assert stored[0].labels == KPAC_LABELS
+    for m in stored:  # each with its own envelope
+        assert m.path.with_name(m.path.name.removesuffix(".eml") + ".envelope.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "mailbox").iterdir()) == sorted([
+        KPAC_NAME, KPAC_NAME.removesuffix(".eml") + ".envelope.json",
+        "2023-02-10_KPAC_cong-van_01-SNV-CCHC_2.eml", "2023-02-10_KPAC_cong-van_01-SNV-CCHC_2.envelope.json"])
+
+
+def test_a_name_taken_by_an_earlier_run_is_never_overwritten(tmp_path: Path) -> None:
+    raw = compose(_labelled(KPAC_LABELS))
+    (tmp_path / KPAC_NAME).write_bytes(b"from an earlier run, without its envelope")
+    (tmp_path / "2023-02-10_KPAC_cong-van_01-SNV-CCHC_2.envelope.json").write_text("{}")
+    path = store_message(tmp_path, raw, mail_from=SENDER, rcpt_tos=[UNIT])
+    assert path.name == "2023-02-10_KPAC_cong-van_01-SNV-CCHC_3.eml"
+    assert (tmp_path / KPAC_NAME).read_bytes() == b"from an earlier run, without its envelope"
+    assert path.read_bytes() == raw
+
+
+def test_a_message_without_labels_keeps_the_timestamp_name(tmp_path: Path) -> None:
+    with MailCatcher(tmp_path) as catcher, smtplib.SMTP("127.0.0.1", catcher.port) as client:
+        client.send_message(_letter())
+        client.sendmail(SENDER, [UNIT], compose(_labelled(None)))
+        paths = catcher.paths()
+        assert [m.labels for m in catcher.stored()] == [None, None]
+    assert len(paths) == 2 and all(SAFE_NAME.fullmatch(p.name) for p in paths), paths
+
+
+@pytest.mark.parametrize(("labels", "name"), [
+    (MailLabels("don-doc", unit="Sở Tài nguyên & Môi trường", number="05/UBND-KSTTHC", day=dt.date(2023, 2, 24)),
+     "2023-02-24_So-Tai-nguyen-Moi-truong_don-doc_05-UBND-KSTTHC.eml"),
+    (MailLabels("nhắc nhở", unit="Ea H'leo", number=None, day=dt.date(2023, 2, 21)),
+     "2023-02-21_Ea-H-leo_nhac-nho.eml"),
+    (MailLabels("../../etc", unit="../..", number="/etc/passwd", day=None), None),
+    (MailLabels(".ẩn", unit="Đắk Lắk\\..\\win", number="..", day=dt.date(2023, 2, 10)),
+     "2023-02-10_Dak-Lak-win_an.eml"),
+    (MailLabels("...", unit="///", number="Số 05/QĐ-UBND", day=dt.date(2023, 2, 10)),
+     "2023-02-10_vanthu-kpac_thu_So-05-QD-UBND.eml"),
+])
+def test_labels_in_vietnamese_or_hostile_make_safe_names(tmp_path: Path, labels: MailLabels, name: str | None,
+                                                         ) -> None:
+    raw = compose(_labelled(labels, to="vanthu.kpac@daklak.example"))
+    path = store_message(tmp_path / "", raw, mail_from=SENDER, rcpt_tos=["vanthu.kpac@daklak.example"])
+    assert path.parent == tmp_path and re.fullmatch(r"[0-9A-Za-z][A-Za-z0-9._-]*\.eml", path.name), path.name
+    if name is not None:
+        assert path.name == name
+    else:  # no date of its own: the day it arrived, in Vietnam
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}_vanthu-kpac_etc_etc-passwd\.eml", path.name), path.name
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted([path.name, path.name[:-4] + ".envelope.json"])
+
+
+def test_slug_keeps_ascii_letters_digits_and_hyphens() -> None:
+    assert slug("Sở Tài nguyên & Môi trường") == "So-Tai-nguyen-Moi-truong"
+    assert slug("Ea H'leo") == "Ea-H-leo"
+    assert slug("Krông Pắc") == "Krong-Pac"
+    assert slug("01/SNV-CCHC") == "01-SNV-CCHC"
+    assert slug("ĐĂK MIL") == "DAK-MIL"
+    assert slug("a" * 50, 10) == "a" * 10
+    assert slug("../") == "" and slug("") == ""
+
+
+def test_a_returned_message_is_filed_after_the_letter_it_returns(tmp_path: Path) -> None:
+    gone = "vanthu.kpac@daklak.example"
+    letter = _labelled(KPAC_LABELS, to=gone)
+    with MailCatcher(tmp_path / "mailbox", options=CatcherOptions(bounce_rcpts=frozenset({gone}))) as catcher, \
+            SmtpSession(SmtpConfig("127.0.0.1", catcher.port), SENDER) as session:
+        assert session.send(letter.recipients, compose(letter)) == {}
+        assert catcher.paths() == []
+    returned = sorted((tmp_path / "mailbox" / RETURNED_DIR).glob("*.eml"))
+    assert [p.name for p in returned] == ["2023-02-10_KPAC_bao-loi-cong-van_01-SNV-CCHC.eml"]
 
 
 def test_refused_recipients_get_451_and_550_and_the_others_receive(tmp_path: Path) -> None:

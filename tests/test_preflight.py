@@ -14,7 +14,7 @@ from support import Project, error_lines, spring_2024_campaign
 
 from congvan.dispatch import preflight
 from congvan.errors import MailServerError
-from congvan.mail import SmtpConfig
+from congvan.mail_transport import SmtpConfig
 from congvan.mailcatcher import CatcherOptions, MailCatcher
 from congvan.store import make_engine
 from congvan.store.models import Delivery, Document
@@ -64,7 +64,7 @@ def test_a_refused_connection_to_the_default_catcher_says_to_start_it() -> None:
 
 
 def test_the_hint_names_no_port_for_the_default_one() -> None:
-    from congvan.mail import unreachable_error
+    from congvan.mail_transport import unreachable_error
 
     message = str(unreachable_error(SmtpConfig("127.0.0.1", 1025), "cannot reach the mail server: refused"))
     assert "start it with `congvan mailcatcher` in another terminal" in message
