@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from congvan.cli_approval import approve, pending, reject
-from congvan.cli_base import error, parse_date, settings_or_exit, user_errors, warning
+from congvan.cli_base import error, parse_date, settings_or_exit, starting, user_errors, warning
 from congvan.cli_bounces import bounces_app
 from congvan.cli_setup import new as new_command
 from congvan.cli_setup import units_app
@@ -130,6 +130,7 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
 
     Example: congvan dispatch par-index-2022 --as-of 2023-02-10
     """
+    starting("dispatch", campaign)
     from congvan.approvals import dispatch_waits
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
@@ -174,8 +175,8 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _patient_embedded_api()
-    from flows import approve as approve_flow
     os.environ.setdefault("DO_NOT_TRACK", "1")  # no "Prefect collects anonymous usage data" notice on a first run
+    from flows import approve as approve_flow
     from flows import dispatch as dispatch_flow
     from flows import escalate as escalate_flow
 
@@ -357,6 +358,7 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan escalate par-index-2022 --as-of 2023-02-27
     """
+    starting("escalate", campaign)
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
     from congvan.store.db import init_db, make_engine
@@ -501,6 +503,7 @@ def demo() -> None:
 
     Example: congvan demo
     """
+    starting("demo", DEMO_CAMPAIGN)
     from congvan.documents import render_dispatch
     from congvan.validation import validate_campaign
     from congvan.vndate import short_date
