@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -196,12 +197,12 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
             bar.__enter__()
         bar.update(done - bar.pos)
 
-    if progress:
-        dispatch_flow.progress_listener = show
+    from flows.steps import progress_to
+
     try:
-        state = flows[name](return_state=True, **parameters)
+        with progress_to(show) if progress else contextlib.nullcontext():
+            state = flows[name](return_state=True, **parameters)
     finally:
-        dispatch_flow.progress_listener = None
         if bar is not None and bar is not False:
             bar.__exit__(None, None, None)
     from flows.steps import outcome_of
