@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from congvan.cli_approval import approve, pending, reject
-from congvan.cli_base import error, parse_date, settings_or_exit, user_errors, warning
+from congvan.cli_base import error, parse_date, settings_or_exit, starting, user_errors, warning
 from congvan.cli_bounces import bounces_app
 from congvan.cli_setup import new as new_command
 from congvan.cli_setup import units_app
@@ -130,6 +131,7 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
 
     Example: congvan dispatch par-index-2022 --as-of 2023-02-10
     """
+    starting("dispatch", campaign)
     from congvan.approvals import dispatch_waits
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
@@ -174,8 +176,8 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _patient_embedded_api()
-    from flows import approve as approve_flow
     os.environ.setdefault("DO_NOT_TRACK", "1")  # no "Prefect collects anonymous usage data" notice on a first run
+    from flows import approve as approve_flow
     from flows import dispatch as dispatch_flow
     from flows import escalate as escalate_flow
 
@@ -195,12 +197,12 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
             bar.__enter__()
         bar.update(done - bar.pos)
 
-    if progress:
-        dispatch_flow.progress_listener = show
+    from flows.steps import progress_to
+
     try:
-        state = flows[name](return_state=True, **parameters)
+        with progress_to(show) if progress else contextlib.nullcontext():
+            state = flows[name](return_state=True, **parameters)
     finally:
-        dispatch_flow.progress_listener = None
         if bar is not None and bar is not False:
             bar.__exit__(None, None, None)
     from flows.steps import outcome_of
@@ -357,6 +359,7 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan escalate par-index-2022 --as-of 2023-02-27
     """
+    starting("escalate", campaign)
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
     from congvan.store.db import init_db, make_engine
@@ -501,6 +504,7 @@ def demo() -> None:
 
     Example: congvan demo
     """
+    starting("demo", DEMO_CAMPAIGN)
     from congvan.documents import render_dispatch
     from congvan.validation import validate_campaign
     from congvan.vndate import short_date

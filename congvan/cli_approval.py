@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from congvan.cli_base import error, parse_date, settings_or_exit, user_errors
+from congvan.cli_base import error, parse_date, settings_or_exit, starting, user_errors
 from congvan.i18n import _
 
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
@@ -66,6 +66,7 @@ def approve(campaign: Campaign, units: Units = None,
 
     Example: congvan approve par-index-2022 --by "Phạm Ngọc Nghị"
     """
+    starting("approve", campaign)
     from congvan.cli import _print_dispatch, _print_escalation, _run_flow, _signing_preflight, _unserved
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
@@ -114,6 +115,7 @@ def reject(campaign: Campaign, units: Units = None,
     if not units:  # a refusal names what it refuses: never everything pending by omission
         error(_("--unit is required: the unit whose document is refused, or ALL for the dispatch or the report"))
         raise typer.Exit(code=2)
+    starting("reject", campaign)
     settings_or_exit()
     result = _run_flow_reject(campaign, units, by, reason)
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from congvan.errors import CongVanError
-from congvan.i18n import _
+from congvan.i18n import N_, _
 
 if TYPE_CHECKING:
     from congvan.settings import Settings
@@ -68,3 +69,20 @@ def parse_date(value: str | None, option: str = "--as-of") -> dt.date | None:
     except ValueError:
         raise typer.BadParameter(_("{value!r} is not a date (YYYY-MM-DD or dd/mm/yyyy)").format(value=value),
                                  param_hint=f"'{option}'") from None
+
+
+# The first line of a command that runs a flow: Prefect's import and its API's start-up, and before them the
+# checks that import SQLAlchemy, openpyxl, docxtpl, take seconds in which nothing else shows.
+STARTING = {"dispatch": N_("Starting the dispatch of {campaign}…"),
+            "escalate": N_("Starting the escalation of {campaign}…"),
+            "approve": N_("Starting the approval for {campaign}…"),
+            "reject": N_("Recording the refusal for {campaign}…"),
+            "demo": N_("Starting the demo with {campaign}…")}
+
+
+def starting(what: str, campaign: str) -> None:
+    """Say at once what is starting, on stderr when it is a terminal: someone is watching, and a log or a pipe
+    (cron, scripts, the tests that read stderr line by line) gets nothing it did not ask for. stdout stays the
+    result alone (``--json``)."""
+    if sys.stderr.isatty():
+        typer.echo(_(STARTING[what]).format(campaign=campaign), err=True)

@@ -7,7 +7,7 @@ Task runs grow with batches (``CONGVAN_SMTP_BATCH_SIZE`` messages each), not wit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,7 @@ from congvan.settings import Settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
-from flows.steps import StepFailed, artifact_key, flow_settings, publish_pending, run, step
-
-# The CLI sets this to drive its progress bar: called with (sent so far, total) after each message.
-progress_listener: Callable[[int, int], None] | None = None
+from flows.steps import StepFailed, artifact_key, flow_settings, publish_pending, report_progress, run, step
 
 
 @step("validate")
@@ -100,8 +97,7 @@ def send(settings: Settings, lc: LoadedCampaign, allocation: Allocation, files: 
 
     def tick(message: LedgerMessage, rows: Sequence[DeliveryRow]) -> None:
         counter["n"] += 1
-        if progress_listener is not None:
-            progress_listener(counter["n"], total)
+        report_progress(counter["n"], total)  # to whoever started the run and watches (flows.steps.progress_to)
 
     return send_batch(make_engine(settings.database_url), SmtpConfig.from_settings(settings), from_.address,
                       batch, build, retry=RetryPolicy(settings.smtp_attempts, settings.smtp_backoff), progress=tick)

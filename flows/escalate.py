@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,23 +33,11 @@ from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
 from congvan.workdays import WorkCalendar
-from flows.steps import StepFailed, UserError, artifact_key, flow_settings, publish_pending, run, step
+from flows.steps import StepFailed, Stopwatch, UserError, artifact_key, flow_settings, publish_pending, run, step
 
 # Letters made per task: each batch starts its LibreOffice workers once (about a second), so it is larger
 # than a mail batch.
 PREPARE_BATCH = 250
-# Seconds spent per stage in this process's current run (make, pdf, plan, send): for the result and the
-# benchmark. Tasks of one flow run execute in its process, one after the other.
-timings: dict[str, float] = {}
-
-
-@contextlib.contextmanager
-def _stage(name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
 
 
 @dataclass(frozen=True)
@@ -171,12 +158,21 @@ def preflight(settings: Settings, lc: LoadedCampaign) -> None:
         signoff.preflight(signer_keys(lc))
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A batch of letters prepared: each ready to send, or reported not sent; and the seconds its stages took."""
+
+    made: list[escalation.Prepared | escalation.ActionResult]
+    seconds: dict[str, float]
+
+
 @step("prepare letters", retries=2)
 def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_of: dt.date,
-            batch: Sequence[tuple[Action, dt.date]]) -> list[escalation.Prepared | escalation.ActionResult]:
+            batch: Sequence[tuple[Action, dt.date]]) -> Batch:
     """Record, render and check a batch of actions, convert their PDFs together (one LibreOffice worker
     per core), then plan their deliveries. One that cannot be made (a letter breaking Decree 30, a PDF
     that fails verification) is reported and does not stop the others."""
+    watch = Stopwatch()
     from congvan.report import write_report
 
     base = escalation.Context(
@@ -188,22 +184,22 @@ def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_o
     made: list[tuple[escalation.Made, escalation.Context]] = []
     documents = sum(1 for action, _ in batch if action.step.kind != "mail")  # a mail step makes no PDF
     with _Converter(lc, documents) as converter:  # LibreOffice starts while the letters are made
-        with _stage("record, render, check"):
+        with watch.stage("record, render, check"):
             for action, issued_on in batch:
                 ctx = replace(base, as_of=issued_on)
                 try:
                     made.append((escalation.make(ctx, action), ctx))
                 except CongVanError as exc:
                     failed.append(_not_sent(action, exc))
-        with _stage("pdf"):
-            pdfs, errors = _convert(lc, [m for m, _ in made], converter)
+        with watch.stage("pdf"):
+            pdfs, errors = _convert(lc, [m for m, _ in made], converter, watch)
             made = [(_with_annex(m, errors, converter), ctx) for m, ctx in made]
-    with _stage("sign"):
+    with watch.stage("sign"):
         _sign(settings, lc, [m for m, _ in made], pdfs, errors)
     out = failed
-    with _stage("plan deliveries"):
+    with watch.stage("plan deliveries"):
         out += _finish_all(made, pdfs, errors)
-    return out
+    return Batch(out, watch.seconds)
 
 
 def _with_annex(made: escalation.Made, errors: dict[int, CongVanError], converter: _Converter) -> escalation.Made:
@@ -282,8 +278,8 @@ class _Converter:
         return self._converter
 
 
-def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made],
-             converter: _Converter) -> tuple[dict[int, Any], dict[int, CongVanError]]:
+def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made], converter: _Converter,
+             watch: Stopwatch) -> tuple[dict[int, Any], dict[int, CongVanError]]:
     """The PDFs of the documents that need one, converted together; and the errors, by document id."""
     todo = [m for m in made if m.docx is not None and m.pdf is None] if lc.campaign.pdf else []
     if not todo:
@@ -300,7 +296,7 @@ def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made],
     results = pool.convert_joined(jobs)
     for key, count in (("pdf groups joined (count)", pool.joined_groups - joined),
                        ("pdf groups one by one (count)", pool.joined_fallbacks - fallbacks)):
-        timings[key] = timings.get(key, 0) + count
+        watch.add(key, count)
     pdfs: dict[int, Any] = {}
     errors: dict[int, CongVanError] = {}
     for m, result in zip(todo, results, strict=True):
@@ -376,7 +372,7 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
     """
     logger = get_run_logger()
     today = as_of or dt.date.today()
-    timings.clear()
+    watch = Stopwatch()  # seconds per stage, returned as "timings" (bench/bench_scale.py reads them)
     try:
         settings: Settings = flow_settings()  # a bad CONGVAN_* on this machine: one line
         lc = run(validate, settings, campaign)
@@ -391,11 +387,11 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
         # same moment would otherwise both see the step as due.
         with campaign_lock(engine, lc.name) if not dry_run else contextlib.nullcontext():
             truth: dict[str, Any] = {"reports": [], "fallbacks": [], "alerted": 0, "held": {}}
-            with _stage("assess"):
+            with watch.stage("assess"):
                 assessment: Assessment = run(assess, settings, lc, today)
             if assessment.day_off is not None:
                 logger.info("%s is not a working day (%s): nothing to do", today, assessment.day_off)
-                return _finish(lc, today, [], imports, assessment, dry_run, truth)
+                return _finish(lc, today, [], imports, assessment, dry_run, truth, watch)
             # Delivery truth first: what bounced is resent to its fallback, and a unit the dispatch never
             # reached is not blamed by a follow-up.
             if not dry_run:
@@ -408,12 +404,12 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
             if dry_run or not todo:
                 planned = run(rehearse, settings, lc, assessment, today, todo) if todo else []
                 return _finish(lc, today, planned + _held_results(assessment, truth), imports, assessment, dry_run,
-                               truth)
+                               truth, watch)
             # Letters that need their signer's approval are drafted and submitted, not issued (issued when
             # approved: `congvan approve`, or the approve deployment).
             gate: Gate = run(submit, settings, lc, assessment, today)
             todo = [(a, today) for a in gate.issue] + list(assessment.resumed)
-            results = issue(settings, lc, assessment, today, todo) + list(gate.waiting)
+            results = issue(settings, lc, assessment, today, todo, watch) + list(gate.waiting)
             if gate.waiting:
                 publish_pending(engine, lc.name)
             results += _held_results(assessment, truth)
@@ -421,16 +417,19 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
         return Failed(message=str(exc))
     except StoreError as exc:
         return Failed(message=str(exc))
-    return _finish(lc, today, results, imports, assessment, dry_run, truth)
+    return _finish(lc, today, results, imports, assessment, dry_run, truth, watch)
 
 
 def issue(settings: Settings, lc: LoadedCampaign, assessment: Assessment, today: dt.date,
-          todo: Sequence[tuple[Action, dt.date]]) -> list[escalation.ActionResult]:
+          todo: Sequence[tuple[Action, dt.date]], watch: Stopwatch) -> list[escalation.ActionResult]:
     """Record, number, render, check and convert the letters of ``todo`` in batches, then mail them; the
-    caller holds the campaign's lock. An approved letter's approval is marked issued with its record."""
+    caller holds the campaign's lock. An approved letter's approval is marked issued with its record. The
+    stages' seconds are added to ``watch``."""
     made: list[escalation.Prepared | escalation.ActionResult] = []
     for i in range(0, len(todo), PREPARE_BATCH):
-        made += run(prepare, settings, lc, assessment, today, todo[i:i + PREPARE_BATCH])
+        batch: Batch = run(prepare, settings, lc, assessment, today, todo[i:i + PREPARE_BATCH])
+        made += batch.made
+        watch.merge(batch.seconds)
     prepared = [p for p in made if isinstance(p, escalation.Prepared)]
     engine = make_engine(settings.database_url)
     for p in prepared:
@@ -439,7 +438,7 @@ def issue(settings: Settings, lc: LoadedCampaign, assessment: Assessment, today:
                            document_id=p.document_id)
     size = settings.smtp_batch_size
     for i in range(0, len(prepared), size):
-        with _stage("send"):
+        with watch.stage("send"):
             run(send, settings, lc, prepared[i:i + size])
     results = [r for r in made if isinstance(r, escalation.ActionResult)]
     delivered: list[escalation.ActionResult] = run(outcome, settings, prepared)
@@ -470,7 +469,7 @@ def issue_approved(settings: Settings, lc: LoadedCampaign, today: dt.date,
                 error=f"the ladder of {lc.name} has no step {p.step} any more: nothing issued"))
         else:
             todo.append((Action(p.unit, step, follow_up.ladder.index(step) + 1, today), today))
-    return results + issue(settings, lc, assessment, today, todo)
+    return results + issue(settings, lc, assessment, today, todo, Stopwatch())
 
 
 @dataclass(frozen=True)
@@ -541,7 +540,7 @@ def _held_results(assessment: Assessment, truth: dict[str, Any]) -> list[escalat
 
 
 def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionResult], imports: list[str],
-            assessment: Assessment, dry_run: bool, truth: dict[str, Any] | None = None) -> dict[str, Any]:
+            assessment: Assessment, dry_run: bool, truth: dict[str, Any] | None, watch: Stopwatch) -> dict[str, Any]:
     if not dry_run:
         rows = [{"unit": r.unit or "", "step": r.step, "kind": r.kind, "number": r.number or "",
                  "to": ", ".join(r.to), "status": r.status, "error": r.error or ""} for r in results]
@@ -561,7 +560,7 @@ def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionR
         "bounces": truth or {"reports": [], "fallbacks": [], "alerted": 0, "held": {}},
         "day_off": assessment.day_off,
         "dry_run": dry_run,
-        "timings": {k: round(v, 2) for k, v in timings.items()},
+        "timings": watch.rounded(),
         "compliance": {"required": state.required, "responded": state.responded,
                        "units_behind": sum(1 for u in state.units if not u.compliant)},
     }

@@ -9,8 +9,11 @@ user's doing. Anything else is a bug and raises as usual.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import task
@@ -127,3 +130,50 @@ def publish_pending(engine: Any, campaign: str) -> int:
                           description=f"{len(waiting)} document(s) of {campaign} await the signer's approval. "
                                       + (how if waiting else ""))
     return len(waiting)
+
+
+# Whoever starts a run may watch its sending (the CLI's progress bar): a listener for this context only (the run's
+# tasks execute in it), so two runs in one process, or a run with nobody watching, never see another's.
+_progress: ContextVar[Callable[[int, int], None] | None] = ContextVar("congvan_progress", default=None)
+
+
+@contextmanager
+def progress_to(listener: Callable[[int, int], None]) -> Iterator[None]:
+    """Call ``listener(sent so far, total)`` after each message the runs started inside this block send."""
+    token = _progress.set(listener)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
+
+def report_progress(done: int, total: int) -> None:
+    listener = _progress.get()
+    if listener is not None:
+        listener(done, total)
+
+
+@dataclass
+class Stopwatch:
+    """Seconds per stage of one run (and a few counts), returned with its result: a task keeps its own and
+    returns it, the flow adds them up, so nothing is shared between runs or processes."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started)
+
+    def add(self, name: str, amount: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + amount
+
+    def merge(self, other: Mapping[str, float]) -> None:
+        for name, amount in other.items():
+            self.add(name, amount)
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in self.seconds.items()}

@@ -117,6 +117,54 @@ class Project:
                               text=True, encoding="utf-8", timeout=timeout, check=False)
 
 
+@dataclass(frozen=True)
+class TerminalRun:
+    """A command run with stderr on a terminal (a pty), stdout on a pipe: what arrived on each, and when."""
+
+    returncode: int
+    chunks: list[tuple[float, str, str]]  # (seconds since the start, "out" or "err", text)
+
+    def text(self, stream: str) -> str:
+        return "".join(t for _, s, t in self.chunks if s == stream)
+
+    def first(self, stream: str) -> tuple[float, str]:
+        return next((at, t) for at, s, t in self.chunks if s == stream)
+
+
+def on_terminal(project: Project, *args: str, timeout: float = 180, **env: str) -> TerminalRun:
+    """Run ``congvan ARGS`` as a person at a terminal sees its stderr (progress, notices), stdout piped."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    started = time.monotonic()
+    proc = subprocess.Popen(project.command(*args), cwd=project.root, env={**project.env, **env},
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    assert proc.stdout is not None
+    streams = {proc.stdout.fileno(): "out", master: "err"}
+    chunks: list[tuple[float, str, str]] = []
+    try:
+        while streams and time.monotonic() - started < timeout:
+            ready, _, _ = select.select(list(streams), [], [], 1.0)
+            for fd in ready:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:  # the pty's other end closed: the process has exited
+                    data = b""
+                if not data:
+                    del streams[fd]
+                    continue
+                chunks.append((time.monotonic() - started, streams[fd], data.decode("utf-8", errors="replace")))
+        returncode = proc.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return TerminalRun(returncode, chunks)
+
+
 def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     """stderr as lines, checking that it holds nothing but "Error: " lines and no traceback."""
     assert "Traceback" not in result.stderr, result.stderr

@@ -15,7 +15,7 @@ from typing import Any
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from support import Project, error_lines, self_signed_tls
+from support import Project, error_lines, on_terminal, self_signed_tls
 
 from congvan.mailcatcher import CatcherOptions, MailCatcher
 from congvan.store import make_engine
@@ -126,6 +126,22 @@ def test_dispatch_mails_every_unit_once_and_json_is_all_of_stdout(project: Proje
     assert attached == Path(project.root, data["document"]["path"]).read_bytes()
     text = msg.get_body(preferencelist=("plain",))
     assert text is not None and "Kính gửi: Sở Tài nguyên và Môi trường" in text.get_content()
+
+
+def test_at_a_terminal_the_first_line_says_what_is_starting(sqlite_project: Project, tmp_path: Path) -> None:
+    """Issue 15: the checks and Prefect's start-up are seconds of silence; a person at a terminal reads at once
+    what is starting, before the progress bar and the table (stdout, a pipe here, gets nothing of it)."""
+    with MailCatcher(tmp_path / "mailbox") as catcher:
+        run = on_terminal(sqlite_project, "dispatch", CAMPAIGN, "--as-of", AS_OF, CONGVAN_SMTP_PORT=str(catcher.port))
+    assert run.returncode == 0, run.text("err")
+    at, text = run.first("err")
+    assert text.startswith("Starting the dispatch of par-index-2022…"), text
+    assert at < run.first("out")[0]
+    terminal = run.text("err")
+    assert "Sending" in terminal and terminal.index("Starting the dispatch") < terminal.index("Sending")
+    assert "Prefect collects anonymous usage data" not in terminal
+    assert "Starting" not in run.text("out") and run.text("out").splitlines()[-1].startswith("Sent ")
+    print(f"first line after {at:.2f} s, the result after {run.first('out')[0]:.2f} s")  # shown with -s
 
 
 def test_rerun_after_success_sends_nothing_and_keeps_the_number(project: Project, tmp_path: Path) -> None:

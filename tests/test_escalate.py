@@ -158,6 +158,24 @@ def test_missed_runs_send_only_the_highest_step_due(sqlite_world: dict[str, Any]
     _import_answers(world, dt.date(2024, 4, 26))
     result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
     assert {(a["unit"], a["step"]) for a in result["actions"]} == {("EAHLEO", "don-doc"), ("KPAC", "don-doc")}
+    # The run's seconds per stage come back with its result (bench/bench_scale.py reads them), not from a global.
+    assert {"assess", "record, render, check", "pdf", "plan deliveries", "send"} <= set(result["timings"])
+    assert all(v >= 0 for v in result["timings"].values())
+
+
+def test_whoever_starts_a_dispatch_can_watch_it_send(sqlite_world: dict[str, Any]) -> None:
+    """The CLI's progress bar listens in the context that runs the flow; a run outside it reports to nobody."""
+    from flows.dispatch import dispatch
+    from flows.steps import progress_to
+
+    seen: list[tuple[int, int]] = []
+    with progress_to(lambda done, total: seen.append((done, total))):
+        result = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
+    total = seen[-1][1]  # messages (one per unit, with its copies)
+    assert seen == [(n, total) for n in range(1, total + 1)]
+    assert 0 < total <= sum(1 for d in result["deliveries"] if d["status"] == "sent")
+    run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))  # a rerun: nothing to send, nobody told
+    assert len(seen) == total
 
 
 def test_not_a_working_day_does_nothing(sqlite_world: dict[str, Any]) -> None:
