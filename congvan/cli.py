@@ -46,6 +46,13 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")]
 
 
+
+def _human_date(iso: str) -> str:
+    """A flow's ISO date as people write it (dd/mm/yyyy); JSON keeps the ISO form."""
+    from congvan.vndate import short_date
+
+    return short_date(dt.date.fromisoformat(iso))
+
 @app.command()
 def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file stem under "
                                                                  "config/campaigns/); all if omitted.")] = None,
@@ -261,7 +268,7 @@ def _print_dispatch(result: dict[str, Any]) -> None:
         typer.echo(_("Dry run: nothing sent, no number allocated. Draft: {path}").format(path=doc["path"]))
     else:
         typer.echo(_("Công văn số {number}/{symbol} issued {date}: {path}").format(
-            number=doc["number"], symbol=doc["symbol"], date=doc["issued_on"], path=doc["path"]))
+            number=doc["number"], symbol=doc["symbol"], date=_human_date(doc["issued_on"]), path=doc["path"]))
     rows = result["details"]
     width = max([len(d["unit"] or "-") for d in rows] + [4])
     for d in rows:
@@ -405,11 +412,11 @@ def _print_escalation(result: dict[str, Any]) -> None:
     if truth["alerted"]:
         typer.echo(_("Alerted the coordinator about {count} new bounce(s)").format(count=truth["alerted"]))
     if result["day_off"]:
-        typer.echo(_("{date}: not a working day ({reason}); nothing sent").format(date=result["as_of"],
+        typer.echo(_("{date}: not a working day ({reason}); nothing sent").format(date=_human_date(result["as_of"]),
                                                                                  reason=result["day_off"]))
         return
     if not result["details"]:
-        typer.echo(_("{date}: nothing due").format(date=result["as_of"]))
+        typer.echo(_("{date}: nothing due").format(date=_human_date(result["as_of"])))
         return
     for d in result["details"]:
         number = f" số {d['number']}" if d["number"] else ""
@@ -424,7 +431,7 @@ def _print_escalation(result: dict[str, Any]) -> None:
         if waiting else ""
     line = (_("{date}: {done} of {total} follow-up(s) planned") if result["dry_run"]
             else _("{date}: {done} of {total} follow-up(s) sent"))
-    typer.echo(line.format(date=result["as_of"], done=done, total=len(result["details"])) + also)
+    typer.echo(line.format(date=_human_date(result["as_of"]), done=done, total=len(result["details"])) + also)
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from congvan.cli_base import error, parse_date, settings_or_exit, starting, user_errors
-from congvan.i18n import _
+from congvan.i18n import _, status_word
 
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 Units = Annotated[list[str] | None, typer.Option("--unit", help="A unit's code (repeatable); ALL names the dispatch "
@@ -143,10 +143,13 @@ def _print_decision(result: dict[str, Any]) -> None:
         when = _(" at {time}").format(time=f"{at:%d/%m/%Y %H:%M}") if at else ""
         what = _("the dispatch") if d["kind"] == "dispatch" else f"{d['step']} ({d['kind']})"
         remark = f": {d['comment']}" if d["comment"] else ""
-        line = {"approved": _("Approved {what} for {unit} by {by}"),
-                "rejected": _("Rejected {what} for {unit} by {by}")}.get(d["status"])
-        head = line.format(what=what, unit=d["unit"] or "ALL", by=d["by"]) if line else \
-            f"{d['status'].capitalize()} {what} for {d['unit'] or 'ALL'} by {d['by']}"
+        if d["unit"]:
+            line = {"approved": _("Approved {what} for {unit} by {by}"),
+                    "rejected": _("Rejected {what} for {unit} by {by}")}.get(d["status"])
+        else:  # the dispatch or the report: the campaign's own, no unit to name
+            line = {"approved": _("Approved {what} by {by}"), "rejected": _("Rejected {what} by {by}")}.get(d["status"])
+        head = line.format(what=what, unit=d["unit"], by=d["by"]) if line else \
+            f"{status_word(d['status'])}: {what} {d['unit'] or ''} ({d['by']})"
         typer.echo(head + when + remark)
 
 

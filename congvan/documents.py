@@ -79,3 +79,13 @@ def render_dispatch(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path,
 def dispatch_key(campaign: str) -> str:
     """The register's document key of a campaign's dispatch: a rerun reuses its number."""
     return f"{campaign}/dispatch"
+
+
+DRY_RUN_FOLDER = "chay-thu"
+
+
+def drafts_dir(output_dir: Path, campaign: str, *, dry_run: bool = False) -> Path:
+    """Every draft of a campaign in one place: ``outputs/drafts/CAMPAIGN/`` (what waits for the signer, and the
+    check before a number is taken), its ``chay-thu/`` for dry runs (never mistaken for what was submitted)."""
+    folder = output_dir / "drafts" / campaign
+    return folder / DRY_RUN_FOLDER if dry_run else folder

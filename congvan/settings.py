@@ -15,8 +15,8 @@ class Settings(BaseSettings):
     config_dir: Path = Field(default=Path("config"), description=(
         "Thư mục cấu hình: authorities.yaml, units.yaml, campaigns/, rosters/, responses/."))
     output_dir: Path = Field(default=Path("outputs"), description=(
-        "Thư mục kết quả: văn bản đã ban hành (documents/), báo cáo (reports/), bản nháp (drafts/, dry-run/), thư "
-        "của mailcatcher (mailbox/) và cơ sở dữ liệu mặc định."))
+        "Thư mục kết quả: văn bản đã ban hành (documents/), báo cáo (reports/), bản dự thảo (drafts/<chiến dịch>/; "
+        "chạy thử: drafts/<chiến dịch>/chay-thu/), thư của mailcatcher (mailbox/) và cơ sở dữ liệu mặc định."))
     templates_dir: Path = Field(default=Path("templates"), description=(
         "Thư mục mẫu: các tệp .docx và mẫu nội dung thư điện tử (mail/)."))
     database_url: str = Field(default="", description=(

@@ -21,7 +21,7 @@ from congvan import approvals
 from congvan import dispatch as steps
 from congvan.config import LoadedCampaign
 from congvan.delivery import Outcome, RetryPolicy, send_batch
-from congvan.documents import dispatch_key
+from congvan.documents import dispatch_key, drafts_dir
 from congvan.errors import StoreError
 from congvan.ledger import DeliveryRow, LedgerMessage
 from congvan.mail import SmtpConfig
@@ -40,7 +40,7 @@ def validate(settings: Settings, campaign: str) -> LoadedCampaign:
 
 @step("check the draft")
 def check_draft(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> Path:
-    return steps.check_draft(lc, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "drafts",
+    return steps.check_draft(lc, templates_dir=settings.templates_dir, out_dir=drafts_dir(settings.output_dir, lc.name),
                              planned_on=planned_on)
 
 
@@ -105,8 +105,8 @@ def send(settings: Settings, lc: LoadedCampaign, allocation: Allocation, files: 
 
 @step("dry run")
 def rehearse(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> steps.DispatchReport:
-    return steps.dry_run(lc, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "dry-run",
-                         planned_on=planned_on)
+    return steps.dry_run(lc, templates_dir=settings.templates_dir,
+                         out_dir=drafts_dir(settings.output_dir, lc.name, dry_run=True), planned_on=planned_on)
 
 
 @step("report", retries=2)

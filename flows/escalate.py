@@ -24,6 +24,7 @@ from congvan import compliance as compliance_mod
 from congvan import dispatch as dispatch_steps
 from congvan.config import LoadedCampaign
 from congvan.delivery import RetryPolicy, send_batch
+from congvan.documents import drafts_dir
 from congvan.errors import CongVanError, StoreError
 from congvan.ledger import LedgerMessage
 from congvan.mail import SmtpConfig, SmtpFailure
@@ -320,7 +321,7 @@ def rehearse(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_
     ctx = escalation.Context(
         engine=make_engine(settings.database_url), lc=lc, compliance=assessment.compliance,
         calendar=assessment.calendar, as_of=as_of, templates_dir=settings.templates_dir,
-        out_dir=settings.output_dir / "dry-run" / lc.name, sender=dispatch_steps.sender(lc, settings),
+        out_dir=drafts_dir(settings.output_dir, lc.name, dry_run=True), sender=dispatch_steps.sender(lc, settings),
         message_id_domain=dispatch_steps.message_id_domain(lc, settings))
     out = []
     for action, _ in todo:
@@ -490,7 +491,7 @@ def submit(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_of
     engine = make_engine(settings.database_url)
     ctx = escalation.Context(
         engine=engine, lc=lc, compliance=assessment.compliance, calendar=assessment.calendar, as_of=as_of,
-        templates_dir=settings.templates_dir, out_dir=settings.output_dir / "drafts" / lc.name,
+        templates_dir=settings.templates_dir, out_dir=drafts_dir(settings.output_dir, lc.name),
         sender=dispatch_steps.sender(lc, settings), message_id_domain=dispatch_steps.message_id_domain(lc, settings),
         write_report=write_report)
     now: list[Action] = []

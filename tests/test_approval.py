@@ -132,7 +132,7 @@ def test_a_rejected_dispatch_never_leaves(sqlite_world: dict[str, Any]) -> None:
     assert without_unit.exit_code == 2 and "--unit" in without_unit.output
     refused = _cli("reject", CAMPAIGN, "--unit", "ALL", "--reason", "Sửa lại hạn trả lời")
     assert refused.exit_code == 0, refused.output
-    assert "Rejected the dispatch for ALL by Phạm Ngọc Nghị" in refused.stdout
+    assert "Rejected the dispatch by Phạm Ngọc Nghị" in refused.stdout
     state = dispatch(campaign=CAMPAIGN, as_of=DISPATCH_DAY, return_state=True)
     assert state.is_failed() and "rejected by Phạm Ngọc Nghị: Sửa lại hạn trả lời" in (state.message or "")
     assert _documents(world["engine"]) == [] and world["catcher"].stored() == []
