@@ -46,7 +46,7 @@ def test_new_makes_a_campaign_of_its_own_that_validates_once_its_roster_is_fille
                                                "  congvan roster import khao-sat-2024"]
     config, templates = project.config, project.root / "templates"
     text = (config / "campaigns" / "khao-sat-2024.yaml").read_text(encoding="utf-8")
-    assert "# Follow-up: who must answer (the roster)" in text  # the source's comments are kept
+    assert "# Theo dõi: ai phải trả lời (danh sách cán bộ)" in text  # the source's comments are kept
     lc = load_campaign(config, "khao-sat-2024")
     camp = lc.campaign
     assert camp.template == "khao-sat-2024_cong_van.docx"
@@ -123,7 +123,7 @@ def test_new_takes_the_units_the_deadline_the_date_and_the_roster(project: Proje
     assert "config/rosters/tinh-gon.xlsx (your list, copied in)" in result.stdout  # CONGVAN_LANG=en
     text = (project.config / "campaigns" / "tinh-gon.yaml").read_text(encoding="utf-8")
     assert "kinh_gui:\n  - unit: STNMT\n  - unit: EAHLEO\n  - unit: KPAC\n\nbody:" in text  # edited in place
-    assert "# The planned issue date." in text  # the comments stay
+    assert "# Ngày dự kiến ban hành." in text  # the comments stay
     camp = load_campaign(project.config, "tinh-gon").campaign
     assert camp.kinh_gui and [k.unit for k in camp.kinh_gui] == ["STNMT", "EAHLEO", "KPAC"]
     assert str(camp.date) == "2026-12-01"
@@ -245,7 +245,7 @@ def test_units_round_trip_and_vietnamese_names_survive(project: Project, tmp_pat
     changed = project.run("units", "import", str(book_path))
     assert changed.returncode == 0, changed.stderr
     text = (project.config / "units.yaml").read_text(encoding="utf-8")
-    assert text.startswith("# Recipient units of the par-index-2022 dispatch")  # the header comment is kept
+    assert text.startswith("# Các đơn vị nhận công văn của chiến dịch par-index-2022")  # the header comment is kept
     assert {u.name for u in read_units(project.config).units} >= names  # NFC, "&", "'" and '"' as written
     assert validate_campaign(project.config, project.root / "templates", SAMPLE).campaign.addressees
 
