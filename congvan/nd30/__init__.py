@@ -1,6 +1,7 @@
 """Decree 30/2020/NĐ-CP format checker for .docx công văn (and báo cáo: ``check(path, kind="bao_cao")``)."""
 
-from congvan.nd30.formatting import DocumentModel, ParaFormat, RunFormat, SectionInfo, read_document
+from congvan.nd30.formatting import read_document
+from congvan.nd30.model import DocumentModel, ParaFormat, RunFormat, SectionInfo
 from congvan.nd30.rules import Checker, DocumentKind, Violation, check, format_violation
 
 __all__ = [

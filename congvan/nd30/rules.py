@@ -27,7 +27,8 @@ from docx.opc.exceptions import OpcError
 from lxml import etree
 
 from congvan.errors import DocumentError
-from congvan.nd30.formatting import DocumentModel, ParaFormat, ReadCache, RunFormat, SectionInfo, read_document
+from congvan.nd30.formatting import ReadCache, read_document
+from congvan.nd30.model import DocumentModel, ParaFormat, RunFormat, SectionInfo
 
 TNR = "Times New Roman"
 MM = 1440 / 25.4  # twips per millimetre
