@@ -30,7 +30,7 @@ from unittest import mock
 import yagmail
 from sqlalchemy.engine import Engine
 
-from congvan import dispatch, ledger, mailcatcher
+from congvan import dispatch, ledger
 from congvan.config import LoadedCampaign, load_campaign
 from congvan.delivery import send_batch
 from congvan.documents import render_dispatch
@@ -39,6 +39,7 @@ from congvan.mail_bodies import render_bodies
 from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose, new_message_id
 from congvan.mail_transport import SmtpConfig, SmtpSession
 from congvan.mailcatcher import MailCatcher
+from congvan.mailcatcher import server as catcher_server
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.register import Allocation
 from congvan.store.db import init_db, make_engine
@@ -155,7 +156,7 @@ def _bound(letter: _Letter, tmp: Path, port: int, mailbox: Path, n: int, rate: d
     with (mock.patch("congvan.dispatch.render_bodies", timed("bodies", render_bodies)),
           mock.patch("congvan.dispatch.compose", timed("compose", compose)),
           mock.patch.object(SmtpSession, "send", timed("send", SmtpSession.send)),
-          mock.patch.object(mailcatcher, "store_message", timed("store", mailcatcher.store_message)),
+          mock.patch.object(catcher_server, "store_message", timed("store", catcher_server.store_message)),
           mock.patch.object(ledger, "mark_sent", timed("mark_sent", ledger.mark_sent)),
           mock.patch.object(ledger, "plan", timed("plan", ledger.plan))):
         total = _ours(letter, engine, allocation, port, n)

@@ -1,388 +1,51 @@
 """Effective formatting of a .docx, read from its XML.
 
-Run properties are resolved the way Word layers them: ``w:docDefaults`` → the paragraph's style
-chain (``w:basedOn``, the default paragraph style when none is named) → the run's character style
-chain → the run's own ``w:rPr``. Paragraph properties: ``w:pPrDefault`` → paragraph style chain →
-the numbering level the paragraph (or its style) points to (``w:numPr`` → ``numbering.xml``) → the
-paragraph's own ``w:pPr``. ``w:spacing`` and ``w:ind`` merge attribute by attribute.
+The document as a ``DocumentModel`` (``model.py``), each run's properties resolved the way Word layers
+them (``styles.py``), from the package as zipfile and lxml read it (``package.py``).
 
 What the reader sees, not how it is encoded: a paragraph inside a table cell that is broken into
 lines by ``w:br`` (an issuer, national-title or signature block typed as one paragraph) is read as
 one paragraph per line, with the paragraph's spacing before on its first line and after on its last.
 Body paragraphs are not split (a soft break inside body text stays one paragraph).
-
-Simplifications (documented, not hidden): toggle properties (b, i, caps) take the last explicit
-value instead of XOR-ing across style levels, and table styles are not applied.
 """
 
 from __future__ import annotations
 
-import hashlib
-import posixpath
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-A_NS = "http://schemas.openxmlformats.org/drawingml/2006/main"
-R_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-NS = {"w": W_NS, "a": A_NS, "r": R_NS}
-
-_Element = etree._Element
-
-
-def w(tag: str) -> str:
-    """Clark name of a WordprocessingML tag or attribute: ``w("sz")`` → ``{…/main}sz``."""
-    return f"{{{W_NS}}}{tag}"
-
-
-_FALSE = {"0", "false", "off", "none"}
-
-
-@dataclass(frozen=True)
-class RunFormat:
-    """One text run with its effective formatting. Sizes in points."""
-
-    text: str
-    size: float | None
-    bold: bool
-    italic: bool
-    caps: bool
-    underline: bool
-    font_ascii: str | None
-    font_hansi: str | None
-    font_cs: str | None
-    font_east_asia: str | None
-    color: str | None
-    highlight: str | None
-    shading: str | None
-
-    @property
-    def display(self) -> str:
-        """The text as printed (``w:caps`` shows it in capitals)."""
-        return self.text.upper() if self.caps else self.text
-
-    @property
-    def fonts(self) -> tuple[str, ...]:
-        return tuple(f for f in (self.font_ascii, self.font_hansi, self.font_cs, self.font_east_asia) if f)
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a paragraph sits: the body (table is None) or a cell of the n-th top-level table."""
-
-    part: str = "body"
-    table: int | None = None
-    row: int = 0
-    col: int = 0
-
-
-@dataclass(frozen=True)
-class ParaFormat:
-    """One paragraph with its effective paragraph properties. Lengths in twips. The derived views (text,
-    flat, inked…) are computed once per paragraph: the rules ask for them many times."""
-
-    index: int
-    location: Location
-    style_id: str | None
-    align: str | None
-    left: int
-    first_line: int  # negative for a hanging indent
-    before: int
-    after: int
-    line: int | None
-    line_rule: str
-    contextual: bool
-    runs: tuple[RunFormat, ...]
-    mark_size: float | None = None  # the paragraph mark's size: the height of an empty paragraph
-    numbered: bool = False  # Word's automatic numbering (w:numPr) applies
-
-    @cached_property
-    def text(self) -> str:
-        return "".join(r.text for r in self.runs)
-
-    @cached_property
-    def display(self) -> str:
-        return "".join(r.display for r in self.runs)
-
-    @cached_property
-    def flat(self) -> str:
-        """Printed text with line breaks and repeated spaces collapsed to one space, stripped."""
-        return " ".join(self.display.split())
-
-    @cached_property
-    def inked(self) -> tuple[RunFormat, ...]:
-        """Runs that print something other than white space."""
-        return tuple(r for r in self.runs if r.text.strip())
-
-    @cached_property
-    def sizes(self) -> frozenset[float | None]:
-        return frozenset(r.size for r in self.inked)
-
-    @cached_property
-    def size(self) -> float | None:
-        """The size if every inked run has the same one, else None."""
-        sizes = self.sizes
-        return next(iter(sizes)) if len(sizes) == 1 else None
-
-    @cached_property
-    def all_bold(self) -> bool:
-        return bool(self.inked) and all(r.bold for r in self.inked)
-
-    @cached_property
-    def any_bold(self) -> bool:
-        return any(r.bold for r in self.inked)
-
-    @cached_property
-    def all_italic(self) -> bool:
-        return bool(self.inked) and all(r.italic for r in self.inked)
-
-    @cached_property
-    def any_italic(self) -> bool:
-        return any(r.italic for r in self.inked)
-
-    @cached_property
-    def any_underline(self) -> bool:
-        return any(r.underline for r in self.inked)
-
-    @property
-    def centred(self) -> bool:
-        return self.align == "center"
-
-    @property
-    def left_aligned(self) -> bool:
-        return self.align in (None, "left", "start")
-
-
-@dataclass(frozen=True)
-class HeaderPart:
-    """A header part referenced from a section, by type ("default", "first", "even")."""
-
-    kind: str
-    paragraphs: tuple[ParaFormat, ...]
-    has_page_field: bool
-
-
-@dataclass(frozen=True)
-class SectionInfo:
-    """Page setup of one section. Lengths in twips; None when the attribute is absent."""
-
-    page_width: int | None
-    page_height: int | None
-    orient: str | None
-    top: int | None
-    bottom: int | None
-    left: int | None
-    right: int | None
-    gutter: int | None
-    title_page: bool
-    page_start: int | None
-    page_format: str | None
-    headers: tuple[HeaderPart, ...] = ()
-
-    def header(self, kind: str) -> HeaderPart | None:
-        return next((h for h in self.headers if h.kind == kind), None)
-
-
-@dataclass(frozen=True)
-class DocumentModel:
-    paragraphs: tuple[ParaFormat, ...]
-    sections: tuple[SectionInfo, ...]
-    tables: int = 0
-    header_paragraphs: tuple[ParaFormat, ...] = field(default=())
-
-
-# --- style resolution ------------------------------------------------------------------------------
-
-
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
-
-
-def _on(el: _Element | None) -> bool | None:
-    """A toggle element: None when absent, else its boolean value (no w:val means on)."""
-    if el is None:
-        return None
-    val = el.get(w("val"))
-    return val is None or val.lower() not in _FALSE
-
-
-class _Styles:
-    def __init__(self, styles_root: _Element | None, theme_root: _Element | None) -> None:
-        self.key = b""  # the digest of styles.xml and the theme it was read from
-        self.by_id: dict[str, _Element] = {}
-        self.default_para: str | None = None
-        self.default_char: str | None = None
-        self.rpr_default: _Element | None = None
-        self.ppr_default: _Element | None = None
-        self.theme_fonts: dict[str, str] = {}
-        if styles_root is not None:
-            for st in styles_root.iterfind("w:style", NS):
-                sid = st.get(w("styleId"))
-                if sid is None:
-                    continue
-                self.by_id[sid] = st
-                if st.get(w("default")) in ("1", "true", "on"):
-                    if st.get(w("type")) == "paragraph":
-                        self.default_para = sid
-                    elif st.get(w("type")) == "character":
-                        self.default_char = sid
-            self.rpr_default = styles_root.find("w:docDefaults/w:rPrDefault/w:rPr", NS)
-            self.ppr_default = styles_root.find("w:docDefaults/w:pPrDefault/w:pPr", NS)
-        if theme_root is not None:
-            for kind in ("major", "minor"):
-                for script, names in (("latin", ("HAnsi", "Ascii")), ("ea", ("EastAsia",)), ("cs", ("Bidi",))):
-                    el = theme_root.find(f".//a:fontScheme/a:{kind}Font/a:{script}", NS)
-                    face = el.get("typeface") if el is not None else None
-                    if face:
-                        for name in names:
-                            self.theme_fonts[f"{kind}{name}"] = face
-
-    def chain(self, style_id: str | None) -> list[_Element]:
-        """The style and its ancestors, base first."""
-        out: list[_Element] = []
-        seen: set[str] = set()
-        while style_id and style_id in self.by_id and style_id not in seen:
-            seen.add(style_id)
-            st = self.by_id[style_id]
-            out.append(st)
-            based = st.find("w:basedOn", NS)
-            style_id = based.get(w("val")) if based is not None else None
-        return list(reversed(out))
-
-
-def _merge_rpr(acc: dict[str, Any], rpr: _Element | None, theme: dict[str, str]) -> None:
-    if rpr is None:
-        return
-    fonts = rpr.find("w:rFonts", NS)
-    if fonts is not None:
-        for slot, attr, key in (("ascii", "ascii", "font_ascii"), ("hAnsi", "hAnsi", "font_hansi"),
-                                ("cs", "cs", "font_cs"), ("eastAsia", "eastAsia", "font_east_asia")):
-            theme_attr = {"ascii": "asciiTheme", "hAnsi": "hAnsiTheme", "cs": "cstheme",
-                          "eastAsia": "eastAsiaTheme"}[slot]
-            if fonts.get(w(theme_attr)) is not None:
-                acc[key] = theme.get(fonts.get(w(theme_attr), ""), fonts.get(w(theme_attr)))
-            elif fonts.get(w(attr)) is not None:
-                acc[key] = fonts.get(w(attr))
-    sz = rpr.find("w:sz", NS)
-    if sz is not None and _int(sz.get(w("val"))) is not None:
-        acc["size"] = (_int(sz.get(w("val"))) or 0) / 2
-    for tag, key in (("b", "bold"), ("i", "italic"), ("caps", "caps")):
-        val = _on(rpr.find(f"w:{tag}", NS))
-        if val is not None:
-            acc[key] = val
-    u = rpr.find("w:u", NS)
-    if u is not None:
-        acc["underline"] = (u.get(w("val")) or "single") != "none"
-    color = rpr.find("w:color", NS)
-    if color is not None:
-        acc["color"] = color.get(w("val"))
-    hl = rpr.find("w:highlight", NS)
-    if hl is not None:
-        acc["highlight"] = hl.get(w("val"))
-    shd = rpr.find("w:shd", NS)
-    if shd is not None:
-        acc["shading"] = shd.get(w("fill"))
-
-
-def _merge_ppr(acc: dict[str, Any], ppr: _Element | None) -> None:
-    if ppr is None:
-        return
-    jc = ppr.find("w:jc", NS)
-    if jc is not None:
-        acc["align"] = jc.get(w("val"))
-    sp = ppr.find("w:spacing", NS)
-    if sp is not None:
-        for attr, key in (("before", "before"), ("after", "after"), ("line", "line")):
-            val = _int(sp.get(w(attr)))
-            if val is not None:
-                acc[key] = val
-        if sp.get(w("lineRule")) is not None:
-            acc["line_rule"] = sp.get(w("lineRule"))
-    ind = ppr.find("w:ind", NS)
-    if ind is not None:
-        for attr in ("left", "start"):
-            val = _int(ind.get(w(attr)))
-            if val is not None:
-                acc["left"] = val
-        first = _int(ind.get(w("firstLine")))
-        hanging = _int(ind.get(w("hanging")))
-        if hanging is not None:
-            acc["first_line"] = -hanging
-        elif first is not None:
-            acc["first_line"] = first
-    ctx = _on(ppr.find("w:contextualSpacing", NS))
-    if ctx is not None:
-        acc["contextual"] = ctx
-
-
-_RUN_DEFAULTS: dict[str, Any] = {
-    "size": 10.0, "bold": False, "italic": False, "caps": False, "underline": False,
-    "font_ascii": None, "font_hansi": None, "font_cs": None, "font_east_asia": None,
-    "color": None, "highlight": None, "shading": None,
-}
-
-
-class _Numbering:
-    """``numbering.xml``: the paragraph properties (indents) of each (numId, level)."""
-
-    def __init__(self, root: _Element | None) -> None:
-        self.key = b""  # the digest of numbering.xml it was read from
-        self.levels: dict[tuple[str, int], _Element | None] = {}
-        if root is None:
-            return
-        abstract: dict[str, dict[int, _Element]] = {}
-        for an in root.iterfind("w:abstractNum", NS):
-            aid = an.get(w("abstractNumId"))
-            if aid is not None:
-                abstract[aid] = {(_int(lvl.get(w("ilvl"))) or 0): lvl for lvl in an.iterfind("w:lvl", NS)}
-        for num in root.iterfind("w:num", NS):
-            nid = num.get(w("numId"))
-            ref = num.find("w:abstractNumId", NS)
-            if nid is None or ref is None:
-                continue
-            levels = dict(abstract.get(ref.get(w("val"), ""), {}))
-            for override in num.iterfind("w:lvlOverride", NS):
-                lvl = override.find("w:lvl", NS)
-                if lvl is not None:
-                    levels[_int(override.get(w("ilvl"))) or 0] = lvl
-            for ilvl, lvl in levels.items():
-                self.levels[(nid, ilvl)] = lvl.find("w:pPr", NS)
-
-    def ppr(self, num_id: str, ilvl: int) -> _Element | None:
-        return self.levels.get((num_id, ilvl))
-
-
-def _num_pr(ppr: _Element | None, acc: dict[str, Any]) -> None:
-    """Collect numId/ilvl from a w:pPr's w:numPr (later levels override earlier ones)."""
-    if ppr is None:
-        return
-    num_pr = ppr.find("w:numPr", NS)
-    if num_pr is not None:
-        _num_pr_of(num_pr, acc)
-
-
-def _num_pr_of(num_pr: _Element, acc: dict[str, Any]) -> None:
-    num_id = num_pr.find("w:numId", NS)
-    ilvl = num_pr.find("w:ilvl", NS)
-    if num_id is not None:
-        acc["num_id"] = num_id.get(w("val"))
-    if ilvl is not None:
-        acc["ilvl"] = _int(ilvl.get(w("val"))) or 0
-
-
-_NO_NUMBERING = _Numbering(None)
-
+from congvan.nd30.model import (
+    NS,
+    R_NS,
+    DocumentModel,
+    HeaderPart,
+    Location,
+    ParaFormat,
+    RunFormat,
+    SectionInfo,
+    _Element,
+    w,
+)
+from congvan.nd30.package import Part, PartTarget, main_part, parse_xml
+from congvan.nd30.styles import (
+    NO_NUMBERING,
+    RUN_DEFAULTS,
+    Numbering,
+    Styles,
+    collect_num_pr,
+    collect_num_pr_of,
+    merge_ppr,
+    merge_rpr,
+    numbering_of,
+    styles_of,
+    to_int,
+    toggle,
+)
 
 _NOWHERE = Location()
 _MEMO_LIMIT = 20_000  # paragraphs remembered per template (a few MB); cleared when full
@@ -398,7 +61,7 @@ def _placed(p: ParaFormat, index: int, location: Location) -> ParaFormat:
 
 
 class _Resolver:
-    def __init__(self, styles: _Styles, numbering: _Numbering = _NO_NUMBERING, *, memo: bool = False) -> None:
+    def __init__(self, styles: Styles, numbering: Numbering = NO_NUMBERING, *, memo: bool = False) -> None:
         self.styles = styles
         self.numbering = numbering
         # A paragraph's lines as read, by the paragraph's XML (text and formatting, byte for byte): with
@@ -439,13 +102,13 @@ class _Resolver:
             key = (style_id, etree.tostring(num_pr) if num_pr is not None else b"")
             styled = self._styled_memo.get(key) or self._styled_memo.setdefault(key, self._styled(style_id, num_pr))
         pacc = dict(styled.ppr)
-        _merge_ppr(pacc, ppr)
+        merge_ppr(pacc, ppr)
         mark_rpr = ppr.find("w:rPr", NS) if ppr is not None else None
         if mark_rpr is None:
             mark_size = styled.rpr["size"]
         else:
             mark = dict(styled.rpr)
-            _merge_rpr(mark, mark_rpr, st.theme_fonts)
+            merge_rpr(mark, mark_rpr, st.theme_fonts)
             mark_size = mark["size"]
         runs = tuple(self._run(r, styled.rpr, style_id) for r in _runs_of(p))
         return ParaFormat(index=index, location=location, style_id=style_id, runs=runs,
@@ -463,26 +126,26 @@ class _Resolver:
                                 "line": None, "line_rule": "auto", "contextual": False}
         num: dict[str, Any] = {"num_id": None, "ilvl": 0}
         for s in chain:
-            _num_pr(s.find("w:pPr", NS), num)
+            collect_num_pr(s.find("w:pPr", NS), num)
         from_style = num["num_id"] not in (None, "0")
         direct = num_pr is not None
         if num_pr is not None:
-            _num_pr_of(num_pr, num)
+            collect_num_pr_of(num_pr, num)
         numbered = num["num_id"] not in (None, "0")
         level = self.numbering.ppr(num["num_id"], num["ilvl"]) if numbered else None
         # The level's indents sit under the style that names the list, or over the style when the
         # paragraph itself is numbered (Word's order); the paragraph's own properties come last.
-        _merge_ppr(pacc, st.ppr_default)
+        merge_ppr(pacc, st.ppr_default)
         if from_style and not direct:
-            _merge_ppr(pacc, level)
+            merge_ppr(pacc, level)
         for s in chain:
-            _merge_ppr(pacc, s.find("w:pPr", NS))
+            merge_ppr(pacc, s.find("w:pPr", NS))
         if direct:
-            _merge_ppr(pacc, level)
-        base: dict[str, Any] = dict(_RUN_DEFAULTS)
-        _merge_rpr(base, st.rpr_default, st.theme_fonts)
+            merge_ppr(pacc, level)
+        base: dict[str, Any] = dict(RUN_DEFAULTS)
+        merge_rpr(base, st.rpr_default, st.theme_fonts)
         for s in chain:
-            _merge_rpr(base, s.find("w:rPr", NS), st.theme_fonts)
+            merge_rpr(base, s.find("w:rPr", NS), st.theme_fonts)
         return _Styled(pacc, base, numbered)
 
     def _run(self, r: _Element, base: dict[str, Any], style_id: str | None) -> RunFormat:
@@ -504,8 +167,8 @@ class _Resolver:
         rstyle = rpr.find("w:rStyle", NS) if rpr is not None else None
         char_style = rstyle.get(w("val")) if rstyle is not None else self.styles.default_char
         for s in self.styles.chain(char_style):
-            _merge_rpr(acc, s.find("w:rPr", NS), self.styles.theme_fonts)
-        _merge_rpr(acc, rpr, self.styles.theme_fonts)
+            merge_rpr(acc, s.find("w:rPr", NS), self.styles.theme_fonts)
+        merge_rpr(acc, rpr, self.styles.theme_fonts)
         return acc
 
 
@@ -620,7 +283,7 @@ def _section(sect: _Element, part: Any, resolver: _Resolver, cache: ReadCache | 
     num = sect.find("w:pgNumType", NS)
 
     def attr(el: _Element | None, name: str) -> int | None:
-        return _int(el.get(w(name))) if el is not None else None
+        return to_int(el.get(w(name))) if el is not None else None
 
     headers: list[HeaderPart] = []
     for ref in sect.iterfind("w:headerReference", NS):
@@ -628,7 +291,7 @@ def _section(sect: _Element, part: Any, resolver: _Resolver, cache: ReadCache | 
         if rid is None or rid not in part.rels:
             continue
         hdr_part = part.rels[rid].target_part
-        root = _parse(hdr_part.blob) if not hasattr(hdr_part, "element") else hdr_part.element
+        root = parse_xml(hdr_part.blob) if not hasattr(hdr_part, "element") else hdr_part.element
         paras, _ = _block_paragraphs(root, resolver, part="header")
         headers.append(HeaderPart(kind=ref.get(w("type"), "default"), paragraphs=tuple(paras),
                                   has_page_field=has_page_field(root)))
@@ -637,7 +300,7 @@ def _section(sect: _Element, part: Any, resolver: _Resolver, cache: ReadCache | 
         orient=pg_sz.get(w("orient")) if pg_sz is not None else None,
         top=attr(pg_mar, "top"), bottom=attr(pg_mar, "bottom"), left=attr(pg_mar, "left"),
         right=attr(pg_mar, "right"), gutter=attr(pg_mar, "gutter"),
-        title_page=bool(_on(sect.find("w:titlePg", NS))),
+        title_page=bool(toggle(sect.find("w:titlePg", NS))),
         page_start=attr(num, "start"),
         page_format=num.get(w("fmt")) if num is not None else None,
         headers=tuple(headers),
@@ -654,7 +317,7 @@ class ReadCache:
         self.resolvers: dict[tuple[bytes, bytes], _Resolver] = {}
         self.sections: dict[bytes, SectionInfo] = {}
 
-    def resolver(self, styles: _Styles, numbering: _Numbering) -> _Resolver:
+    def resolver(self, styles: Styles, numbering: Numbering) -> _Resolver:
         key = (styles.key, numbering.key)
         found = self.resolvers.get(key)
         if found is None:
@@ -673,9 +336,9 @@ def read_document(path: Path, cache: ReadCache | None = None) -> DocumentModel:
     so are the paragraphs and sections the letters share (see ``ReadCache``).
     """
     with zipfile.ZipFile(path) as package:
-        main = _main_part(package)
-        part = _Part(package, main)
-        empty = _Target(None, "")
+        main = main_part(package)
+        part = Part(package, main)
+        empty = PartTarget(None, "")
         styles_part = theme_part = numbering_part = empty
         for rel in part.rels.values():
             if rel.is_external:
@@ -686,9 +349,9 @@ def read_document(path: Path, cache: ReadCache | None = None) -> DocumentModel:
                 theme_part = rel.target_part
             elif rel.reltype.endswith("/numbering"):
                 numbering_part = rel.target_part
-        styles, numbering = _styles(styles_part, theme_part), _numbering(numbering_part)
+        styles, numbering = styles_of(styles_part, theme_part), numbering_of(numbering_part)
         resolver = cache.resolver(styles, numbering) if cache is not None else _Resolver(styles, numbering)
-        root = _parse(package.read(main))
+        root = parse_xml(package.read(main))
         body = root.find("w:body", NS)
         if body is None:
             raise KeyError(f"{main} has no w:body")
@@ -698,124 +361,3 @@ def read_document(path: Path, cache: ReadCache | None = None) -> DocumentModel:
     header_paras = tuple(p for s in sections for h in s.headers for p in h.paragraphs)
     return DocumentModel(paragraphs=tuple(paragraphs), sections=sections, tables=tables,
                          header_paragraphs=header_paras)
-
-
-# No DTDs, entities or network: a .docx to check may come from anywhere.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-_OFFICE_DOCUMENT = "/officeDocument"
-
-
-def _parse(blob: bytes) -> _Element:
-    return etree.fromstring(blob, _PARSER)
-
-
-class _Target:
-    """A part of the package, read (inflated) on first use."""
-
-    def __init__(self, package: zipfile.ZipFile | None, name: str) -> None:
-        self.package, self.name = package, name
-        self._blob: bytes | None = None if package is not None else b""
-
-    @property
-    def blob(self) -> bytes:
-        if self._blob is None:
-            assert self.package is not None
-            self._blob = self.package.read(self.name)
-        return self._blob
-
-    def digest(self) -> bytes:
-        """A digest of the part's stored (compressed) bytes, without inflating it: equal stored bytes are
-        equal content, so a part identical in every letter of a template is recognised for the cost of
-        hashing its compressed form. Falls back on the inflated content when the stored bytes cannot be
-        read."""
-        package = self.package
-        if package is None:
-            return hashlib.blake2b(b"", digest_size=16).digest()
-        info = package.getinfo(self.name)
-        fp = package.fp
-        if fp is None or info.flag_bits & 0x1:  # closed, or encrypted
-            return hashlib.blake2b(self.blob, digest_size=16).digest()
-        fp.seek(info.header_offset)
-        local = fp.read(30)
-        if len(local) != 30 or local[:4] != b"PK\x03\x04":
-            return hashlib.blake2b(self.blob, digest_size=16).digest()
-        skip = int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
-        fp.seek(info.header_offset + 30 + skip)
-        stored = fp.read(info.compress_size)
-        h = hashlib.blake2b(digest_size=16)
-        h.update(f"{info.compress_type}:{info.file_size}:{info.CRC}:".encode())
-        h.update(stored)
-        return h.digest()
-
-
-@dataclass(frozen=True)
-class _Rel:
-    reltype: str
-    is_external: bool
-    target_part: _Target
-
-
-class _Part:
-    """What ``_section`` needs of a part: its relationships, targets read lazily from the package."""
-
-    def __init__(self, package: zipfile.ZipFile, name: str) -> None:
-        self.rels: dict[str, _Rel] = {}
-        folder, _, base = name.rpartition("/")
-        rels_name = f"{folder}/_rels/{base}.rels" if folder else f"_rels/{base}.rels"
-        names = set(package.namelist())
-        if rels_name not in names:
-            return
-        for rel in _parse(package.read(rels_name)):
-            rid, target = rel.get("Id"), rel.get("Target", "")
-            external = rel.get("TargetMode") == "External"
-            if rid is None:
-                continue
-            member = _resolve(folder, target)
-            if not external and member not in names:
-                raise KeyError(f"There is no item named {member!r} in the archive")
-            self.rels[rid] = _Rel(rel.get("Type", ""), external, _Target(None if external else package, member))
-
-
-def _main_part(package: zipfile.ZipFile) -> str:
-    for rel in _parse(package.read("_rels/.rels")):
-        if rel.get("Type", "").endswith(_OFFICE_DOCUMENT):
-            return _resolve("", rel.get("Target", ""))
-    raise KeyError("no main document part")
-
-
-def _resolve(folder: str, target: str) -> str:
-    """A relationship target as a name in the zip ("styles.xml" from "word" -> "word/styles.xml")."""
-    if target.startswith("/"):
-        return posixpath.normpath(target.lstrip("/"))
-    return posixpath.normpath(posixpath.join(folder, target)) if folder else posixpath.normpath(target)
-
-
-_styles_cache: dict[bytes, _Styles] = {}
-_numbering_cache: dict[bytes, _Numbering] = {}
-
-
-def _numbering(part: _Target) -> _Numbering:
-    if part.package is None:
-        return _NO_NUMBERING
-    key = part.digest()
-    found = _numbering_cache.get(key)
-    if found is None:
-        if len(_numbering_cache) > 16:
-            _numbering_cache.clear()
-        blob = part.blob
-        found = _numbering_cache[key] = _Numbering(_parse(blob) if blob else None)
-        found.key = key
-    return found
-
-
-def _styles(styles_part: _Target, theme_part: _Target) -> _Styles:
-    key = styles_part.digest() + theme_part.digest()
-    found = _styles_cache.get(key)
-    if found is None:
-        if len(_styles_cache) > 16:
-            _styles_cache.clear()
-        styles_blob, theme_blob = styles_part.blob, theme_part.blob
-        found = _styles_cache[key] = _Styles(_parse(styles_blob) if styles_blob else None,
-                                             _parse(theme_blob) if theme_blob else None)
-        found.key = key
-    return found

@@ -1,6 +1,6 @@
 """One converter worker's go-between: runs under the system Python that has LibreOffice's ``uno``.
 
-Not imported by congvan: ``congvan.pdf.pool`` starts it as ``python3 -I _bridge.py PIPE`` beside a
+Not imported by congvan: ``congvan.pdf.worker`` starts it as ``python3 -I _bridge.py PIPE`` beside a
 LibreOffice listening on the UNO pipe PIPE (Debian's python3-uno works only with /usr/bin/python3,
 so the project venv cannot talk UNO itself). Standard library and ``uno`` only.
 

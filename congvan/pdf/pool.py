@@ -5,45 +5,32 @@ and parallel calls sharing a profile fail silently (docs/design.md §4.4). Why n
 on this 2-core machine, unoserver 3.7 took 10.4 s to start (fixed sleeps) and 129 ms per document, against
 0.9 s and 75 ms for a direct UNO link; it must also be installed into the system Python.
 
-So each worker is one LibreOffice with its own profile listening on a private UNO pipe, plus ``_bridge.py``
-run by the Python that has ``uno``, which the pool drives with JSON lines over its stdin and stdout. Both
-processes share one process group, so a hung or crashed worker is removed whole with one SIGKILL, and a
-replacement gets a fresh profile (a killed LibreOffice may leave its profile locked or half written).
-A worker counts as started only when it has opened a document; nothing LibreOffice prints is trusted.
+So each worker (``congvan.pdf.worker``) is one LibreOffice with its own profile listening on a private UNO
+pipe, plus ``_bridge.py`` run by the Python that has ``uno``. The pool hands each job to an idle worker,
+replaces a worker that hung or died (a document gets one more try on the replacement), and converts the
+letters of one step in joined groups (``congvan.pdf.joined``); every PDF is verified before it is kept.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import queue
-import select
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from congvan.errors import PdfError
 from congvan.pdf.joined import first_pages, join_documents
 from congvan.pdf.toolchain import StrPath, Toolchain, check_available
 from congvan.pdf.verify import ALLOWED_FONTS, PdfInfo, normalize_text, split_pages, unite, verify_pdf, verify_text
+from congvan.pdf.worker import ConversionRefused, Worker, WorkerLost
 
-BRIDGE = Path(__file__).with_name("_bridge.py")
-SOFFICE_FLAGS = ("--headless", "--invisible", "--nocrashreport", "--nodefault", "--nologo",
-                 "--nofirststartwizard", "--norestore", "--nolockcheck")
-STOP_GRACE_S = 5.0  # a clean LibreOffice quits in well under a second
-REAP_TIMEOUT_S = 10.0
-READY_POLL_S = 0.2
 # Letters per joined conversion: LibreOffice's cost per letter falls from about 140 ms of CPU alone to about
 # 25 ms in groups of 20; larger groups gain little and leave a worker idle at the end of a batch.
 JOIN_SIZE = 20
@@ -90,149 +77,12 @@ class PdfResult:
         return self.info
 
 
-class _Lost(Exception):
-    """The worker died or hung: it must be replaced, and the document may succeed on the replacement."""
-
-
-class _Refused(Exception):
-    """LibreOffice is fine but could not convert this document."""
-
-
-class _Worker:
-    """One LibreOffice and its bridge, in a process group of their own."""
-
-    def __init__(self, toolchain: Toolchain, parent: Path) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="worker-", dir=parent))
-        self.jobs = 0
-        self._buffer = b""
-        pipe = f"congvan-{uuid.uuid4().hex}"
-        env = _environment(self.dir)
-        self._stderr_path = self.dir / "bridge.err"
-        try:
-            self._soffice = subprocess.Popen(
-                [str(toolchain.soffice), f"-env:UserInstallation={(self.dir / 'profile').as_uri()}", *SOFFICE_FLAGS,
-                 f"--accept=pipe,name={pipe};urp;StarOffice.ComponentContext"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                process_group=0)  # a group of its own: not hit by the terminal's Ctrl-C, killed as one
-        except OSError as exc:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            raise _Lost(f"cannot run {toolchain.soffice}: {exc.strerror}") from None
-        self.pgid = self._soffice.pid
-        try:
-            with self._stderr_path.open("wb") as stderr:
-                self._bridge = subprocess.Popen(
-                    [str(toolchain.uno_python), "-I", str(BRIDGE), pipe], stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, stderr=stderr, env=env, process_group=self.pgid)
-        except OSError as exc:
-            os.killpg(self.pgid, signal.SIGKILL)  # the unreaped leader still holds the group
-            self._soffice.wait()
-            shutil.rmtree(self.dir, ignore_errors=True)
-            raise _Lost(f"cannot run {toolchain.uno_python}: {exc.strerror}") from None
-
-    def wait_ready(self, timeout: float) -> None:
-        """Return once the bridge reports that LibreOffice opened a document; ``_Lost`` if it does not."""
-        deadline = time.monotonic() + timeout
-        while (reply := self._read(min(READY_POLL_S, max(0.0, deadline - time.monotonic())))) is None:
-            code = self._soffice.poll()  # reaping the leader is safe: the unreaped bridge keeps the group id
-            if code is not None:
-                raise _Lost(f"LibreOffice exited with code {code} before answering")
-            if time.monotonic() >= deadline:
-                raise _Lost(f"LibreOffice did not answer within {timeout:g} s")
-        if reply.get("ready") is not True:
-            raise _Lost(f"unexpected first answer from the UNO bridge: {reply}")
-
-    def convert(self, src: Path, dst: Path, timeout: float) -> None:
-        self._send({"src": str(src), "dst": str(dst)})
-        reply = self._read(timeout)
-        if reply is None:
-            raise _Lost(f"LibreOffice gave no answer within {timeout:g} s")
-        self.jobs += 1
-        if reply.get("ok") is True:
-            return
-        if reply.get("fatal"):
-            raise _Lost(f"LibreOffice broke down ({reply.get('error')})")
-        raise _Refused(str(reply.get("error")))
-
-    def stop(self) -> None:
-        """Let the bridge quit LibreOffice (end of input), then remove whatever is left of the group."""
-        stdin = self._bridge.stdin
-        assert stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # the bridge is already gone: nothing to tell it
-            stdin.close()
-        # Waiting reaps only the group leader; the unreaped bridge keeps the group id until kill() is done.
-        with contextlib.suppress(subprocess.TimeoutExpired):  # kill() below ends it either way
-            self._soffice.wait(STOP_GRACE_S)
-        self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL the whole group (works on stopped processes too), reap both children, delete the profile."""
-        with contextlib.suppress(ProcessLookupError):  # every member has already exited
-            os.killpg(self.pgid, signal.SIGKILL)
-        for process in (self._bridge, self._soffice):
-            for stream in (process.stdin, process.stdout):
-                if stream is not None:
-                    with contextlib.suppress(BrokenPipeError):  # unflushed bytes for a dead reader
-                        stream.close()
-            try:
-                process.wait(REAP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                raise PdfError(f"LibreOffice process {process.pid} survived SIGKILL") from None
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def _send(self, message: dict[str, str]) -> None:
-        stdin = self._bridge.stdin
-        assert stdin is not None
-        try:
-            stdin.write(json.dumps(message).encode() + b"\n")
-            stdin.flush()
-        except BrokenPipeError:
-            raise _Lost(f"the UNO bridge is gone{self._bridge_error()}") from None
-
-    def _read(self, timeout: float) -> dict[str, Any] | None:
-        """The bridge's next message, or None if none came within ``timeout``; ``_Lost`` if the bridge died."""
-        stdout = self._bridge.stdout
-        assert stdout is not None
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([stdout], [], [], left)[0]:
-                return None
-            chunk = os.read(stdout.fileno(), 65536)
-            if not chunk:
-                raise _Lost(f"LibreOffice or its UNO bridge died{self._bridge_error()}")
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        try:
-            message = json.loads(line)
-        except ValueError:
-            raise _Lost(f"the UNO bridge said {line[:200]!r}") from None
-        if not isinstance(message, dict):
-            raise _Lost(f"the UNO bridge said {line[:200]!r}")
-        return message
-
-    def _bridge_error(self) -> str:
-        """The bridge's last stderr line (its traceback's verdict), as a suffix for a message."""
-        try:
-            lines = self._stderr_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        except OSError:  # the message is complete without it
-            return ""
-        return f" ({lines[-1]})" if lines else ""
-
-
-def _environment(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    current = env.get("HOME", "")
-    if not (current and os.path.isdir(current) and os.access(current, os.W_OK)):
-        env["HOME"] = str(home)  # LibreOffice writes under HOME; CI may give an unwritable one
-    return env
-
-
 class _Slot:
     """A place for one worker; empty after its worker was removed, until the next job starts a new one."""
 
     def __init__(self, index: int) -> None:
         self.index = index
-        self.worker: _Worker | None = None
+        self.worker: Worker | None = None
 
 
 class PdfConverter:
@@ -288,10 +138,10 @@ class PdfConverter:
         self._slots = [_Slot(i) for i in range(self.workers)]
         try:
             for slot in self._slots:
-                slot.worker = _Worker(self._toolchain, self._dir)
+                slot.worker = Worker(self._toolchain, self._dir)
             for slot in self._slots:
                 self._wait_ready(slot)
-        except _Lost as exc:
+        except WorkerLost as exc:
             self._stop_all()
             raise PdfError(f"LibreOffice {exc}") from None
         except BaseException:
@@ -439,9 +289,9 @@ class PdfConverter:
             try:
                 worker = self._worker_of(slot)
                 worker.convert(job.docx.resolve(), part.resolve(), self.timeout)
-            except _Refused as exc:
+            except ConversionRefused as exc:
                 raise PdfError(f"{job.docx}: LibreOffice could not convert it: {exc}") from None
-            except _Lost as exc:
+            except WorkerLost as exc:
                 reason = str(exc)
                 self._discard(slot)
                 continue
@@ -451,10 +301,10 @@ class PdfConverter:
             return
         raise PdfError(f"{job.docx}: {reason}, and again on a fresh LibreOffice")
 
-    def _worker_of(self, slot: _Slot) -> _Worker:
+    def _worker_of(self, slot: _Slot) -> Worker:
         if slot.worker is None:
             assert self._toolchain is not None and self._dir is not None
-            slot.worker = _Worker(self._toolchain, self._dir)
+            slot.worker = Worker(self._toolchain, self._dir)
             self._wait_ready(slot)
         return slot.worker
 
@@ -462,9 +312,9 @@ class PdfConverter:
         assert slot.worker is not None
         try:
             slot.worker.wait_ready(self.start_timeout)
-        except _Lost as exc:
+        except WorkerLost as exc:
             self._discard(slot, counted=False)
-            raise _Lost(f"worker {slot.index} did not start: {exc}") from None
+            raise WorkerLost(f"worker {slot.index} did not start: {exc}") from None
 
     def _discard(self, slot: _Slot, *, counted: bool = True) -> None:
         worker, slot.worker = slot.worker, None

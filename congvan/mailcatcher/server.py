@@ -1,36 +1,13 @@
-"""A local SMTP server that keeps every message it accepts as an .eml file (``congvan mailcatcher``,
-docs/design.md §5.3, §7).
+"""The mail catcher's SMTP server (``congvan mailcatcher``, docs/design.md §5.3, §7): aiosmtpd on loopback.
 
 It is a real SMTP server (aiosmtpd over TCP), so the code under test speaks to it exactly as it
-would speak to the province's mail server. It binds to loopback unless told otherwise.
-
-Storage, one message = two files in the mailbox folder (default ``$CONGVAN_OUTPUT_DIR/mailbox``):
-
-``<name>.eml``
-    the message bytes exactly as received after DATA (CRLF line endings, dot-unstuffed), nothing
-    added: no ``Received`` or envelope header, so its sha256 equals that of what the sender
-    produced and RFC 2047 subjects / RFC 2231 file names are kept byte for byte.
-``<name>.envelope.json``
-    the SMTP envelope, which the message itself may not show (Bcc): ``mail_from``, ``rcpt_tos``,
-    ``peer``, ``received_at`` (UTC, ISO 8601), ``smtputf8``, ``size`` and ``sha256`` of the .eml.
-
-The sidecar is written first, then the .eml; each is written under a hidden temporary name and
-moved into place with ``os.replace``, so a reader that globs ``*.eml`` never sees half a message.
-
-``<name>`` says what the message is, from the ``X-Congvan-*`` headers congvan puts on its mail
-(``congvan.mail_labels``): ``<date>_<unit>_<kind>[_<number>]``, e.g.
-``2023-02-10_KPAC_cong-van_01-UBND-KSTTHC`` or ``2023-02-27_KPAC_don-doc_05-UBND-KSTTHC``; the date is the
-document's (else the day it arrived, Vietnam time), the unit its code (else the first recipient's
-mailbox name). A name already taken gets ``_2``, ``_3``…: the name is claimed by creating its sidecar
-exclusively, so two messages never share one, even from two processes. Mail without the headers keeps
-``<UTC timestamp>-<counter>-<random>[-<hint>]``, the hint a fragment of the Message-ID. Every value is
-slugged to ``[A-Za-z0-9-]`` (a name is made only of ``[A-Za-z0-9._-]``, never a path, never hidden).
-A report of a returned message (``returned/``) is named after the message it returns, its kind
-prefixed with ``bao-loi-``.
+would speak to the province's mail server. It binds to loopback unless told otherwise. What it
+accepts is stored by ``congvan.mailcatcher.storage``.
 
 Options (``CatcherOptions``) simulate what real servers do, for the delivery tests: temporary (451)
 and permanent (550) refusal of chosen recipients, a connection dropped after N messages, AUTH
-(PLAIN/LOGIN) with one user and password, STARTTLS or implicit TLS, and a delay per message.
+(PLAIN/LOGIN) with one user and password, STARTTLS or implicit TLS, a delay per message, and
+recipients accepted then returned with an RFC 3464 report (``delivery_report``) in ``returned/``.
 ``auth_require_tls=False`` lets AUTH run over plain TCP: that exists for tests only, production
 mail never sends credentials over an unencrypted link (docs/design.md §5.2).
 """
@@ -39,24 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import ipaddress
-import itertools
-import json
-import os
-import re
 import socket
 import ssl
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import policy
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser, BytesParser
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -65,36 +35,17 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from congvan.errors import MailCatcherError
-from congvan.mail_labels import MailLabels, read_labels, slug
-from congvan.settings import Settings
-from congvan.vndate import VIETNAM
-
-__all__ = [
-    "CatcherOptions",
-    "MailCatcher",
-    "MailCatcherError",
-    "StoredMessage",
-    "default_mailbox",
-    "delivery_report",
-    "returned_labels",
-    "serve_forever",
-    "store_message",
-]
+from congvan.mailcatcher.storage import (
+    RETURNED_DIR,
+    StoredMessage,
+    default_mailbox,
+    parse_message,
+    read_mailbox,
+    returned_labels,
+    store_message,
+)
 
 ACCEPTED = "250 Message accepted for delivery"
-EML_SUFFIX = ".eml"
-ENVELOPE_SUFFIX = ".envelope.json"
-RETURNED_DIR = "returned"  # the reports of bounced recipients (CatcherOptions.bounce_rcpts)
-RETURNED_KIND = "bao-loi-"  # prefixed to the kind of the message a stored report returns
-
-_SAFE_HINT = re.compile(r"[^A-Za-z0-9._-]+")
-_SAFE_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9._-]{0,200}")
-_counter = itertools.count(1)
-
-
-def default_mailbox(settings: Settings | None = None) -> Path:
-    """The mailbox folder: ``Settings().output_dir / "mailbox"``."""
-    return (settings or Settings()).output_dir / "mailbox"
 
 
 @dataclass(frozen=True)
@@ -138,151 +89,6 @@ class CatcherOptions:
     @property
     def requires_auth(self) -> bool:
         return self.auth_user is not None
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    """One message in the mailbox: its file, envelope and exact bytes."""
-
-    path: Path
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    raw: bytes = field(repr=False)
-
-    def message(self) -> EmailMessage:
-        return _parse(self.raw)
-
-    @property
-    def labels(self) -> MailLabels | None:
-        """What the message says it is (unit, kind, number), from its X-Congvan-* headers; None without them."""
-        return _labels(self.raw)
-
-
-def _parse(raw: bytes) -> EmailMessage:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
-    assert isinstance(msg, EmailMessage)  # policy.default always builds EmailMessage
-    return msg
-
-
-def _headers(raw: bytes) -> EmailMessage | None:
-    try:
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
-    except Exception:  # a malformed header block must not lose the message
-        return None
-    return headers if isinstance(headers, EmailMessage) else None
-
-
-def _labels(raw: bytes) -> MailLabels | None:
-    headers = _headers(raw)
-    try:
-        return read_labels(headers) if headers is not None else None
-    except Exception:  # a header the parser chokes on only costs the message its readable name
-        return None
-
-
-def _message_id_hint(raw: bytes) -> str:
-    """A short, filesystem-safe fragment of the Message-ID, or "" (never trusted as a path)."""
-    try:
-        headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
-        value = str(headers.get("Message-ID", ""))
-    except Exception:  # a malformed header block must not lose the message
-        return ""
-    local = value.strip().strip("<>").split("@", 1)[0]
-    hint = _SAFE_HINT.sub("_", local).strip("._-")[:40]
-    return hint.rstrip("._-")
-
-
-def _timestamp_name(raw: bytes, now: datetime) -> str:
-    """The name of a message without labels: sortable by arrival, unique by construction."""
-    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
-    parts = [stamp, f"{next(_counter):06d}", uuid.uuid4().hex[:8]]
-    hint = _message_id_hint(raw)
-    if hint:
-        parts.append(hint)
-    return "-".join(parts)
-
-
-def _labelled_name(labels: MailLabels, rcpt_tos: list[str], now: datetime) -> str:
-    """``<date>_<unit>_<kind>[_<number>]``, every part slugged (the values are the sender's text)."""
-    day = labels.day or now.astimezone(VIETNAM).date()
-    mailbox = rcpt_tos[0].rpartition("@")[0] if rcpt_tos else ""
-    unit = slug(labels.unit or "", 32) or slug(mailbox, 32) or "ALL"
-    parts = [day.isoformat(), unit, slug(labels.kind, 48) or "thu"]
-    number = slug(labels.number or "", 48)
-    if number:
-        parts.append(number)
-    return "_".join(parts)
-
-
-def _claim(mailbox: Path, base: str) -> str:
-    """The first of ``base``, ``base_2``, ``base_3``… that no message has: its sidecar is created
-    exclusively (O_EXCL) here as the claim, so a name is never given twice, even across processes."""
-    for n in itertools.count(1):
-        name = base if n == 1 else f"{base}_{n}"
-        if (mailbox / f"{name}{EML_SUFFIX}").exists():
-            continue  # a stray .eml without its sidecar still owns its name
-        try:
-            os.close(os.open(mailbox / f"{name}{ENVELOPE_SUFFIX}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-        except FileExistsError:
-            continue
-        return name
-    raise AssertionError("unreachable")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def store_message(mailbox: Path, raw: bytes, *, mail_from: str, rcpt_tos: Iterable[str],
-                  peer: str = "", smtputf8: bool = False, labels: MailLabels | None = None) -> Path:
-    """Store one message (exact bytes) and its envelope in ``mailbox``; return the .eml path.
-
-    The name comes from ``labels``, else from the message's own X-Congvan-* headers, else the time."""
-    now = datetime.now(UTC)
-    rcpt_tos = list(rcpt_tos)
-    labels = labels or _labels(raw)
-    base = _labelled_name(labels, rcpt_tos, now) if labels is not None else _timestamp_name(raw, now)
-    if not _SAFE_NAME.fullmatch(base) or (mailbox / base).parent != mailbox:  # defence in depth
-        raise MailCatcherError(f"mail catcher: refusing unsafe file name {base!r}")
-    name = _claim(mailbox, base)
-    envelope = {
-        "mail_from": mail_from,
-        "rcpt_tos": rcpt_tos,
-        "peer": peer,
-        "received_at": now.isoformat(),
-        "smtputf8": smtputf8,
-        "size": len(raw),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-    }
-    sidecar = json.dumps(envelope, ensure_ascii=False, indent=2).encode("utf-8")
-    try:
-        _write_atomic(mailbox / f"{name}{ENVELOPE_SUFFIX}", sidecar)
-        _write_atomic(mailbox / f"{name}{EML_SUFFIX}", raw)
-    except BaseException:
-        with contextlib.suppress(OSError):  # give the claimed name back
-            (mailbox / f"{name}{ENVELOPE_SUFFIX}").unlink()
-        raise
-    return mailbox / f"{name}{EML_SUFFIX}"
-
-
-def returned_labels(original: bytes, failed: Sequence[str]) -> MailLabels | None:
-    """The labels of a report returning ``original`` from ``failed``: the original's, its kind prefixed
-    with ``bao-loi-``, and without a unit the returned mailbox's name (not the sender's, who gets the report)."""
-    labels = _labels(original)
-    if labels is None:
-        return None
-    unit = labels.unit or (failed[0].rpartition("@")[0] if failed else None)
-    return MailLabels(RETURNED_KIND + labels.kind, unit=unit, number=labels.number, day=labels.day)
 
 
 class _Handler:
@@ -480,43 +286,17 @@ class MailCatcher:
 
     def paths(self) -> list[Path]:
         """The .eml files in the mailbox, oldest first (by the arrival time their envelopes record)."""
-        return [path for path, _ in self._entries()]
+        return [path for path, _ in read_mailbox(self.mailbox)]
 
     def stored(self) -> list[StoredMessage]:
         """Every message in the mailbox (also those from earlier runs), oldest first, with its envelope."""
         return [StoredMessage(path=path, mail_from=str(envelope.get("mail_from", "")),
                               rcpt_tos=tuple(envelope.get("rcpt_tos", ())), raw=path.read_bytes())
-                for path, envelope in self._entries()]
+                for path, envelope in read_mailbox(self.mailbox)]
 
     def messages(self) -> list[EmailMessage]:
         """Every message in the mailbox, oldest first, parsed with ``email.policy.default``."""
-        return [_parse(path.read_bytes()) for path in self.paths()]
-
-    def _entries(self) -> list[tuple[Path, dict[str, Any]]]:
-        """Each .eml with its envelope, in order of arrival: the names sort by date and unit, not by time."""
-        if not self.mailbox.is_dir():
-            return []
-        entries = []
-        for path in self.mailbox.iterdir():
-            if not path.name.endswith(EML_SUFFIX) or path.name.startswith("."):
-                continue
-            sidecar = path.with_name(path.name[: -len(EML_SUFFIX)] + ENVELOPE_SUFFIX)
-            try:
-                envelope = json.loads(sidecar.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                envelope = {}
-            entries.append((_arrival(path, envelope), path, envelope if isinstance(envelope, dict) else {}))
-        entries.sort(key=lambda e: (e[0], e[1].name))
-        return [(path, envelope) for _, path, envelope in entries]
-
-
-def _arrival(path: Path, envelope: Any) -> datetime:
-    """When a message arrived: its envelope's ``received_at``, else the file's time."""
-    try:
-        at = datetime.fromisoformat(str(envelope["received_at"]))
-        return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    except (KeyError, TypeError, ValueError):
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        return [parse_message(path.read_bytes()) for path in self.paths()]
 
 
 def serve_forever(mailbox: Path | None = None, host: str = "127.0.0.1", port: int = 1025, *,
