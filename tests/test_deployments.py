@@ -13,7 +13,7 @@ from prefect import Flow
 
 from congvan.config import list_campaigns, load_campaign
 from congvan.settings import Settings
-from flows.serve import ESCALATION_CRON, TIMEZONE, deployments
+from flows.serve import ESCALATION_CRON, TIMEZONE, deployments, prefect_yaml, specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,7 @@ def _settings() -> Settings:
 
 def test_serve_schedules_each_open_campaign_in_vietnam_time() -> None:
     found = {d.name: d for d in deployments(_settings(), dt.date(2023, 3, 1))}
-    assert set(found) == {"dispatch", "approve", "escalate-par-index-2022"}
+    assert set(found) == {"dispatch", "approve", "report", "escalate-par-index-2022"}
     escalate = found["escalate-par-index-2022"]
     (schedule,) = escalate.schedules
     assert schedule.schedule.cron == "0 8 * * 1-5"
@@ -32,14 +32,24 @@ def test_serve_schedules_each_open_campaign_in_vietnam_time() -> None:
     assert schedule.parameters == {"campaign": "par-index-2022"}
     assert escalate.parameters == {"campaign": "par-index-2022"}
     assert escalate.concurrency_limit == 1
-    assert found["dispatch"].schedules == [] and found["approve"].schedules == []
+    assert found["dispatch"].schedules == [] and found["approve"].schedules == [] and found["report"].schedules == []
 
 
 def test_a_closed_campaign_is_not_served() -> None:
     closes = load_campaign(ROOT / "config", "par-index-2022").campaign.follow_up.closes  # type: ignore[union-attr]
     assert closes is not None
     names = [d.name for d in deployments(_settings(), closes + dt.timedelta(days=1))]
-    assert names == ["dispatch", "approve"]
+    assert names == ["dispatch", "approve", "report"]
+
+
+def test_prefect_yaml_is_written_from_the_same_table_as_serve() -> None:
+    """Declared once: prefect.yaml is what flows/serve.py writes (regenerate: python -m flows.serve > prefect.yaml),
+    and the table lists the same deployments as `congvan serve` serves on a day the sample is open."""
+    written = prefect_yaml(specs(_settings(), None))
+    assert (ROOT / "prefect.yaml").read_text(encoding="utf-8") == written, \
+        "prefect.yaml is out of date: python -m flows.serve > prefect.yaml"
+    served = [d.name for d in deployments(_settings(), dt.date(2023, 3, 1))]
+    assert [d["name"] for d in yaml.safe_load(written)["deployments"]] == served
 
 
 def test_prefect_yaml_declares_the_same_flows_and_schedules() -> None:
