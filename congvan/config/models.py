@@ -140,7 +140,7 @@ class NamedAddress(_Model):
 
 # A Cc entry is a role of the unit or a named body. The discriminator makes pydantic report the problems
 # of the kind given only (not "should be 'head' or 'mailbox'" beside a bad name); its tags, in "<>", are
-# left out of the field path shown (``_loc``).
+# left out of the field path shown (``messages._loc``).
 _ROLE, _NAMED = "<role>", "<named>"
 
 
