@@ -28,6 +28,7 @@ from congvan import reports
 from congvan.config import LoadedCampaign, Unit
 from congvan.documents import dispatch_key
 from congvan.errors import UnreadableReport
+from congvan.i18n import N_, _, status_word
 from congvan.imap import Fetched, ImapConfig, read_new
 from congvan.ledger import address_key
 from congvan.mail_compose import Mailbox, Outgoing, compose, new_message_id
@@ -45,8 +46,8 @@ _FROM: dict[str, tuple[DeliveryStatus, ...]] = {
     "displayed": (S.SENT, S.DELAYED),
 }
 _TO = {"bounced": S.BOUNCED, "delayed": S.DELAYED, "displayed": S.DISPLAYED}
-NOT_A_REPORT = "not a delivery report or read receipt"
-OWN_MESSAGE = "a message congvan sent itself, not a report"
+NOT_A_REPORT = N_("not a delivery report or read receipt")
+OWN_MESSAGE = N_("a message congvan sent itself, not a report")
 
 
 @dataclass
@@ -78,14 +79,14 @@ def apply(engine: Engine, campaign: str, raw: bytes, *, source: str,
         result.skipped.append(f"{source}: {exc}")
         return result
     if report is None:
-        result.skipped.append(f"{source}: {NOT_A_REPORT}")
+        result.skipped.append(f"{source}: {_(NOT_A_REPORT)}")
         return result
     if own_domain and report.report_id.startswith("<cv.") and report.report_id.endswith(f"@{own_domain}>"):
-        result.skipped.append(f"{source}: {OWN_MESSAGE}")
+        result.skipped.append(f"{source}: {_(OWN_MESSAGE)}")
         return result
     result.reports = 1
     if not report.message_ids:
-        result.skipped.append(f"{source}: names no Message-ID or envelope id of ours")
+        result.skipped.append(_("{source}: names no Message-ID or envelope id of ours").format(source=source))
         return result
     when = now or dt.datetime.now(dt.UTC)
     with transaction(engine) as session:
@@ -95,35 +96,37 @@ def apply(engine: Engine, campaign: str, raw: bytes, *, source: str,
             .order_by(Delivery.id)))
         found = {r.message_id for r in rows}
         if not rows:
-            result.skipped.append(f"{source}: {', '.join(report.message_ids)} is not a message campaign "
-                                  f"{campaign} sent")
+            result.skipped.append(_("{source}: {ids} is not a message campaign {campaign} sent").format(
+                source=source, ids=", ".join(report.message_ids), campaign=campaign))
             return result
         if len(found) > 1:
-            result.skipped.append(f"{source}: names several of our messages ({', '.join(sorted(found))}): "
-                                  "contradictory, not applied")
+            result.skipped.append(_("{source}: names several of our messages ({ids}): contradictory, not "
+                                    "applied").format(source=source, ids=", ".join(sorted(found))))
             return result
         if not report.claims:
-            result.skipped.append(f"{source}: reports on no recipient we can read")
+            result.skipped.append(_("{source}: reports on no recipient we can read").format(source=source))
             return result
         by_address = {r.address: r for r in rows}
         for claim in report.claims:
             row = by_address.get(claim.address) or (by_address.get(claim.also) if claim.also else None)
             if row is None:
-                result.skipped.append(f"{source}: {claim.address} is not an address {next(iter(found))} was "
-                                      "sent to")
+                result.skipped.append(_("{source}: {address} is not an address {message_id} was sent to").format(
+                    source=source, address=claim.address, message_id=next(iter(found))))
                 continue
             if not report.standard and claim.kind != "bounced":
                 continue
             if claim.kind not in _TO:
-                result.skipped.append(f"{source}: a {claim.kind!r} report for {row.address} is not acted on "
-                                      f"(the row stays {row.status.value})")
+                result.skipped.append(_("{source}: a {kind!r} report for {address} is not acted on (the row stays "
+                                        "{status})").format(source=source, kind=claim.kind, address=row.address,
+                                                            status=status_word(row.status.value)))
                 continue
             target = _TO[claim.kind]
             if row.status is target:
                 continue  # read before: nothing new
             if row.status not in _FROM[claim.kind]:
-                result.skipped.append(f"{source}: a {claim.kind} report for {row.address}, whose letter is "
-                                      f"{row.status.value}: not applied")
+                result.skipped.append(_("{source}: a {kind} report for {address}, whose letter is {status}: not "
+                                        "applied").format(source=source, kind=status_word(claim.kind),
+                                                          address=row.address, status=status_word(row.status.value)))
                 continue
             detail = claim.detail if report.standard else f"non-standard bounce: {claim.detail}"
             row.status = target
@@ -137,6 +140,11 @@ def apply(engine: Engine, campaign: str, raw: bytes, *, source: str,
     return result
 
 
+def _too_large(source: str, size: int) -> str:
+    return _("{source}: {size} MB is larger than any delivery report ({limit} MB at most): not read").format(
+        source=source, size=size // (1024 * 1024), limit=reports.MAX_REPORT_BYTES // (1024 * 1024))
+
+
 def import_files(engine: Engine, lc: LoadedCampaign, paths: Sequence[Path], *,
                  own_domain: str | None = None) -> Applied:
     """``congvan bounces import``: saved reports (.eml), each read once per call; reading the same
@@ -146,12 +154,11 @@ def import_files(engine: Engine, lc: LoadedCampaign, paths: Sequence[Path], *,
         try:
             size = path.stat().st_size
             if size > reports.MAX_REPORT_BYTES:
-                total.skipped.append(f"{path}: {size // (1024 * 1024)} MB is larger than any delivery report "
-                                     f"({reports.MAX_REPORT_BYTES // (1024 * 1024)} MB at most): not read")
+                total.skipped.append(_too_large(str(path), size))
                 continue
             raw = path.read_bytes()
         except OSError as exc:
-            total.skipped.append(f"{path}: cannot be read: {exc.strerror or exc}")
+            total.skipped.append(_("{path}: cannot be read: {error}").format(path=path, error=exc.strerror or exc))
             continue
         total.extend(apply(engine, lc.name, raw, source=str(path), own_domain=own_domain))
     return total
@@ -365,8 +372,7 @@ def sync_mailbox(engine: Engine, lc: LoadedCampaign, config: ImapConfig, *, own_
     def read(fetched: Fetched) -> bool:
         source = f"{config.folder} UID {fetched.uid}"
         if fetched.raw is None:
-            total.skipped.append(f"{source}: {fetched.size // (1024 * 1024)} MB is larger than any delivery "
-                                 f"report ({reports.MAX_REPORT_BYTES // (1024 * 1024)} MB at most): not read")
+            total.skipped.append(_too_large(source, fetched.size))
             return False
         result = apply(engine, lc.name, fetched.raw, source=source, own_domain=own_domain)
         total.extend(result)

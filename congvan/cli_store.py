@@ -69,8 +69,8 @@ def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
 
     Example: congvan db downgrade
     """
-    error("congvan never downgrades a database that holds the outgoing register; to go back, restore the "
-          "backup taken before the upgrade (nothing was changed)")
+    error(_("congvan never downgrades a database that holds the outgoing register; to go back, restore the backup "
+            "taken before the upgrade (nothing was changed)"))
     raise typer.Exit(code=2)
 
 
@@ -95,8 +95,8 @@ def register_set_next(
     with user_errors():
         known = known_registers(settings.config_dir)
         if register not in known:
-            raise RegisterError(f"no register {register!r} in {settings.config_dir / 'authorities.yaml'} "
-                                f"(known: {', '.join(sorted(known))}); nothing was changed")
+            raise RegisterError(_("no register {register!r} in {file} (known: {known}); nothing was changed").format(
+                register=register, file=settings.config_dir / "authorities.yaml", known=", ".join(sorted(known))))
         engine = make_engine(settings.database_url)
         init_db(engine)
         done = set_next(engine, register, year, number)
@@ -123,16 +123,17 @@ def register_export(
     settings = settings_or_exit()
     with user_errors():
         if out is not None and out.suffix.lower() != ".xlsx":
-            raise typer.BadParameter(f"{out} is not an .xlsx file", param_hint="'--out'")
+            raise typer.BadParameter(_("{path} is not an .xlsx file").format(path=out), param_hint="'--out'")
         engine = make_engine(settings.database_url)
         init_db(engine)
         rows = register_rows(engine, config_dir=settings.config_dir, year=year)
         if not rows:
             years = sorted({r.ngay.year for r in register_rows(engine, config_dir=settings.config_dir)})
-            held = f"it holds {', '.join(map(str, years))}" if years else "it is empty"
-            raise RegisterError(f"nothing was issued in {year} in the register ({held}); no file written"
-                                if year is not None else "the register is empty: nothing has been issued yet; "
-                                "no file written")
+            if year is None:
+                raise RegisterError(_("the register is empty: nothing has been issued yet; no file written"))
+            held = _("it holds {years}").format(years=", ".join(map(str, years))) if years else _("it is empty")
+            raise RegisterError(_("nothing was issued in {year} in the register ({held}); no file written").format(
+                year=year, held=held))
         path = out or settings.output_dir / f"so-van-ban-di-{year if year is not None else 'tat-ca'}.xlsx"
         try:
             names = known_registers(settings.config_dir)

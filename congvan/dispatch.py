@@ -103,7 +103,7 @@ def preflight(config: SmtpConfig, envelope_sender: str, *, need_pdf: bool) -> No
             session.connect()
         except SmtpFailure as failure:
             if failure.unreachable:
-                raise unreachable_error(config, failure.reason) from None
+                raise unreachable_error(config, failure.reason, cause=failure.cause) from None
 
 
 def check_draft(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, planned_on: dt.date) -> Path:

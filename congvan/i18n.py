@@ -59,6 +59,22 @@ def status_word(status: str) -> str:
     return _(STATUSES[status]) if status in STATUSES else status
 
 
+# What the system says of a connection or a socket that failed ("Connection refused"): the operating system's
+# words, in English whatever the locale (Python never sets LC_MESSAGES); shown through the catalogue.
+OS_WORDS = (
+    N_("Connection refused"), N_("timed out"), N_("No route to host"), N_("Network is unreachable"),
+    N_("Name or service not known"), N_("Temporary failure in name resolution"), N_("Connection reset by peer"),
+    N_("Cannot assign requested address"), N_("Host is down"), N_("Network is down"),
+    N_("Connection unexpectedly closed"), N_("Address already in use"), N_("Permission denied"),
+    N_("SMTP AUTH extension not supported by server."),
+)
+
+
+def os_words(text: str) -> str:
+    """``text`` translated when it is one of ``OS_WORDS``, else as it is."""
+    return _(text) if text in OS_WORDS else text
+
+
 @cache
 def _catalogue(lang: str) -> gettext.NullTranslations:
     if lang == "en":

@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from congvan.errors import HeaderError
+from congvan.i18n import N_, _
 from congvan.mail_labels import MailLabels
 from congvan.text import has_header_break, nfc
 
@@ -51,9 +52,9 @@ class Mailbox:
         """``Name <address>`` for a header, the name encoded when it is not plain ASCII."""
         _check_header_value("display name", self.name)
         _check_header_value("address", self.address)
-        username, _, domain = self.address.rpartition("@")
+        username, _at, domain = self.address.rpartition("@")
         if not username or not domain or not self.address.isascii() or any(c in self.address for c in " <>,;\"'"):
-            raise HeaderError(f"{self.address!r} is not an e-mail address")
+            raise HeaderError(_("{address!r} is not an e-mail address").format(address=self.address))
         name = nfc(self.name).strip()
         if not name:
             return self.address
@@ -117,7 +118,7 @@ def compose(mail: Outgoing) -> bytes:
     message of a dispatch, is encoded and written once (it was most of the composing time).
     """
     if not mail.to:
-        raise ValueError("a message needs at least one To address")
+        raise ValueError(_("a message needs at least one To address"))
     for label, value in (("subject", mail.subject), ("Message-ID", mail.message_id),
                          ("In-Reply-To", mail.in_reply_to or ""), *(("References", r) for r in mail.references)):
         _check_header_value(label, value)
@@ -159,7 +160,7 @@ def _header_block(headers: list[tuple[str, str]]) -> bytes:
 def _attachment_bytes(att: Attachment) -> bytes:
     """The attachment as a MIME part on the wire: base64, its name as an RFC 2231 parameter."""
     _check_header_value("attachment name", att.filename)
-    maintype, _, subtype = att.content_type.partition("/")
+    maintype, _slash, subtype = att.content_type.partition("/")
     part = MIMEPart(policy=WIRE_POLICY)
     part.set_content(att.data, maintype=maintype, subtype=subtype, disposition="attachment",
                      filename=nfc(att.filename))
@@ -196,11 +197,16 @@ _MSG_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII without "<",
 
 def _msg_id(value: str) -> str:
     if not _MSG_ID.fullmatch(value):
-        raise HeaderError(f"{value!r} is not a Message-ID (expected <left@right>)")
+        raise HeaderError(_("{value!r} is not a Message-ID (expected <left@right>)").format(value=value))
     return value
+
+
+# What a header value is called in a message (the header names themselves, "Message-ID", stay as they are).
+_LABELS = (N_("display name"), N_("address"), N_("subject"), N_("attachment name"))
 
 
 def _check_header_value(label: str, value: str) -> None:
     if has_header_break(value):
-        raise HeaderError(f"the {label} {value!r} contains a line break, which would forge mail headers")
+        raise HeaderError(_("the {label} {value!r} contains a line break, which would forge mail headers").format(
+            label=_(label) if label in _LABELS else label, value=value))
 

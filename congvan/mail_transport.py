@@ -24,6 +24,7 @@ import yagmail
 from pydantic import SecretStr
 
 from congvan.errors import MailServerError
+from congvan.i18n import _, os_words
 from congvan.settings import Settings
 
 Security = Literal["none", "ssl", "starttls"]
@@ -36,15 +37,19 @@ class SmtpFailure(Exception):
 
     ``unreachable``: no connection could be opened at all (refused, unknown host, no route, timed out on
     connect), as opposed to a server that answered and then dropped or deferred.
+
+    ``reason`` is English: the ledger keeps it (``last_error``). ``cause``, for a connection that could not be
+    made: the system's words alone ("Connection refused"), which ``unreachable_error`` shows translated.
     """
 
     def __init__(self, reason: str, *, temporary: bool, connection_lost: bool = False,
-                 unreachable: bool = False) -> None:
+                 unreachable: bool = False, cause: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.temporary = temporary
         self.connection_lost = connection_lost
         self.unreachable = unreachable
+        self.cause = cause
 
 
 
@@ -74,18 +79,19 @@ class SmtpConfig:
     def check(self) -> None:
         """Refuse a configuration that would leak credentials or mail the world unencrypted."""
         if (self.user is None) != (self.password is None):
-            raise MailServerError("set both CONGVAN_SMTP_USER and CONGVAN_SMTP_PASSWORD, or neither")
+            raise MailServerError(_("set both CONGVAN_SMTP_USER and CONGVAN_SMTP_PASSWORD, or neither"))
         if self.security == "none" and self.user is not None and not self.allow_plain_auth:
-            raise MailServerError(f"refusing to send the SMTP password over an unencrypted link to {self.where}: "
-                                  "set CONGVAN_SMTP_SECURITY=starttls or ssl")
+            raise MailServerError(_("refusing to send the SMTP password over an unencrypted link to {where}: set "
+                                    "CONGVAN_SMTP_SECURITY=starttls or ssl").format(where=self.where))
         if self.security == "none" and self.host not in LOOPBACK_HOSTS and not self.allow_plain_auth:
-            raise MailServerError(f"CONGVAN_SMTP_SECURITY=none is for a server on this machine, not {self.host}: "
-                                  "use starttls or ssl")
+            raise MailServerError(_("CONGVAN_SMTP_SECURITY=none is for a server on this machine, not {host}: use "
+                                    "starttls or ssl").format(host=self.host))
         if self.ca_file is not None and not self.ca_file.is_file():
-            raise MailServerError(f"CONGVAN_SMTP_CA_FILE: {self.ca_file}: no such file")
+            raise MailServerError(_("CONGVAN_SMTP_CA_FILE: {path}: no such file").format(path=self.ca_file))
         for value in (self.user, self.password.get_secret_value() if self.password else None):
             if value is not None and not value.isascii():
-                raise MailServerError("the SMTP user and password must be ASCII (SMTP AUTH PLAIN/LOGIN via smtplib)")
+                raise MailServerError(_("the SMTP user and password must be ASCII (SMTP AUTH PLAIN/LOGIN via "
+                                        "smtplib)"))
 
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
@@ -158,20 +164,23 @@ class SmtpSession:
         TLS), ``SmtpFailure`` when the server is down or busy and a later try may work."""
         where = self.config.where
         if isinstance(exc, smtplib.SMTPAuthenticationError):
-            return MailServerError(f"the mail server {where} refused the login of "
-                                   f"{self.config.user!r}: {_reply(exc.smtp_code, exc.smtp_error)}")
+            return MailServerError(_("the mail server {where} refused the login of {user!r}: {reply}").format(
+                where=where, user=self.config.user, reply=_reply(exc.smtp_code, exc.smtp_error)))
         if isinstance(exc, smtplib.SMTPNotSupportedError):
-            return MailServerError(f"the mail server {where} does not support it: {exc}")
+            return MailServerError(_("the mail server {where} does not support it: {reason}").format(
+                where=where, reason=os_words(str(exc))))
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return MailServerError(f"the mail server {where} has a certificate we do not trust "
-                                   f"({exc.verify_message}); set CONGVAN_SMTP_CA_FILE to its CA")
+            return MailServerError(_("the mail server {where} has a certificate we do not trust ({reason}); set "
+                                     "CONGVAN_SMTP_CA_FILE to its CA").format(where=where, reason=exc.verify_message))
         if isinstance(exc, ssl.SSLError):
-            return MailServerError(f"TLS with the mail server {where} failed: {exc.reason}")
+            return MailServerError(_("TLS with the mail server {where} failed: {reason}").format(
+                where=where, reason=exc.reason))
         if isinstance(exc, smtplib.SMTPResponseException):
             return SmtpFailure(_reply(exc.smtp_code, exc.smtp_error), temporary=not 500 <= exc.smtp_code < 600,
                                connection_lost=True)
-        return SmtpFailure(f"cannot reach the mail server {where}: {_os_reason(exc)}", temporary=True,
-                           connection_lost=True, unreachable=_no_connection(exc))
+        cause = _os_reason(exc)
+        return SmtpFailure(f"cannot reach the mail server {where}: {cause}", temporary=True,
+                           connection_lost=True, unreachable=_no_connection(exc), cause=cause)
 
     def send(self, recipients: Sequence[str], raw: bytes, *, envid: str | None = None) -> dict[str, tuple[int, str]]:
         """Send one message; return the recipients the server refused, with code and reply.
@@ -273,15 +282,19 @@ def _no_connection(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _NO_CONNECTION_ERRNOS
 
 
-def unreachable_error(config: SmtpConfig, reason: str) -> MailServerError:
-    """The one line for a mail server that cannot be reached at all, with what to do about it."""
+def unreachable_error(config: SmtpConfig, reason: str, *, cause: str | None = None) -> MailServerError:
+    """The one line for a mail server that cannot be reached at all, with what to do about it. ``cause`` (the
+    system's words, ``SmtpFailure.cause``): the line says it in the user's language, instead of ``reason``."""
+    if cause is not None:
+        reason = _("cannot reach the mail server {where}: {reason}").format(where=config.where,
+                                                                           reason=os_words(cause))
     if config.host in LOOPBACK_HOSTS:
         port = "" if config.port == DEFAULT_CATCHER_PORT else f" --port {config.port}"
-        hint = (f"if it is congvan's mail catcher, start it with `congvan mailcatcher{port}` in another terminal; "
-                "else set CONGVAN_SMTP_HOST and CONGVAN_SMTP_PORT")
+        hint = _("if it is congvan's mail catcher, start it with `congvan mailcatcher{port}` in another terminal; "
+                 "else set CONGVAN_SMTP_HOST and CONGVAN_SMTP_PORT").format(port=port)
     else:
-        hint = "check CONGVAN_SMTP_HOST, CONGVAN_SMTP_PORT and the network"
-    return MailServerError(f"{reason}; nothing numbered or sent: {hint}")
+        hint = _("check CONGVAN_SMTP_HOST, CONGVAN_SMTP_PORT and the network")
+    return MailServerError(_("{reason}; nothing numbered or sent: {hint}").format(reason=reason, hint=hint))
 
 
 def _os_reason(exc: BaseException) -> str:

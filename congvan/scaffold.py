@@ -277,7 +277,7 @@ def campaign_yaml(text: str, lc: LoadedCampaign, plan: _Plan, *, source: str) ->
     covering = {k: v for k, v in expected.get("mail_templates", {}).items()
                 if k not in (data.get("mail_templates") or {})}
     if covering:
-        block = "# This campaign's own covering mails, in templates/mail/ (NAME.txt and NAME.html).\n"
+        block = _("# This campaign's own covering mails, in templates/mail/ (NAME.txt and NAME.html).") + "\n"
         if "mail_templates" in data:
             out = _insert_after(out, "mail_templates",
                                 "\n".join(f"  {k}: {v}" for k, v in covering.items()))
@@ -301,11 +301,12 @@ def campaign_yaml(text: str, lc: LoadedCampaign, plan: _Plan, *, source: str) ->
                 out = _swap(out, key, str(follow_up[key]), expected["follow_up"][key].isoformat())
     if expected.get("date") != data.get("date"):
         out = _swap(out, "date", str(data["date"]), expected["date"].isoformat())
-    header = f"# Made from campaign {source} by `congvan new`: edit the title, dates, summary, body and deadline.\n"
+    header = _("# Made from campaign {source} by `congvan new`: edit the title, dates, summary, body and "
+               "deadline.").format(source=source) + "\n"
     if _reads_as(out, expected):
         return header + out
     plain = yaml.safe_dump(expected, allow_unicode=True, sort_keys=False, width=110)
-    return header + "# (written out plainly: the source's layout could not be kept)\n" + plain
+    return header + _("# (written out plainly: the source's layout could not be kept)") + "\n" + plain
 
 
 def _replace_block(text: str, key: str, body: str) -> str:
@@ -360,7 +361,7 @@ def write_roster_workbook(path: Path, lc: LoadedCampaign, units: list[Unit] | No
     if count:
         pick = DataValidation(type="list", formula1=f"='{UNITS_SHEET}'!$A$2:$A${count + 1}", allow_blank=True,
                               showErrorMessage=False)
-        pick.prompt = f"Chọn mã đơn vị (sheet {UNITS_SHEET}), hoặc gõ mã hay tên đơn vị"
+        pick.prompt = f"Chọn mã đơn vị (trang {UNITS_SHEET}), hoặc gõ mã hay tên đơn vị"
         pick.showInputMessage = True
         ws.add_data_validation(pick)
         pick.add(f"D2:D{ROSTER_ROWS + 1}")

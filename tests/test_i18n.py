@@ -375,6 +375,12 @@ TRANSLATED_MODULES = (
     "congvan/signoff.py", "congvan/units_excel.py", "congvan/validation.py", "congvan/pdf/toolchain.py",
     "congvan/pdf/verify.py", "congvan/signing/keyring.py", "congvan/signing/keys.py", "congvan/signing/layout.py",
     "congvan/signing/sign.py", "congvan/signing/verify.py", "congvan/store/db.py", "congvan/store/schema.py",
+    "congvan/config/checks.py", "congvan/config/loading.py", "congvan/config/messages.py", "congvan/config/models.py",
+    "congvan/config/values.py", "congvan/config/yaml_reader.py", "congvan/roster/cells.py",
+    "congvan/roster/importing.py", "congvan/roster/rows.py", "congvan/roster/sources.py", "congvan/mail_compose.py",
+    "congvan/mail_transport.py", "congvan/mailcatcher/server.py", "congvan/mailcatcher/storage.py",
+    "congvan/delivery.py", "congvan/bounces.py",
+    "congvan/cli_store.py",
 )
 
 

@@ -35,8 +35,8 @@ def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode
             continue
         if first is not None:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {first}); one of them would be lost",
-                key_node.start_mark)
+                None, None, _("duplicate key {key!r} (first at line {line}); one of them would be lost").format(
+                    key=key, line=first), key_node.start_mark)
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
 
@@ -81,8 +81,6 @@ _YAML_WORDS = (
 
 
 def _yaml_message(text: str) -> str:
-    if text.startswith("duplicate key "):
-        return text
     return _(text) if text in _YAML_WORDS else text
 
 

@@ -35,6 +35,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from congvan.errors import MailCatcherError
+from congvan.i18n import _, os_words
 from congvan.mailcatcher.storage import (
     RETURNED_DIR,
     StoredMessage,
@@ -78,13 +79,13 @@ class CatcherOptions:
         object.__setattr__(self, "perm_fail_rcpts", frozenset(a.lower() for a in self.perm_fail_rcpts))
         object.__setattr__(self, "bounce_rcpts", frozenset(a.lower() for a in self.bounce_rcpts))
         if (self.auth_user is None) != (self.auth_password is None):
-            raise MailCatcherError("mail catcher: give both auth_user and auth_password, or neither")
+            raise MailCatcherError(_("mail catcher: give both auth_user and auth_password, or neither"))
         if self.drop_after is not None and self.drop_after < 0:
-            raise MailCatcherError("mail catcher: drop_after must be 0 or more")
+            raise MailCatcherError(_("mail catcher: drop_after must be 0 or more"))
         if self.delay_seconds < 0:
-            raise MailCatcherError("mail catcher: delay_seconds must be 0 or more")
+            raise MailCatcherError(_("mail catcher: delay_seconds must be 0 or more"))
         if self.require_starttls and self.starttls_context is None:
-            raise MailCatcherError("mail catcher: require_starttls needs starttls_context")
+            raise MailCatcherError(_("mail catcher: require_starttls needs starttls_context"))
 
     @property
     def requires_auth(self) -> bool:
@@ -194,8 +195,8 @@ def _resolve_host(host: str, *, allow_remote: bool) -> str:
     """One IP literal to bind; loopback only unless ``allow_remote``."""
     if host in ("", "0.0.0.0", "::"):
         if not allow_remote:
-            raise MailCatcherError(f"mail catcher: refusing to listen on all interfaces ({host or '0.0.0.0'}); "
-                                   "use a loopback address or allow_remote=True")
+            raise MailCatcherError(_("mail catcher: refusing to listen on all interfaces ({host}); use a loopback "
+                                     "address or allow_remote=True").format(host=host or "0.0.0.0"))
         return host or "0.0.0.0"
     try:
         address = ipaddress.ip_address(host)
@@ -203,15 +204,16 @@ def _resolve_host(host: str, *, allow_remote: bool) -> str:
         try:
             infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except OSError as exc:
-            raise MailCatcherError(f"mail catcher: cannot resolve host {host!r}: {exc}") from exc
+            raise MailCatcherError(_("mail catcher: cannot resolve host {host!r}: {error}").format(
+                host=host, error=exc)) from exc
         candidates = [ipaddress.ip_address(info[4][0]) for info in infos]
         loopback = [a for a in candidates if a.is_loopback]
         address = (loopback or candidates)[0]
         if host == "localhost" and loopback:
             address = next((a for a in loopback if a.version == 4), loopback[0])
     if not address.is_loopback and not allow_remote:
-        raise MailCatcherError(f"mail catcher: refusing to listen on non-loopback address {host}; "
-                               "pass allow_remote=True to expose it to the network")
+        raise MailCatcherError(_("mail catcher: refusing to listen on non-loopback address {host}; pass "
+                                 "allow_remote=True to expose it to the network").format(host=host))
     return str(address)
 
 
@@ -224,7 +226,7 @@ class MailCatcher:
     def __init__(self, mailbox: Path | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  options: CatcherOptions | None = None, allow_remote: bool = False) -> None:
         if not 0 <= port <= 65535:
-            raise MailCatcherError(f"mail catcher: port {port} is out of range")
+            raise MailCatcherError(_("mail catcher: port {port} is out of range").format(port=port))
         self.mailbox = Path(mailbox) if mailbox is not None else default_mailbox()
         self.options = options or CatcherOptions()
         self.host = _resolve_host(host, allow_remote=allow_remote)
@@ -267,8 +269,8 @@ class MailCatcher:
         except OSError as exc:
             with contextlib.suppress(Exception):
                 controller.stop(no_assert=True)
-            raise MailCatcherError(f"mail catcher: cannot listen on {self.host}:{self._requested_port}: "
-                                   f"{exc.strerror or exc}") from exc
+            raise MailCatcherError(_("mail catcher: cannot listen on {host}:{port}: {reason}").format(
+                host=self.host, port=self._requested_port, reason=os_words(str(exc.strerror or exc)))) from exc
         self._controller = controller
         return self
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from congvan.errors import MailCatcherError
+from congvan.i18n import _
 from congvan.mail_labels import MailLabels, read_labels, slug
 from congvan.settings import Settings
 from congvan.vndate import VIETNAM
@@ -176,7 +177,7 @@ def store_message(mailbox: Path, raw: bytes, *, mail_from: str, rcpt_tos: Iterab
     labels = labels or _labels(raw)
     base = _labelled_name(labels, rcpt_tos, now) if labels is not None else _timestamp_name(raw, now)
     if not _SAFE_NAME.fullmatch(base) or (mailbox / base).parent != mailbox:  # defence in depth
-        raise MailCatcherError(f"mail catcher: refusing unsafe file name {base!r}")
+        raise MailCatcherError(_("mail catcher: refusing unsafe file name {name!r}").format(name=base))
     name = _claim(mailbox, base)
     envelope = {
         "mail_from": mail_from,

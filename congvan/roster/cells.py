@@ -8,6 +8,7 @@ import re
 
 from openpyxl.utils.datetime import from_excel
 
+from congvan.i18n import N_, _
 from congvan.text import clean, nfc
 from congvan.vndate import VIETNAM
 
@@ -52,7 +53,7 @@ def parse_completed_at(value: object) -> dt.datetime | None:
         return dt.datetime.combine(value, dt.time(), tzinfo=VIETNAM)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not _SERIAL_RANGE[0] <= value < _SERIAL_RANGE[1]:
-            raise ValueError(f"the number {value} is not a date and time")
+            raise ValueError(_("the number {value} is not a date and time").format(value=value))
         return _aware_vn(from_excel(value))
     text = _text(value)
     if not text:
@@ -63,8 +64,8 @@ def parse_completed_at(value: object) -> dt.datetime | None:
     try:
         return _aware_vn(dt.datetime.fromisoformat(text))
     except ValueError:
-        raise ValueError(f"unreadable time '{text}' (expected dd/mm/yyyy HH:MM:SS, dd/mm/yyyy "
-                         "or yyyy-mm-dd HH:MM)") from None
+        raise ValueError(_("unreadable time '{text}' (expected dd/mm/yyyy HH:MM:SS, dd/mm/yyyy or yyyy-mm-dd "
+                           "HH:MM)").format(text=text)) from None
 
 
 def _from_match(match: re.Match[str]) -> dt.datetime:
@@ -72,13 +73,25 @@ def _from_match(match: re.Match[str]) -> dt.datetime:
     ampm = (match["ampm"] or "").upper()
     if ampm:
         if not 1 <= hour <= 12:
-            raise ValueError(f"unreadable time '{match[0]}' (hour {hour} with {ampm})")
+            raise ValueError(_("unreadable time '{text}' (hour {hour} with {ampm})").format(text=match[0], hour=hour,
+                                                                                           ampm=ampm))
         hour = hour % 12 + (12 if ampm in ("PM", "CH") else 0)
     try:
         return dt.datetime(int(match["y"]), int(match["m"]), int(match["d"]), hour, int(match["M"] or 0),
                            int(match["S"] or 0), tzinfo=VIETNAM)
     except ValueError as exc:
-        raise ValueError(f"'{match[0]}' is not a real date and time ({exc}; day comes first)") from None
+        raise ValueError(_("'{text}' is not a real date and time ({reason}; day comes first)").format(
+            text=match[0], reason=_reason(exc))) from None
+
+
+# What datetime() says of an impossible date or time, as people read it (anything else is kept as it is).
+_REASONS = (N_("day is out of range for month"), N_("month must be in 1..12"), N_("hour must be in 0..23"),
+            N_("minute must be in 0..59"), N_("second must be in 0..59"), N_("year 0 is out of range"))
+
+
+def _reason(exc: ValueError) -> str:
+    text = str(exc)
+    return _(text) if text in _REASONS else text
 
 
 def _aware_vn(moment: dt.datetime) -> dt.datetime:

@@ -70,8 +70,9 @@ class ImportRejected(SourceDataError):
         self.report = report
         shown = "; ".join(report.errors[:ERRORS_IN_MESSAGE])
         more = len(report.errors) - ERRORS_IN_MESSAGE
-        super().__init__(f"{report.file}: nothing loaded, {len(report.errors)} error(s): {shown}"
-                         + (f" (and {more} more)" if more > 0 else ""))
+        text = _t("{file}: nothing loaded, {count} error(s): {errors}").format(file=report.file,
+                                                                             count=len(report.errors), errors=shown)
+        super().__init__(text + (_t(" (and {count} more)").format(count=more) if more > 0 else ""))
 
 
 def import_roster(engine: Engine, lc: LoadedCampaign, path: Path, *, sheet: str | None = None) -> ImportReport:
@@ -136,7 +137,7 @@ def import_new_exports(engine: Engine, lc: LoadedCampaign, folder: Path) -> list
     ``report.rejected``), and it is tried again on the next run.
     """
     if not folder.is_dir():
-        raise SourceDataError(f"{folder}: response folder not found")
+        raise SourceDataError(_t("{folder}: response folder not found").format(folder=folder))
     reports = []
     for path in export_files(folder):
         try:
@@ -197,8 +198,10 @@ def _roster_current(session: Session, campaign: str, digest: str) -> bool:
 def _unknown_staff(session: Session, campaign: str, parsed: ParsedResponses) -> list[str]:
     roster = set(session.scalars(sa.select(Staff.staff_id).where(Staff.campaign == campaign)))
     if not roster:
-        return [f"{parsed.file}: no roster loaded for {campaign} yet; staff IDs could not be checked"]
-    return [f"{where}: staff ID '{staff_id}' is not on the roster (kept, reported as unknown)"
+        return [_t("{file}: no roster loaded for {campaign} yet; staff IDs could not be checked").format(
+            file=parsed.file, campaign=campaign)]
+    text = _t("{where}: staff ID '{staff_id}' is not on the roster (kept, reported as unknown)")
+    return [text.format(where=where, staff_id=staff_id)
             for staff_id, (_, where) in parsed.completed.items() if staff_id not in roster]
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from congvan.config import Columns, LoadedCampaign, check_address
 from congvan.errors import SourceDataError
+from congvan.i18n import N_, _
 from congvan.roster.cells import _text, parse_completed_at
-from congvan.roster.sources import _name, _read_bytes, _Row, _table
+from congvan.roster.sources import _field, _name, _read_bytes, _Row, _table
 from congvan.roster.units import _Units
 
 # Column widths in the database; PostgreSQL refuses longer values, so they are row errors here.
@@ -63,8 +64,13 @@ def read_responses(lc: LoadedCampaign, path: Path, *, sheet: str | None = None) 
     return _parse_responses(_read_bytes(path), path, lc, sheet)
 
 
+# "row 3: no name": what a row without a required field says.
+MISSING = {"staff_id": N_("{where}: no staff id"), "name": N_("{where}: no name"), "unit": N_("{where}: no unit")}
+
+
 def _excel_error(row: _Row) -> list[str]:
-    return [f"{row.where}: the {name} cell holds the Excel error {value}"
+    return [_("{where}: the {field} cell holds the Excel error {value}").format(where=row.where, field=_field(name),
+                                                                                value=value)
             for name, value in row.values.items()
             if isinstance(value, str) and "#" in value and value.strip() in EXCEL_ERRORS]
 
@@ -72,7 +78,8 @@ def _excel_error(row: _Row) -> list[str]:
 def _too_long(row: _Row, name: str, value: str) -> list[str]:
     limit = MAX_LENGTH.get(name)
     if limit is not None and len(value) > limit:
-        return [f"{row.where}: {name} is {len(value)} characters long (at most {limit})"]
+        return [_("{where}: {field} is {length} characters long (at most {limit})").format(
+            where=row.where, field=_field(name), length=len(value), limit=limit)]
     return []
 
 
@@ -90,15 +97,15 @@ def _parse_roster(data: bytes, path: Path, lc: LoadedCampaign, sheet: str | None
     for row in table.rows:
         record, problems = _staff_record(row, units)
         if record is not None and record.staff_id in first_row:
-            problems.append(f"{row.where}: duplicate staff ID '{record.staff_id}' "
-                            f"(first at {first_row[record.staff_id].rpartition(', ')[2]})")
+            problems.append(_("{where}: duplicate staff ID '{staff_id}' (first at {first})").format(
+                where=row.where, staff_id=record.staff_id, first=first_row[record.staff_id].rpartition(", ")[2]))
         errors.extend(problems)
         if record is not None and not problems:
             first_row[record.staff_id] = row.where
             staff.append(record)
             per_unit[record.unit] = per_unit.get(record.unit, 0) + 1
     if not table.rows:
-        errors.append(f"{table.shown}: no staff rows under the header")
+        errors.append(_("{where}: no staff rows under the header").format(where=table.shown))
     return ParsedRoster(_name(path), len(table.rows), tuple(staff),
                         tuple(table.warnings + _coverage_warnings(table.shown, lc, units, per_unit)), tuple(errors))
 
@@ -108,12 +115,13 @@ def _staff_record(row: _Row, units: _Units) -> tuple[StaffRecord | None, list[st
     values = {name: _text(row.values.get(name)) for name in ("staff_id", "name", "position", "unit", "email")}
     for name in ("staff_id", "name", "unit"):
         if not values[name]:
-            problems.append(f"{row.where}: no {name.replace('_', ' ')}")
+            problems.append(_(MISSING[name]).format(where=row.where))
     for name, value in values.items():
         problems += _too_long(row, name, value)
     code = units.code(values["unit"]) if values["unit"] else None
     if values["unit"] and code is None:
-        problems.append(f"{row.where}: unknown unit '{values['unit']}' (a code or name from units.yaml)")
+        problems.append(_("{where}: unknown unit '{unit}' (a code or name from units.yaml)").format(
+            where=row.where, unit=values["unit"]))
     email = values["email"] or None
     if email is not None:
         try:
@@ -130,7 +138,8 @@ COVERAGE_CODES_SHOWN = 5
 
 def _codes(codes: Sequence[str]) -> str:
     shown = ", ".join(codes[:COVERAGE_CODES_SHOWN])
-    return shown + (f" and {len(codes) - COVERAGE_CODES_SHOWN} more" if len(codes) > COVERAGE_CODES_SHOWN else "")
+    more = len(codes) - COVERAGE_CODES_SHOWN
+    return shown + (_(" and {count} more").format(count=more) if more > 0 else "")
 
 
 def _coverage_warnings(shown: str, lc: LoadedCampaign, units: _Units, per_unit: dict[str, int]) -> list[str]:
@@ -140,13 +149,15 @@ def _coverage_warnings(shown: str, lc: LoadedCampaign, units: _Units, per_unit: 
     if not outside and not empty:
         return []
     covered = len(lc.addressees) - len(empty)
-    parts = [f"{shown}: the roster covers {covered} of the {len(lc.addressees)} units the campaign addresses"]
+    parts = [_("{where}: the roster covers {covered} of the {total} units the campaign addresses").format(
+        where=shown, covered=covered, total=len(lc.addressees))]
     if empty:
-        parts.append(f"nobody listed for {len(empty)} (they count as compliant): {_codes(empty)}")
+        parts.append(_("nobody listed for {count} (they count as compliant): {codes}").format(count=len(empty),
+                                                                                             codes=_codes(empty)))
     if outside:
         staff = sum(per_unit[c] for c in outside)
-        parts.append(f"{staff} staff of {len(outside)} unit(s) the campaign does not address are not followed up: "
-                     f"{_codes(outside)}")
+        parts.append(_("{staff} staff of {count} unit(s) the campaign does not address are not followed up: "
+                       "{codes}").format(staff=staff, count=len(outside), codes=_codes(outside)))
     return ["; ".join(parts)]
 
 
@@ -166,9 +177,9 @@ def _parse_responses(data: bytes, path: Path, lc: LoadedCampaign, sheet: str | N
             moment = None
         if not staff_id:
             if moment is not None:
-                problems.append(f"{row.where}: a completion time without a staff ID")
+                problems.append(_("{where}: a completion time without a staff ID").format(where=row.where))
             else:
-                warnings_.append(f"{row.where}: no staff ID and no completion time; row ignored")
+                warnings_.append(_("{where}: no staff ID and no completion time; row ignored").format(where=row.where))
         errors.extend(problems)
         if problems or not staff_id:
             continue
@@ -177,8 +188,8 @@ def _parse_responses(data: bytes, path: Path, lc: LoadedCampaign, sheet: str | N
             continue
         if staff_id in completed:
             first = completed[staff_id]
-            warnings_.append(f"{row.where}: staff ID '{staff_id}' also at {first[1].rpartition(', ')[2]}; "
-                             "the earliest time counts")
+            warnings_.append(_("{where}: staff ID '{staff_id}' also at {first}; the earliest time counts").format(
+                where=row.where, staff_id=staff_id, first=first[1].rpartition(", ")[2]))
             if moment >= first[0]:
                 continue
         completed[staff_id] = (moment, row.where)

@@ -21,6 +21,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from congvan.config import Columns, LoadedCampaign
 from congvan.errors import SourceDataError
+from congvan.i18n import N_, _
 from congvan.roster.cells import _text, header_key
 from congvan.text import one_line
 
@@ -34,6 +35,9 @@ HEADER_SCAN_ROWS = 10  # title lines above the header are common in Vietnamese s
 CSV_DELIMITERS = (",", ";", "\t")  # Excel on a Vietnamese locale saves "CSV" with ';'
 
 FIELDS = ("staff_id", "name", "position", "unit", "email", "completed_at")
+# A field as a message names it ("staff_id" in English, "mã cán bộ" in Vietnamese).
+FIELD_NAMES = {"staff_id": N_("staff_id"), "name": N_("name"), "position": N_("position"), "unit": N_("unit"),
+               "email": N_("email"), "completed_at": N_("completed_at")}
 REQUIRED: dict[Kind, tuple[str, ...]] = {"roster": ("staff_id", "name", "unit"),
                                          "responses": ("staff_id", "completed_at")}
 
@@ -69,6 +73,10 @@ class _Table:
     warnings: list[str] = field(default_factory=list)
 
 
+def _field(name: str) -> str:
+    return _(FIELD_NAMES[name]) if name in FIELD_NAMES else name
+
+
 def _name(path: Path) -> str:
     """The file's name as messages show it: on one line, whatever the name holds (exports arrive with any name)."""
     return one_line(path.name)
@@ -78,30 +86,35 @@ def _where(path: Path) -> str:
     return one_line(str(path))
 
 
-_TOO_LARGE = f"larger than the {MAX_FILE_BYTES // 2**20} MB limit for a roster or export"
+def _too_large(path: Path) -> str:
+    return _("{path}: larger than the {limit} MB limit for a roster or export").format(
+        path=_where(path), limit=MAX_FILE_BYTES // 2**20)
 
 
 def _read_bytes(path: Path) -> bytes:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        hint = " (save it as an Excel Workbook .xlsx)" if suffix == ".xls" else ""
-        raise SourceDataError(f"{_where(path)}: not a .xlsx or .csv file{hint}")
+        if suffix == ".xls":
+            raise SourceDataError(_("{path}: not a .xlsx or .csv file (save it as an Excel Workbook .xlsx)").format(
+                path=_where(path)))
+        raise SourceDataError(_("{path}: not a .xlsx or .csv file").format(path=_where(path)))
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):  # a pipe or a device (/dev/zero) would never end, or never start
-            raise SourceDataError(f"{_where(path)}: not a regular file")
+            raise SourceDataError(_("{path}: not a regular file").format(path=_where(path)))
         if info.st_size > MAX_FILE_BYTES:
-            raise SourceDataError(f"{_where(path)}: {_TOO_LARGE}")
+            raise SourceDataError(_too_large(path))
         with path.open("rb") as fh:
             data = fh.read(info.st_size + 1)
             if len(data) > info.st_size:  # it grew since stat(), or says 0 like /proc files: read on, to the limit
                 data += fh.read(MAX_FILE_BYTES + 1 - len(data))
     except FileNotFoundError:
-        raise SourceDataError(f"{_where(path)}: file not found") from None
+        raise SourceDataError(_("{path}: file not found").format(path=_where(path))) from None
     except OSError as exc:
-        raise SourceDataError(f"{_where(path)}: cannot be read ({exc.strerror or exc})") from exc
+        raise SourceDataError(_("{path}: cannot be read ({error})").format(path=_where(path),
+                                                                          error=exc.strerror or exc)) from exc
     if len(data) > MAX_FILE_BYTES:  # it grew between stat() and read
-        raise SourceDataError(f"{_where(path)}: {_TOO_LARGE}")
+        raise SourceDataError(_too_large(path))
     return data
 
 
@@ -115,7 +128,8 @@ def _table(data: bytes, path: Path, columns: Columns, kind: Kind, sheet: str | N
         try:
             ws = _worksheet(workbook, _name(path), sheet)
             ws.reset_dimensions()  # a stated size can be wrong (or hostile): read the rows that exist
-            return _collect(ws.iter_rows(values_only=True), f"{_name(path)}, sheet '{_text(ws.title)}'", headers, kind)
+            shown = _("{file}, sheet '{sheet}'").format(file=_name(path), sheet=_text(ws.title))
+            return _collect(ws.iter_rows(values_only=True), shown, headers, kind)
         finally:
             workbook.close()
 
@@ -135,23 +149,30 @@ def _collect(records: Iterable[Sequence[object]], shown: str, headers: _Headers,
         if number >= HEADER_SCAN_ROWS:
             break
     if "staff_id" not in header:
-        raise SourceDataError(f"{shown}: no header row with a staff ID column "
-                              f"{headers.expected('staff_id')} in the first {HEADER_SCAN_ROWS} rows"
-                              + (f"; first row found: {_quoted(first_seen)}" if first_seen else "; the sheet is empty"))
+        expected = headers.expected("staff_id")
+        if first_seen:
+            raise SourceDataError(_("{where}: no header row with a staff ID column {expected} in the first {rows} "
+                                    "rows; first row found: {found}").format(
+                where=shown, expected=expected, rows=HEADER_SCAN_ROWS, found=_quoted(first_seen)))
+        raise SourceDataError(_("{where}: no header row with a staff ID column {expected} in the first {rows} rows; "
+                                "the sheet is empty").format(where=shown, expected=expected, rows=HEADER_SCAN_ROWS))
     header_row = number
     missing = [f for f in REQUIRED[kind] if f not in header]
     if missing:
-        wanted = " and ".join(headers.expected(f) for f in missing)
-        raise SourceDataError(f"{shown}, row {header_row}: missing column{'s' if len(missing) > 1 else ''} {wanted}; "
-                              f"headers found: {_quoted(found)}")
+        wanted = _(" and ").join(headers.expected(f) for f in missing)
+        text = _("{where}, row {row}: missing columns {wanted}; headers found: {found}") if len(missing) > 1 else \
+            _("{where}, row {row}: missing column {wanted}; headers found: {found}")
+        raise SourceDataError(text.format(where=shown, row=header_row, wanted=wanted, found=_quoted(found)))
     rows = []
+    row_at = _("{where}, row {row}")  # once: a file may have 100,000 rows
     for number, cells in numbered:
         if number - header_row > MAX_ROWS:  # data rows: the header and the lines above it do not count
-            raise SourceDataError(f"{shown}: more than {MAX_ROWS} data rows; split the file")
+            raise SourceDataError(_("{where}: more than {rows} data rows; split the file").format(where=shown,
+                                                                                                 rows=MAX_ROWS))
         values = {f: cells[i] if i < len(cells) else None for f, i in header.items()}
         if any(_text(v) for v in values.values()):  # a row blank in every column we read is no row
-            rows.append(_Row(f"{shown}, row {number}", values))
-    return _Table(shown, rows, [f"{shown}, row {header_row}: {d}" for d in duplicates])
+            rows.append(_Row(row_at.format(where=shown, row=number), values))
+    return _Table(shown, rows, [f"{row_at.format(where=shown, row=header_row)}: {d}" for d in duplicates])
 
 
 def _map_header(cells: Sequence[object], headers: _Headers) -> tuple[dict[str, int], list[str], list[str]]:
@@ -168,7 +189,8 @@ def _map_header(cells: Sequence[object], headers: _Headers) -> tuple[dict[str, i
         if name is None:
             continue
         if name in header:
-            duplicates.append(f"column '{text}' is also read as {name}: only the first such column is used")
+            duplicates.append(_("column '{column}' is also read as {field}: only the first such column is used").format(
+                column=text, field=_field(name)))
         else:
             header[name] = i
     return header, found, duplicates
@@ -193,12 +215,12 @@ class _Headers:
     def expected(self, name: str) -> str:
         """"'Đơn vị' (or 'Mã đơn vị', 'unit')": the header to write, and the others accepted."""
         first, *others = self.labels[name]
-        return f"'{first}'" + (f" (or {_quoted(others)})" if others else "")
+        return f"'{first}'" + (_(" (or {others})").format(others=_quoted(others)) if others else "")
 
 
 def _quoted(items: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(f"'{i}'" for i in items[:limit])
-    return shown + (", ..." if len(items) > limit else "") if items else "none"
+    return shown + (", ..." if len(items) > limit else "") if items else _("none")
 
 
 def _csv_records(data: bytes, shown: str, headers: _Headers) -> list[list[str]]:
@@ -222,7 +244,8 @@ def _parse_csv(text: str, delimiter: str, shown: str, *, limit: int | None = Non
                 break
     except csv.Error as exc:
         if strict:
-            raise SourceDataError(f"{shown}, row {len(rows) + 1}: not readable as CSV ({exc})") from exc
+            raise SourceDataError(_("{where}, row {row}: not readable as CSV ({error})").format(
+                where=shown, row=len(rows) + 1, error=exc)) from exc
     return rows
 
 
@@ -230,12 +253,13 @@ def _decode(data: bytes, shown: str) -> str:
     try:
         text = data.decode("utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SourceDataError(f"{shown}: not UTF-8 text (byte {exc.start}); in Excel save it as "
-                              "'CSV UTF-8 (Comma delimited)'") from None
+        raise SourceDataError(_("{where}: not UTF-8 text (byte {byte}); in Excel save it as 'CSV UTF-8 (Comma "
+                                "delimited)'").format(where=shown, byte=exc.start)) from None
     nul = text.find("\x00")
     if nul >= 0:  # a binary file, or UTF-16 without its mark: its cells would silently lose characters
-        raise SourceDataError(f"{shown}, line {text.count(chr(10), 0, nul) + 1}: contains a NUL byte, which a "
-                              "text file never holds; in Excel save it as 'CSV UTF-8 (Comma delimited)'")
+        raise SourceDataError(_("{where}, line {line}: contains a NUL byte, which a text file never holds; in Excel "
+                                "save it as 'CSV UTF-8 (Comma delimited)'").format(
+            where=shown, line=text.count(chr(10), 0, nul) + 1))
     return text
 
 
@@ -252,17 +276,19 @@ def _xlsx_errors(shown: str) -> Iterator[None]:
             yield
         except _XLSX_ERRORS as exc:
             if _defused(exc):
-                raise SourceDataError(f"{shown}: refused: its XML declares entities, which Excel never writes "
-                                      "(a possible XML bomb); open it in Excel and save it again as .xlsx") from exc
+                raise SourceDataError(_("{where}: refused: its XML declares entities, which Excel never writes (a "
+                                        "possible XML bomb); open it in Excel and save it again as .xlsx").format(
+                    where=shown)) from exc
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SourceDataError(f"{shown}: not a readable .xlsx workbook ({reason})") from exc
+            raise SourceDataError(_("{where}: not a readable .xlsx workbook ({reason})").format(
+                where=shown, reason=reason)) from exc
 
 
 def _defused(exc: BaseException) -> bool:
     """Whether defusedxml (which openpyxl parses through) refused a DTD or entity, maybe under openpyxl's own
     wrapping ValueError."""
     seen: BaseException | None = exc
-    for _ in range(8):
+    for _attempt in range(8):
         if seen is None:
             return False
         if isinstance(seen, DefusedXmlException):
@@ -276,19 +302,21 @@ def _check_unpacked_size(data: bytes, shown: str) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except zipfile.BadZipFile:
-        raise SourceDataError(f"{shown}: not an .xlsx workbook (save it as an Excel Workbook .xlsx)") from None
+        raise SourceDataError(_("{where}: not an .xlsx workbook (save it as an Excel Workbook .xlsx)").format(
+            where=shown)) from None
     if unpacked > MAX_UNPACKED_BYTES:
-        raise SourceDataError(f"{shown}: unpacks to {unpacked // 2**20} MB, over the "
-                              f"{MAX_UNPACKED_BYTES // 2**20} MB limit")
+        raise SourceDataError(_("{where}: unpacks to {size} MB, over the {limit} MB limit").format(
+            where=shown, size=unpacked // 2**20, limit=MAX_UNPACKED_BYTES // 2**20))
 
 
 def _worksheet(workbook: Any, shown: str, sheet: str | None) -> Any:  # openpyxl is untyped
     sheets = workbook.worksheets
     if sheet is None:
         if not sheets:
-            raise SourceDataError(f"{shown}: the workbook has no worksheet")
+            raise SourceDataError(_("{file}: the workbook has no worksheet").format(file=shown))
         return sheets[0]
     for ws in sheets:
         if header_key(ws.title) == header_key(sheet):
             return ws
-    raise SourceDataError(f"{shown}: no sheet '{sheet}' (sheets: {_quoted([_text(ws.title) for ws in sheets])})")
+    raise SourceDataError(_("{where}: no sheet '{sheet}' (sheets: {sheets})").format(
+        where=shown, sheet=sheet, sheets=_quoted([_text(ws.title) for ws in sheets])))
