@@ -123,6 +123,7 @@ def _run(tmp: Path) -> dict[str, object]:
     from congvan import roster
     from congvan.config import load_campaign
     from congvan.mailcatcher import MailCatcher
+    from congvan.results import DispatchResult, EscalationResult
     from congvan.store import init_db, make_engine
     from flows.dispatch import dispatch
     from flows.escalate import escalate
@@ -132,9 +133,10 @@ def _run(tmp: Path) -> dict[str, object]:
     with prefect_test_harness(server_startup_timeout=120), MailCatcher(tmp / "mailbox") as catcher:
         os.environ["CONGVAN_SMTP_PORT"] = str(catcher.port)
         started = time.perf_counter()
-        sent = outcome_of(dispatch(campaign="par-index-2022", as_of=AS_OF_DISPATCH, return_state=True), "dispatch")
+        sent = outcome_of(dispatch(campaign="par-index-2022", as_of=AS_OF_DISPATCH, return_state=True), "dispatch",
+                          DispatchResult)
         stages["dispatch (number, render, check, PDF, 1,000 mails)"] = time.perf_counter() - started
-        assert sum(d["status"] == "sent" for d in sent["deliveries"]) == UNITS, "the dispatch did not reach everyone"
+        assert sent.count("sent") == UNITS, "the dispatch did not reach everyone"
 
         started = time.perf_counter()
         engine = make_engine(os.environ["CONGVAN_DATABASE_URL"])
@@ -145,10 +147,11 @@ def _run(tmp: Path) -> dict[str, object]:
 
         before = set(catcher.paths())
         started = time.perf_counter()
-        wave = outcome_of(escalate(campaign="par-index-2022", as_of=WAVE, return_state=True), "escalate")
+        wave = outcome_of(escalate(campaign="par-index-2022", as_of=WAVE, return_state=True), "escalate",
+                          EscalationResult)
         stages["escalation wave (1,000 letters)"] = time.perf_counter() - started
-        inner = dict(wave["timings"])  # seconds per stage of the wave, returned with its result
-        letters = [a for a in wave["actions"] if a["status"] == "sent"]
+        inner = dict(wave.timings)  # seconds per stage of the wave, returned with its result
+        letters = [a for a in wave.actions if a.status == "sent"]
         assert len(letters) == UNITS, f"only {len(letters)} letters sent"
         assert len(catcher.paths()) == 2 * UNITS
         smtplib_s = _smtplib_resend(sorted(set(catcher.paths()) - before), catcher.port)

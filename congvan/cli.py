@@ -8,9 +8,9 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -23,14 +23,17 @@ from congvan.cli_sign import verify_command
 from congvan.cli_status import engine_of, follow_up_campaign
 from congvan.cli_status import status as status_command
 from congvan.cli_store import db_app, register_app
-from congvan.errors import ConfigError, CongVanError
+from congvan.errors import CongVanError
 from congvan.i18n import _, status_word
+from congvan.vndate import short_date
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from congvan.config import LoadedCampaign
+    from congvan.escalation import ActionResult
     from congvan.mailcatcher import MailCatcher
+    from congvan.results import DispatchResult, EscalationResult
     from congvan.roster import ImportReport
     from congvan.settings import Settings
 
@@ -43,50 +46,10 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
                   help="Issue Vietnamese official dispatches (công văn) and follow them up.")
 
 
+R = TypeVar("R")
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")]
 
 
-
-def _human_date(iso: str) -> str:
-    """A flow's ISO date as people write it (dd/mm/yyyy); JSON keeps the ISO form."""
-    from congvan.vndate import short_date
-
-    return short_date(dt.date.fromisoformat(iso))
-
-@app.command()
-def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file stem under "
-                                                                 "config/campaigns/); all if omitted.")] = None,
-             ) -> None:
-    """Check config, template and addresses; report every problem found.
-
-    Example: congvan validate par-index-2022
-    """
-    from congvan.config import list_campaigns
-    from congvan.validation import validate_campaign
-
-    settings = settings_or_exit()
-    names = [campaign] if campaign else list_campaigns(settings.config_dir)
-    if not names:
-        error(_("no campaigns in {folder}").format(folder=settings.config_dir / "campaigns"))
-        raise typer.Exit(code=2)
-    failed = False
-    for name in names:
-        try:
-            result = validate_campaign(settings.config_dir, settings.templates_dir, name)
-        except ConfigError as exc:
-            failed = True
-            for problem in exc.problems:
-                error(str(problem))
-            continue
-        except CongVanError as exc:
-            failed = True
-            error(str(exc))
-            continue
-        typer.echo(result.summary())
-        for line in result.warnings:
-            warning(line)
-    if failed:
-        raise typer.Exit(code=2)
 
 
 @app.command()
@@ -158,26 +121,18 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
                 preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address,
                           need_pdf=lc.campaign.pdf)
                 _signing_preflight(settings, lc, [lc.campaign.signer])
-    result = _run_flow("dispatch", progress=not as_json, campaign=campaign, as_of=day, dry_run=dry_run)
+    from congvan.results import DispatchResult
+
+    result = _run_flow("dispatch", DispatchResult, progress=not as_json, campaign=campaign, as_of=day, dry_run=dry_run)
     if as_json:
-        keys = ("document", "deliveries", "awaiting_approval") if "awaiting_approval" in result else (
-            "document", "deliveries")
-        typer.echo(json.dumps({k: result[k] for k in keys}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_dispatch(result)
-    if _unserved(result["details"]):
+    if result.unserved():
         raise typer.Exit(code=1)
 
 
-def _unserved(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Deliveries not sent to a unit (or named recipient) that no other address of it was served at:
-    a 550 to an old address stops counting once the corrected address has the letter."""
-    ok = ("sent", "planned", "delayed", "displayed")
-    served = {d["unit"] or d["address"] for d in details if d["status"] in ok}
-    return [d for d in details if d["status"] not in ok and (d["unit"] or d["address"]) not in served]
-
-
-def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]:
+def _run_flow(name: str, kind: type[R], *, progress: bool, **parameters: Any) -> R:
     """Run a flow in this process; a run that ends Failed is a user error (one line, exit 2)."""
     # Prefect's INFO lines would bury the progress bar and the table; its warnings and errors still show.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -215,7 +170,7 @@ def _run_flow(name: str, *, progress: bool, **parameters: Any) -> dict[str, Any]
     from flows.steps import outcome_of
 
     try:
-        return outcome_of(state, name)
+        return outcome_of(state, name, kind)
     except CongVanError as exc:
         error(str(exc))
         raise typer.Exit(code=2) from None
@@ -254,29 +209,28 @@ def _patient_embedded_api() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
-def _print_dispatch(result: dict[str, Any]) -> None:
-    doc = result["document"]
-    if result.get("awaiting_approval"):
-        (waiting,) = result["awaiting_approval"]
+def _print_dispatch(result: DispatchResult) -> None:
+    if result.awaiting_approval:
+        (waiting,) = result.awaiting_approval
         typer.echo(_("Awaiting the signer's approval (trình ký); nothing numbered, nothing sent. Draft: {path}").format(
-            path=doc["path"]))
+            path=result.path))
         typer.echo("  " + _("approve: congvan approve {campaign} --by NAME   "
                             "reject: congvan reject {campaign} --unit ALL --reason TEXT").format(
-            campaign=waiting["campaign"]))
+            campaign=waiting.campaign))
         return
-    if result["dry_run"]:
-        typer.echo(_("Dry run: nothing sent, no number allocated. Draft: {path}").format(path=doc["path"]))
+    if result.dry_run:
+        typer.echo(_("Dry run: nothing sent, no number allocated. Draft: {path}").format(path=result.path))
     else:
+        assert result.issued_on is not None
         typer.echo(_("Công văn số {number}/{symbol} issued {date}: {path}").format(
-            number=doc["number"], symbol=doc["symbol"], date=_human_date(doc["issued_on"]), path=doc["path"]))
-    rows = result["details"]
-    width = max([len(d["unit"] or "-") for d in rows] + [4])
+            number=result.number, symbol=result.symbol, date=short_date(result.issued_on), path=result.path))
+    rows = result.deliveries
+    width = max([len(d.unit or "-") for d in rows] + [4])
     for d in rows:
-        reason = f"  {d['error']}" if d["error"] and d["status"] != "sent" else ""
-        typer.echo(f"  {(d['unit'] or '-'):<{width}}  {status_word(d['status']):<16}  {d['address']:<40}{reason}")
-    counts = {s: sum(1 for d in rows if d["status"] == s) for s in
-              ("planned", "sent", "failed_permanent", "failed_temporary", "pending")}
-    if result["dry_run"]:
+        reason = f"  {d.error}" if d.error and d.status != "sent" else ""
+        typer.echo(f"  {(d.unit or '-'):<{width}}  {status_word(d.status):<16}  {d.address:<40}{reason}")
+    counts = {s: result.count(s) for s in ("planned", "sent", "failed_permanent", "failed_temporary", "pending")}
+    if result.dry_run:
         typer.echo(_("{count} deliveries planned").format(count=counts["planned"]))
     else:
         typer.echo(_("Sent {sent}, failed {failed}, pending {pending} (a rerun retries the pending)").format(
@@ -380,13 +334,14 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
             preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
         else:  # a dry run imports nothing: say what a real run would import first
             _say_waiting(settings, lc)
-    result = _run_flow("escalate", progress=False, campaign=campaign, as_of=day, dry_run=dry_run)
+    from congvan.results import EscalationResult
+
+    result = _run_flow("escalate", EscalationResult, progress=False, campaign=campaign, as_of=day, dry_run=dry_run)
     if as_json:
-        typer.echo(json.dumps({"as_of": result["as_of"], "actions": result["actions"]}, ensure_ascii=False,
-                              indent=2))
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_escalation(result)
-    if any(a["status"] not in ("sent", "planned", "held", "awaiting_approval") for a in result["actions"]):
+    if any(a.status not in ("sent", "planned", "held", "awaiting_approval") for a in result.actions):
         raise typer.Exit(code=1)
 
 
@@ -400,38 +355,43 @@ def _say_waiting(settings: Settings, lc: LoadedCampaign) -> None:
         typer.echo(waiting_line(lc.name, waiting, "escalate"), err=True)
 
 
-def _print_escalation(result: dict[str, Any]) -> None:
-    for line in result["imports"]:
+def _print_escalation(result: EscalationResult) -> None:
+    for line in result.imports:
         typer.echo(_("Imported {summary}").format(summary=line))
-    truth = result["bounces"]
-    for line in truth["reports"]:
+    truth = result.bounces
+    for line in truth.reports:
         typer.echo(_("Report: {line}").format(line=line))
-    for d in truth["fallbacks"]:
-        typer.echo(f"  {d['unit'] or '-':<8} " + _("dispatch to fallback {address}: {status}").format(
-            address=d["address"], status=status_word(d["status"])))
-    if truth["alerted"]:
-        typer.echo(_("Alerted the coordinator about {count} new bounce(s)").format(count=truth["alerted"]))
-    if result["day_off"]:
-        typer.echo(_("{date}: not a working day ({reason}); nothing sent").format(date=_human_date(result["as_of"]),
-                                                                                 reason=result["day_off"]))
+    for f in truth.fallbacks:
+        typer.echo(f"  {f.unit or '-':<8} " + _("dispatch to fallback {address}: {status}").format(
+            address=f.address, status=status_word(f.status)))
+    if truth.alerted:
+        typer.echo(_("Alerted the coordinator about {count} new bounce(s)").format(count=truth.alerted))
+    if result.day_off:
+        typer.echo(_("{date}: not a working day ({reason}); nothing sent").format(date=short_date(result.as_of),
+                                                                                 reason=result.day_off))
         return
-    if not result["details"]:
-        typer.echo(_("{date}: nothing due").format(date=_human_date(result["as_of"])))
+    if not result.actions:
+        typer.echo(_("{date}: nothing due").format(date=short_date(result.as_of)))
         return
-    for d in result["details"]:
-        number = f" số {d['number']}" if d["number"] else ""
-        error = f"  {d['error']}" if d["error"] else ""
-        if result["dry_run"] and d["files"]:
-            error += "  " + _("draft: {path}").format(path=d["files"][0])
-        typer.echo(f"  {(d['unit'] or 'ALL'):<8} {d['step']:<12} {d['kind']:<7}{number:<20} "
-                   f"{status_word(d['status']):<9} {', '.join(d['to'])}{error}")
-    done = sum(1 for d in result["details"] if d["status"] in ("sent", "planned"))
-    waiting = sum(1 for d in result["details"] if d["status"] == "awaiting_approval")
+    print_actions(result.as_of, result.actions, dry_run=result.dry_run)
+
+
+def print_actions(as_of: dt.date, actions: Sequence[ActionResult], *, dry_run: bool) -> None:
+    """The follow-ups of a day, one line each, and the count (escalate, and approve for the letters it issues)."""
+    for a in actions:
+        number = f" số {a.number}" if a.number else ""
+        error = f"  {a.error}" if a.error else ""
+        if dry_run and a.files:
+            error += "  " + _("draft: {path}").format(path=a.files[0])
+        typer.echo(f"  {(a.unit or 'ALL'):<8} {a.step:<12} {a.kind:<7}{number:<20} "
+                   f"{status_word(a.status):<9} {', '.join(a.to)}{error}")
+    done = sum(1 for a in actions if a.status in ("sent", "planned"))
+    waiting = sum(1 for a in actions if a.status == "awaiting_approval")
     also = _("; {count} drafted, awaiting the signer's approval (congvan pending)").format(count=waiting) \
         if waiting else ""
-    line = (_("{date}: {done} of {total} follow-up(s) planned") if result["dry_run"]
+    line = (_("{date}: {done} of {total} follow-up(s) planned") if dry_run
             else _("{date}: {done} of {total} follow-up(s) sent"))
-    typer.echo(line.format(date=_human_date(result["as_of"]), done=done, total=len(result["details"])) + also)
+    typer.echo(line.format(date=short_date(as_of), done=done, total=len(actions)) + also)
 
 
 @app.command()
@@ -540,19 +500,18 @@ def demo() -> None:
 
         story = run_story(lc, demo_dir, typer.echo)
     result = story.dispatch
-    doc = result["document"]
-    details = result["details"]
-    units = {d["unit"] for d in details if d["unit"] and d["status"] == "sent"}
-    copies = sum(1 for d in details if not d["unit"] and d["status"] == "sent")
-    issued = short_date(dt.date.fromisoformat(doc["issued_on"]))
+    assert result is not None and result.issued_on is not None
+    details = result.deliveries
+    units = {d.unit for d in details if d.unit and d.status == "sent"}
+    copies = sum(1 for d in details if not d.unit and d.status == "sent")
     typer.echo(_("Dispatch: Công văn số {number}/{symbol} ngày {date}, served {served} of {units} units (+{copies} "
-                 "copies)").format(number=doc["number"], symbol=doc["symbol"], date=issued, served=len(units),
-                                   units=len(lc.addressees), copies=copies))
+                 "copies)").format(number=result.number, symbol=result.symbol, date=short_date(result.issued_on),
+                                   served=len(units), units=len(lc.addressees), copies=copies))
     for line in story.bounced:
         typer.echo("  " + _("bounced: {line}; sent again to the unit's fallback by the first daily run").format(
             line=line))
-    typer.echo(f"  .docx: {doc['path']}")
-    pdfs = sorted(Path(doc["path"]).parent.glob("*.pdf"))
+    typer.echo(f"  .docx: {result.path}")
+    pdfs = sorted(Path(result.path).parent.glob("*.pdf"))
     if pdfs:
         typer.echo(f"  PDF:   {pdfs[0]}")
     letters = sorted((demo_dir / "documents" / lc.name / "letters").glob("*.pdf"))
@@ -567,8 +526,10 @@ def demo() -> None:
                                                                                    path=story.register))
     for path in unsigned:
         typer.echo("  " + _("does not verify: {path}").format(path=path))
-    failed = [d for d in details if d["status"] != "sent"] + [{"unsigned": p} for p in unsigned]
-    failed += [d for _, day in story.days if day for d in day["details"] if d["status"] not in ("sent", "moot")]
+    # Each as the dict of its fields: the line a failed demo prints, unchanged since the results were dicts.
+    failed: list[dict[str, Any]] = [vars(d) for d in details if d.status != "sent"]
+    failed += [{"unsigned": p} for p in unsigned]
+    failed += [vars(a) for _, day in story.days if day for a in day.actions if a.status not in ("sent", "moot")]
     for d in failed:
         typer.echo("  " + _("not sent: {detail}").format(detail=d))
     if failed:

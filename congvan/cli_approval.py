@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from congvan.cli_base import error, parse_date, settings_or_exit, starting, user_errors
 from congvan.i18n import _, status_word
+
+if TYPE_CHECKING:
+    from congvan.results import ApprovalResult
 
 Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
 Units = Annotated[list[str] | None, typer.Option("--unit", help="A unit's code (repeatable); ALL names the dispatch "
@@ -67,7 +70,7 @@ def approve(campaign: Campaign, units: Units = None,
     Example: congvan approve par-index-2022 --by "Phạm Ngọc Nghị"
     """
     starting("approve", campaign)
-    from congvan.cli import _print_dispatch, _print_escalation, _run_flow, _signing_preflight, _unserved
+    from congvan.cli import _print_dispatch, _run_flow, _signing_preflight, print_actions
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
     from congvan.signoff import signer_keys
@@ -83,20 +86,20 @@ def approve(campaign: Campaign, units: Units = None,
         # Before the decision is recorded: a mail server or LibreOffice that cannot be used is one line now.
         preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
         _signing_preflight(settings, lc, signer_keys(lc))
-    result = _run_flow("approve", progress=not as_json, campaign=campaign, units=units, decision="approve", by=by,
-                       comment=comment, as_of=day, via=_cli_origin())
+    from congvan.results import ApprovalResult
+
+    result = _run_flow("approve", ApprovalResult, progress=not as_json, campaign=campaign, units=units,
+                       decision="approve", by=by, comment=comment, as_of=day, via=_cli_origin())
     if as_json:
-        typer.echo(json.dumps(_json(result), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_decision(result)
-        if result["dispatch"]:
-            _print_dispatch(result["dispatch"])
-        if result["details"]:
-            _print_escalation({**result, "imports": [], "day_off": None, "dry_run": False,
-                               "bounces": {"reports": [], "fallbacks": [], "alerted": 0}})
-    failed = _unserved(result["dispatch"]["details"]) if result["dispatch"] else []
-    failed += [a for a in result["actions"] if a["status"] not in ("sent", "moot", "held")]
-    if failed:
+        if result.dispatch:
+            _print_dispatch(result.dispatch)
+        if result.actions:
+            print_actions(result.as_of, result.actions, dry_run=False)
+    if (result.dispatch and result.dispatch.unserved()) or any(
+            a.status not in ("sent", "moot", "held") for a in result.actions):
         raise typer.Exit(code=1)
 
 
@@ -119,16 +122,17 @@ def reject(campaign: Campaign, units: Units = None,
     settings_or_exit()
     result = _run_flow_reject(campaign, units, by, reason)
     if as_json:
-        typer.echo(json.dumps({"decided": result["decided"]}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_decision(result)
 
 
-def _run_flow_reject(campaign: str, units: list[str] | None, by: str | None, reason: str) -> dict[str, Any]:
+def _run_flow_reject(campaign: str, units: list[str] | None, by: str | None, reason: str) -> ApprovalResult:
     from congvan.cli import _run_flow
+    from congvan.results import ApprovalResult
 
-    return _run_flow("approve", progress=False, campaign=campaign, units=units, decision="reject", by=by,
-                     comment=reason, via=_cli_origin())
+    return _run_flow("approve", ApprovalResult, progress=False, campaign=campaign, units=units, decision="reject",
+                     by=by, comment=reason, via=_cli_origin())
 
 
 def _cli_origin() -> str:
@@ -137,19 +141,20 @@ def _cli_origin() -> str:
     return cli_origin()
 
 
-def _print_decision(result: dict[str, Any]) -> None:
-    for d in result["decided"]:
-        at = dt.datetime.fromisoformat(d["at"]).astimezone(_vietnam()) if d["at"] else None
+def _print_decision(result: ApprovalResult) -> None:
+    for p in result.decided:
+        at = p.decided_at.astimezone(_vietnam()) if p.decided_at else None
         when = _(" at {time}").format(time=f"{at:%d/%m/%Y %H:%M}") if at else ""
-        what = _("the dispatch") if d["kind"] == "dispatch" else f"{d['step']} ({d['kind']})"
-        remark = f": {d['comment']}" if d["comment"] else ""
-        if d["unit"]:
+        what = _("the dispatch") if p.kind == "dispatch" else f"{p.step} ({p.kind})"
+        remark = f": {p.comment}" if p.comment else ""
+        status = p.status.value
+        if p.unit:
             line = {"approved": _("Approved {what} for {unit} by {by}"),
-                    "rejected": _("Rejected {what} for {unit} by {by}")}.get(d["status"])
+                    "rejected": _("Rejected {what} for {unit} by {by}")}.get(status)
         else:  # the dispatch or the report: the campaign's own, no unit to name
-            line = {"approved": _("Approved {what} by {by}"), "rejected": _("Rejected {what} by {by}")}.get(d["status"])
-        head = line.format(what=what, unit=d["unit"], by=d["by"]) if line else \
-            f"{status_word(d['status'])}: {what} {d['unit'] or ''} ({d['by']})"
+            line = {"approved": _("Approved {what} by {by}"), "rejected": _("Rejected {what} by {by}")}.get(status)
+        head = line.format(what=what, unit=p.unit, by=p.decided_by) if line else \
+            f"{status_word(status)}: {what} {p.unit or ''} ({p.decided_by})"
         typer.echo(head + when + remark)
 
 
@@ -157,16 +162,6 @@ def _vietnam() -> dt.tzinfo:
     from congvan.vndate import VIETNAM
 
     return VIETNAM
-
-
-def _json(result: dict[str, Any]) -> dict[str, Any]:
-    """The shape of ``dispatch --json`` when the dispatch was approved, of ``escalate --json`` otherwise; with
-    the decisions recorded."""
-    if result["dispatch"]:
-        dispatched = result["dispatch"]
-        return {"document": dispatched["document"], "deliveries": dispatched["deliveries"],
-                "decided": result["decided"]}
-    return {"as_of": result["as_of"], "actions": result["actions"], "decided": result["decided"]}
 
 
 __all__ = ["approve", "pending", "reject"]

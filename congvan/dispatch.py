@@ -12,9 +12,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -32,6 +31,8 @@ from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession, unreach
 from congvan.recipients import PlannedMessage, dispatch_messages
 from congvan.register import Allocation
 from congvan.register_book import entry_for, register_name
+from congvan.results import Delivery as ReportedDelivery
+from congvan.results import DispatchResult
 from congvan.settings import Settings
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document
@@ -50,29 +51,6 @@ PdfMaker = Callable[[Path, Sequence[str]], Path]
 class IssuedFiles:
     docx: Path
     pdf: Path | None
-
-
-@dataclass
-class DispatchReport:
-    """What a dispatch run did, for the CLI table, the JSON output and the Prefect artifact."""
-
-    campaign: str
-    dry_run: bool
-    number: str | None
-    symbol: str
-    issued_on: dt.date
-    path: Path
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "document": {"number": self.number, "symbol": self.symbol, "issued_on": self.issued_on.isoformat(),
-                         "path": str(self.path)},
-            "deliveries": [{k: d[k] for k in ("unit", "address", "status", "message_id")} for d in self.deliveries],
-        }
-
-    def count(self, status: str) -> int:
-        return sum(1 for d in self.deliveries if d["status"] == status)
 
 
 def sender(lc: LoadedCampaign, settings: Settings) -> Mailbox:
@@ -250,29 +228,27 @@ def composer(lc: LoadedCampaign, allocation: Allocation, *, from_: Mailbox, file
     return build
 
 
-def report(engine: Engine, lc: LoadedCampaign, allocation: Allocation, files: IssuedFiles) -> DispatchReport:
+def report(engine: Engine, lc: LoadedCampaign, allocation: Allocation, files: IssuedFiles) -> DispatchResult:
     rows = ledger.deliveries(engine, allocation.document_id)
-    return DispatchReport(campaign=lc.name, dry_run=False, number=allocation.number_text, symbol=allocation.symbol,
+    return DispatchResult(campaign=lc.name, number=allocation.number_text, symbol=allocation.symbol,
                           issued_on=allocation.issued_on, path=files.docx,
-                          deliveries=[delivery_entry(r) for r in rows])
+                          deliveries=tuple(delivery_entry(r) for r in rows))
 
 
-def delivery_entry(row: DeliveryRow) -> dict[str, Any]:
-    return {"unit": row.unit, "name": row.display_name, "address": row.address, "role": row.role,
-            "status": row.status.value, "message_id": row.message_id, "error": row.last_error,
-            "attempts": row.attempts}
+def delivery_entry(row: DeliveryRow) -> ReportedDelivery:
+    return ReportedDelivery(unit=row.unit, name=row.display_name, address=row.address, role=row.role,
+                            status=row.status.value, message_id=row.message_id, error=row.last_error,
+                            attempts=row.attempts)
 
 
-def dry_run(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, planned_on: dt.date) -> DispatchReport:
+def dry_run(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, planned_on: dt.date) -> DispatchResult:
     """Render the letter as it would be issued (without a number) and list who would get it."""
     path = check_draft(lc, templates_dir=templates_dir, out_dir=out_dir, planned_on=planned_on)
-    entries = []
-    for message in dispatch_messages(lc):
-        for r in message.recipients:
-            entries.append({"unit": r.unit, "name": r.name, "address": ledger.address_key(r.address), "role": r.role,
-                            "status": "planned", "message_id": None, "error": None, "attempts": 0})
-    return DispatchReport(campaign=lc.name, dry_run=True, number=None, symbol=lc.symbol, issued_on=planned_on,
-                          path=path, deliveries=entries)
+    entries = [ReportedDelivery(unit=r.unit, name=r.name, address=ledger.address_key(r.address), role=r.role,
+                                status="planned")
+               for message in dispatch_messages(lc) for r in message.recipients]
+    return DispatchResult(campaign=lc.name, number=None, symbol=lc.symbol, issued_on=planned_on, path=path,
+                          deliveries=tuple(entries), dry_run=True)
 
 
 def batches(messages: Sequence[LedgerMessage], size: int) -> list[list[LedgerMessage]]:
@@ -301,4 +277,4 @@ def _sent_any(engine: Engine, document_id: int) -> bool:
             Delivery.status.in_([st for st in DeliveryStatus if st.accepted or st is DeliveryStatus.BOUNCED]))) != 0
 
 
-__all__ = ["DispatchReport", "IssuedFiles", "PlannedMessage"]
+__all__ = ["IssuedFiles", "PlannedMessage"]

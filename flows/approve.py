@@ -21,6 +21,8 @@ from prefect.states import Failed
 from congvan import approvals
 from congvan.config import LoadedCampaign
 from congvan.errors import StoreError
+from congvan.escalation import ActionResult
+from congvan.results import ApprovalResult, DispatchResult
 from congvan.settings import Settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.store.models import ApprovalStatus
@@ -46,7 +48,7 @@ def record(settings: Settings, lc: LoadedCampaign, approve: bool, units: list[st
 @flow(name="approve", log_prints=False, validate_parameters=True)
 def approve(campaign: str, units: list[str] | None = None, decision: Literal["approve", "reject"] = "approve",
             by: str | None = None, comment: str | None = None, as_of: dt.date | None = None,
-            via: str | None = None) -> dict[str, Any] | State[Any]:
+            via: str | None = None) -> ApprovalResult | State[Any]:
     """Record the signer's decision on what campaign CAMPAIGN has waiting, then issue what was approved.
 
     ``units``: only those units' documents (default: everything pending; ``ALL`` names the dispatch or
@@ -79,18 +81,16 @@ def approve(campaign: str, units: list[str] | None = None, decision: Literal["ap
         decided += [p for p in leftover if p.id not in {d.id for d in decided}]
         for p in decided:
             logger.info("%s %s by %s", p.describe().capitalize(), p.status.value, p.decided_by)
-        result: dict[str, Any] = {"decision": decision, "decided": [_decided(p) for p in decided],
-                                  "as_of": today.isoformat(), "dispatch": None, "actions": [], "details": []}
+        dispatched: DispatchResult | None = None
+        issued: list[ActionResult] = []
         if approving:
             if any(p.kind == "dispatch" for p in decided):
-                result["dispatch"] = outcome_of(dispatch(campaign=campaign, as_of=today, return_state=True),
-                                                "dispatch")
+                dispatched = outcome_of(dispatch(campaign=campaign, as_of=today, return_state=True), "dispatch",
+                                        DispatchResult)
             follow_ups = [p for p in decided if p.kind != "dispatch"]
             if follow_ups:
                 with campaign_lock(engine, lc.name):
                     issued = escalate_flow.issue_approved(settings, lc, today, follow_ups)
-                result["actions"] = [r.as_json() for r in issued]
-                result["details"] = [vars(r) for r in issued]
         publish_pending(engine, lc.name)
     except (StepFailed, StoreError) as exc:
         return Failed(message=str(exc))
@@ -100,12 +100,8 @@ def approve(campaign: str, units: list[str] | None = None, decision: Literal["ap
         if isinstance(exc, CongVanError):
             return Failed(message=str(exc))
         raise
-    return result
-
-
-def _decided(p: approvals.Proposal) -> dict[str, Any]:
-    return {**p.as_json(), "status": p.status.value, "by": p.decided_by,
-            "at": p.decided_at.isoformat() if p.decided_at else None, "via": p.decided_via, "comment": p.comment}
+    return ApprovalResult(decision=decision, decided=tuple(decided), as_of=today, dispatch=dispatched,
+                          actions=tuple(issued))
 
 
 def _origin() -> str:

@@ -13,16 +13,17 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from congvan import bounces, compliance, roster
 from congvan.config import LoadedCampaign
 from congvan.dispatch import message_id_domain
+from congvan.escalation import ActionResult
 from congvan.i18n import _, status_word
 from congvan.mailcatcher import RETURNED_DIR, CatcherOptions, MailCatcher
 from congvan.register_book import known_registers, register_rows
 from congvan.register_export import write_register
 from congvan.report import write_report
+from congvan.results import ApprovalResult, DispatchResult, EscalationResult
 from congvan.settings import load_settings
 from congvan.simulate import Answer, simulate_responses, write_export
 from congvan.store.db import init_db, make_engine
@@ -42,8 +43,8 @@ CATCHES_UP = {"STNMT": dt.date(2023, 2, 28)}
 
 @dataclass
 class Story:
-    dispatch: dict[str, Any] = field(default_factory=dict)
-    days: list[tuple[dt.date, dict[str, Any] | None]] = field(default_factory=list)
+    dispatch: DispatchResult | None = None
+    days: list[tuple[dt.date, EscalationResult | None]] = field(default_factory=list)
     report: Path | None = None
     messages: int = 0
     bounced: list[str] = field(default_factory=list)
@@ -66,12 +67,12 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
         echo(_("Mail catcher on 127.0.0.1:{port} ({gone} no longer exists). {date}: dispatching {campaign}…").format(
             port=catcher.port, gone=gone, date=short_date(issue_date), campaign=lc.name))
         run = dispatch(campaign=lc.name, as_of=issue_date, dry_run=False, return_state=True)
-        story.dispatch = outcome_of(run, "dispatch")
-        if story.dispatch.get("awaiting_approval"):
+        story.dispatch = outcome_of(run, "dispatch", DispatchResult)
+        if story.dispatch.awaiting_approval:
             echo(_("Drafted for the signer (trình ký), nothing numbered yet: {path}").format(
-                path=story.dispatch["document"]["path"]))
+                path=story.dispatch.path))
             approved, line = _approve(lc, issue_date)
-            story.dispatch = approved["dispatch"]
+            story.dispatch = approved.dispatch
             echo(line)
         engine = make_engine(settings.database_url)
         init_db(engine)
@@ -99,12 +100,13 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
                 echo(_("{date} {weekday}: {reason}, no run").format(date=short_date(day), weekday=weekday_name(day),
                                                                     reason=off))
             else:
-                result = outcome_of(escalate(campaign=lc.name, as_of=day, dry_run=False, return_state=True), "escalate")
+                result = outcome_of(escalate(campaign=lc.name, as_of=day, dry_run=False, return_state=True), "escalate",
+                                    EscalationResult)
                 approval = None
-                if any(d["status"] == "awaiting_approval" for d in result["details"]):
+                if any(a.status == "awaiting_approval" for a in result.actions):
                     decided, approval = _approve(lc, day)
-                    result["details"] = [d for d in result["details"] if d["status"] != "awaiting_approval"]
-                    result["details"] += decided["details"]
+                    result = result.with_actions(
+                        tuple(a for a in result.actions if a.status != "awaiting_approval") + decided.actions)
                 story.days.append((day, result))
                 echo(_day_line(day, result))
                 if approval:
@@ -124,17 +126,18 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
     return story
 
 
-def _approve(lc: LoadedCampaign, day: dt.date) -> tuple[dict[str, Any], str]:
+def _approve(lc: LoadedCampaign, day: dt.date) -> tuple[ApprovalResult, str]:
     """The signers' approval of everything drafted that day, given by the demo on their behalf (and
     recorded as such: via "demo"); in real use the signer runs `congvan approve` or the approve deployment."""
     from flows.approve import approve
 
     result = outcome_of(approve(campaign=lc.name, as_of=day, via="demo (on the signer's behalf)",
-                                comment="Bản demo: phê duyệt thay người ký", return_state=True), "approve")
-    signers = sorted({d["by"] for d in result["decided"]})
+                                comment="Bản demo: phê duyệt thay người ký", return_state=True), "approve",
+                        ApprovalResult)
+    signers = sorted({p.decided_by or "" for p in result.decided})
     return result, "  " + _("drafted for the signer first: {count} document(s), approved on behalf of {signers} (a "
                             "demo; recorded as such), then numbered and mailed").format(
-        count=len(result["decided"]), signers=", ".join(signers))
+        count=len(result.decided), signers=", ".join(signers))
 
 
 def _answers(lc: LoadedCampaign, path: Path, start: dt.date, end: dt.date) -> list[Answer]:
@@ -151,28 +154,28 @@ def _answers(lc: LoadedCampaign, path: Path, start: dt.date, end: dt.date) -> li
 
 
 
-def _day_line(day: dt.date, result: dict[str, Any]) -> str:
-    state = result["compliance"]
+def _day_line(day: dt.date, result: EscalationResult) -> str:
+    state = result.compliance
     head = _("{date} {weekday}: {responded}/{required} answered, {behind} unit(s) behind").format(
-        date=short_date(day), weekday=weekday_name(day), responded=state["responded"], required=state["required"],
-        behind=state["units_behind"])
-    truth = result["bounces"]
-    for d in truth["fallbacks"]:
+        date=short_date(day), weekday=weekday_name(day), responded=state.responded, required=state.required,
+        behind=state.units_behind)
+    truth = result.bounces
+    for f in truth.fallbacks:
         head += _("; dispatch resent to {unit}'s fallback {address} ({status})").format(
-            unit=d["unit"], address=d["address"], status=status_word(d["status"]))
-    if truth["alerted"]:
-        head += _("; coordinator alerted about {count} bounce(s)").format(count=truth["alerted"])
-    if not result["details"]:
+            unit=f.unit, address=f.address, status=status_word(f.status))
+    if truth.alerted:
+        head += _("; coordinator alerted about {count} bounce(s)").format(count=truth.alerted)
+    if not result.actions:
         return head + _("; nothing due")
-    by_step: dict[str, list[dict[str, Any]]] = {}
-    for d in result["details"]:
-        by_step.setdefault(f"{d['step']} ({d['kind']})", []).append(d)
+    by_step: dict[str, list[ActionResult]] = {}
+    for a in result.actions:
+        by_step.setdefault(f"{a.step} ({a.kind})", []).append(a)
     parts = []
     for name, items in by_step.items():
-        names = [d["unit"] or "lãnh đạo" for d in items]
+        names = [a.unit or "lãnh đạo" for a in items]
         units = ", ".join(names) if len(names) <= 8 else _("{count} units").format(count=len(names))
-        numbers = [d["number"] for d in items if d["number"]]
+        numbers = [a.number for a in items if a.number]
         numbered = f" số {numbers[0]}" + (f"…{numbers[-1]}" if len(numbers) > 1 else "") if numbers else ""
-        failed = sum(1 for d in items if d["status"] != "sent")
+        failed = sum(1 for a in items if a.status != "sent")
         parts.append(f"{name}{numbered} → {units}" + (_(" ({count} NOT SENT)").format(count=failed) if failed else ""))
     return head + _("; sent {parts}").format(parts="; ".join(parts))

@@ -26,6 +26,7 @@ from congvan.errors import StoreError
 from congvan.ledger import DeliveryRow, LedgerMessage
 from congvan.mail import SmtpConfig
 from congvan.register import Allocation
+from congvan.results import DispatchResult
 from congvan.settings import Settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.store.models import ApprovalStatus
@@ -104,24 +105,24 @@ def send(settings: Settings, lc: LoadedCampaign, allocation: Allocation, files: 
 
 
 @step("dry run")
-def rehearse(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> steps.DispatchReport:
+def rehearse(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> DispatchResult:
     return steps.dry_run(lc, templates_dir=settings.templates_dir,
                          out_dir=drafts_dir(settings.output_dir, lc.name, dry_run=True), planned_on=planned_on)
 
 
 @step("report", retries=2)
 def summarise(settings: Settings, lc: LoadedCampaign, allocation: Allocation,
-              files: steps.IssuedFiles) -> steps.DispatchReport:
+              files: steps.IssuedFiles) -> DispatchResult:
     return steps.report(make_engine(settings.database_url), lc, allocation, files)
 
 
 @flow(name="dispatch", log_prints=False, validate_parameters=True)
-def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False) -> dict[str, Any] | State[Any]:
+def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False) -> DispatchResult | State[Any]:
     """Issue campaign CAMPAIGN's dispatch and mail it to every recipient exactly once.
 
     ``as_of`` is the issue date (default today); ``dry_run`` renders and plans, sends nothing and
-    allocates no number. Returns the report as JSON-able data; a user error ends the run Failed with
-    its one-line reason.
+    allocates no number. Returns a ``DispatchResult``; a user error ends the run Failed with its one-line
+    reason.
     """
     logger = get_run_logger()
     today = as_of or dt.date.today()
@@ -171,7 +172,7 @@ def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
 
 
 def _awaiting(engine: Engine, lc: LoadedCampaign, proposal: approvals.Proposal,
-              draft: Path) -> dict[str, Any] | State[Any]:
+              draft: Path) -> DispatchResult | State[Any]:
     """Nothing numbered, nothing sent: the draft waits for the signer (or was refused)."""
     if proposal.status is ApprovalStatus.REJECTED:
         why = f": {proposal.comment}" if proposal.comment else ""
@@ -179,8 +180,8 @@ def _awaiting(engine: Engine, lc: LoadedCampaign, proposal: approvals.Proposal,
                               "issued")
     publish_pending(engine, lc.name)
     get_run_logger().info("The dispatch awaits %s's approval: %s", proposal.signer, draft)
-    return {"document": {"number": None, "symbol": lc.symbol, "issued_on": None, "path": str(draft)},
-            "deliveries": [], "details": [], "dry_run": False, "awaiting_approval": [proposal.as_json()]}
+    return DispatchResult(campaign=lc.name, number=None, symbol=lc.symbol, issued_on=None, path=draft,
+                          awaiting_approval=(proposal,))
 
 
 def documents_dir(settings: Settings, lc: LoadedCampaign) -> Path:
@@ -196,16 +197,12 @@ def pdf_maker(lc: LoadedCampaign) -> steps.PdfMaker | None:
     return pdf.make_pdf
 
 
-def _finish(result: steps.DispatchReport) -> dict[str, Any]:
-    rows = [{"unit": d["unit"] or "", "name": d["name"], "address": d["address"], "role": d["role"],
-             "status": d["status"], "message_id": d["message_id"] or "", "error": d["error"] or ""}
-            for d in result.deliveries]
+def _finish(result: DispatchResult) -> DispatchResult:
+    rows = [{"unit": d.unit or "", "name": d.name, "address": d.address, "role": d.role, "status": d.status,
+             "message_id": d.message_id or "", "error": d.error or ""} for d in result.deliveries]
     title = "Dry run" if result.dry_run else f"Công văn số {result.number}/{result.symbol}"
     create_table_artifact(table=rows, key=artifact_key("dispatch", result.campaign),
                           description=f"{title}: {result.count('sent')} sent, "
                                       f"{result.count('failed_permanent')} failed, "
                                       f"{result.count('failed_temporary') + result.count('pending')} pending")
-    data = result.as_json()
-    data["details"] = result.deliveries
-    data["dry_run"] = result.dry_run
-    return data
+    return result

@@ -29,6 +29,7 @@ from congvan.errors import CongVanError, StoreError
 from congvan.ledger import LedgerMessage
 from congvan.mail import SmtpConfig, SmtpFailure
 from congvan.policy import Action
+from congvan.results import ComplianceSummary, DeliveryTruth, EscalationResult, Fallback
 from congvan.settings import Settings
 from congvan.store.db import campaign_lock, init_db, make_engine
 from congvan.store.models import ApprovalStatus
@@ -117,7 +118,7 @@ def read_mailbox(settings: Settings, lc: LoadedCampaign) -> list[str]:
 
 
 @step("resend the dispatch to fallback addresses", retries=2)
-def resend_fallbacks(settings: Settings, lc: LoadedCampaign) -> list[dict[str, Any]]:
+def resend_fallbacks(settings: Settings, lc: LoadedCampaign) -> list[Fallback]:
     """A unit whose dispatch bounced gets the same document once at its fallback address."""
     engine = make_engine(settings.database_url)
     found = dispatch_steps.fallback_plan(engine, lc, settings)
@@ -130,8 +131,7 @@ def resend_fallbacks(settings: Settings, lc: LoadedCampaign) -> list[dict[str, A
                                     templates_dir=settings.templates_dir)
     outcomes = send_batch(engine, SmtpConfig.from_settings(settings), from_.address, todo, build,
                           retry=RetryPolicy(settings.smtp_attempts, settings.smtp_backoff))
-    return [{"unit": o.row.unit, "address": o.row.address, "status": o.status.value, "error": o.error}
-            for o in outcomes]
+    return [Fallback(unit=o.row.unit, address=o.row.address, status=o.status.value, error=o.error) for o in outcomes]
 
 
 @step("alert the coordinator", retries=2)
@@ -365,11 +365,11 @@ def outcome(settings: Settings, prepared: Sequence[escalation.Prepared]) -> list
 
 
 @flow(name="escalate", log_prints=False)
-def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False) -> dict[str, Any] | State[Any]:
+def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False) -> EscalationResult | State[Any]:
     """Take today's steps of campaign CAMPAIGN's escalation ladder.
 
     ``as_of`` acts as if that day were today; ``dry_run`` lists what would be sent and records nothing.
-    Returns ``{"as_of", "actions": [...], ...}``; a user error ends the run Failed with its reason.
+    Returns an ``EscalationResult``; a user error ends the run Failed with its reason.
     """
     logger = get_run_logger()
     today = as_of or dt.date.today()
@@ -387,7 +387,7 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
         # One run at a time per campaign decides and sends: a manual run and the scheduled one at the
         # same moment would otherwise both see the step as due.
         with campaign_lock(engine, lc.name) if not dry_run else contextlib.nullcontext():
-            truth: dict[str, Any] = {"reports": [], "fallbacks": [], "alerted": 0, "held": {}}
+            truth = DeliveryTruth()
             with watch.stage("assess"):
                 assessment: Assessment = run(assess, settings, lc, today)
             if assessment.day_off is not None:
@@ -396,11 +396,11 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
             # Delivery truth first: what bounced is resent to its fallback, and a unit the dispatch never
             # reached is not blamed by a follow-up.
             if not dry_run:
-                truth["reports"] = run(read_mailbox, settings, lc)
-                truth["fallbacks"] = run(resend_fallbacks, settings, lc)
-                truth["alerted"] = run(alert_bounces, settings, lc)
-            truth["held"] = bounces.unreached(engine, lc)
-            assessment = _hold(assessment, truth["held"])
+                truth = DeliveryTruth(reports=tuple(run(read_mailbox, settings, lc)),
+                                      fallbacks=tuple(run(resend_fallbacks, settings, lc)),
+                                      alerted=run(alert_bounces, settings, lc))
+            truth = replace(truth, held=bounces.unreached(engine, lc))
+            assessment = _hold(assessment, truth.held)
             todo = [(a, today) for a in assessment.actions] + list(assessment.resumed)
             if dry_run or not todo:
                 planned = run(rehearse, settings, lc, assessment, today, todo) if todo else []
@@ -534,14 +534,14 @@ def _hold(assessment: Assessment, held: dict[str, str]) -> Assessment:
                    withheld=tuple(a for a in assessment.actions if a.unit in held))
 
 
-def _held_results(assessment: Assessment, truth: dict[str, Any]) -> list[escalation.ActionResult]:
+def _held_results(assessment: Assessment, truth: DeliveryTruth) -> list[escalation.ActionResult]:
     return [escalation.ActionResult(unit=a.unit, step=a.step.name, kind=a.step.kind, number=None, to=[],
-                                    status="held", error=truth["held"].get(a.unit))
+                                    status="held", error=truth.held.get(a.unit) if a.unit else None)
             for a in assessment.withheld]
 
 
 def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionResult], imports: list[str],
-            assessment: Assessment, dry_run: bool, truth: dict[str, Any] | None, watch: Stopwatch) -> dict[str, Any]:
+            assessment: Assessment, dry_run: bool, truth: DeliveryTruth, watch: Stopwatch) -> EscalationResult:
     if not dry_run:
         rows = [{"unit": r.unit or "", "step": r.step, "kind": r.kind, "number": r.number or "",
                  "to": ", ".join(r.to), "status": r.status, "error": r.error or ""} for r in results]
@@ -553,19 +553,11 @@ def _finish(lc: LoadedCampaign, as_of: dt.date, results: list[escalation.ActionR
                                           + (f" ({assessment.day_off}: not a working day)"
                                              if assessment.day_off else ""))
     state = assessment.compliance
-    return {
-        "as_of": as_of.isoformat(),
-        "actions": [r.as_json() for r in results],
-        "details": [vars(r) for r in results],
-        "imports": imports,
-        "bounces": truth or {"reports": [], "fallbacks": [], "alerted": 0, "held": {}},
-        "day_off": assessment.day_off,
-        "dry_run": dry_run,
-        "timings": watch.rounded(),
-        "compliance": {"required": state.required, "responded": state.responded,
-                       "units_behind": sum(1 for u in state.units if not u.compliant)},
-    }
-
+    return EscalationResult(
+        as_of=as_of, actions=tuple(results), imports=tuple(imports), bounces=truth, day_off=assessment.day_off,
+        dry_run=dry_run, timings=watch.rounded(),
+        compliance=ComplianceSummary(required=state.required, responded=state.responded,
+                                     units_behind=sum(1 for u in state.units if not u.compliant)))
 
 
 __all__ = ["UserError", "escalate"]

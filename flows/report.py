@@ -14,6 +14,7 @@ from prefect.states import Failed
 from congvan import compliance, register
 from congvan.config import LoadedCampaign
 from congvan.documents import dispatch_key
+from congvan.results import ReportResult, ReportRow
 from congvan.settings import Settings
 from congvan.store.db import init_db, make_engine
 from flows.escalate import validate
@@ -21,7 +22,7 @@ from flows.steps import StepFailed, artifact_key, flow_settings, run, step
 
 
 @step("write report", retries=2)
-def write(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> dict[str, Any]:
+def write(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> ReportResult:
     from congvan.report import write_report
 
     engine = make_engine(settings.database_url)
@@ -29,23 +30,23 @@ def write(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> dict[str, A
     state = compliance.compute(engine, lc, as_of)
     files = write_report(lc, state, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "reports",
                          dispatch=register.lookup(engine, dispatch_key(lc.name)), planned=as_of)
-    rows = [{"unit": u.code, "name": u.name, "required": u.required, "responded": u.responded,
-             "rate": f"{u.rate:.0%}", "compliant": "yes" if u.compliant else "no"} for u in state.units]
-    return {"docx": str(files.docx), "xlsx": str(files.xlsx), "rows": rows,
-            "responded": state.responded, "required": state.required}
+    rows = tuple(ReportRow(unit=u.code, name=u.name, required=u.required, responded=u.responded, rate=f"{u.rate:.0%}",
+                           compliant="yes" if u.compliant else "no") for u in state.units)
+    return ReportResult(docx=files.docx, xlsx=files.xlsx, rows=rows, responded=state.responded,
+                        required=state.required)
 
 
 @flow(name="report", log_prints=False)
-def report(campaign: str, as_of: dt.date | None = None) -> dict[str, Any] | State[Any]:
+def report(campaign: str, as_of: dt.date | None = None) -> ReportResult | State[Any]:
     """Write campaign CAMPAIGN's compliance report as of ``as_of`` (default today)."""
     today = as_of or dt.date.today()
     try:
         settings: Settings = flow_settings()  # a bad CONGVAN_* on this machine: one line
         lc = run(validate, settings, campaign)
-        result: dict[str, Any] = run(write, settings, lc, today)
+        result: ReportResult = run(write, settings, lc, today)
     except StepFailed as exc:
         return Failed(message=str(exc))
-    create_table_artifact(table=result["rows"], key=artifact_key("report", lc.name),
-                          description=f"{today.isoformat()}: {result['responded']}/{result['required']} answered; "
-                                      f"{result['docx']}")
+    create_table_artifact(table=result.to_json()["rows"], key=artifact_key("report", lc.name),
+                          description=f"{today.isoformat()}: {result.responded}/{result.required} answered; "
+                                      f"{result.docx}")
     return result

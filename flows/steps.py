@@ -85,13 +85,13 @@ def flow_settings() -> Any:
         raise StepFailed("; ".join(lines)) from None
 
 
-def outcome_of(state: Any, name: str) -> dict[str, Any]:
-    """The result of a flow run called with ``return_state=True``; a run that did not complete is the
-    user's to fix (its state message is the one line to show): ``CongVanError``."""
+def outcome_of(state: Any, name: str, kind: type[R]) -> R:
+    """The result of a flow run called with ``return_state=True``, of type ``kind`` (congvan.results); a run
+    that did not complete is the user's to fix (its state message is the one line to show): ``CongVanError``."""
     if not state.is_completed():
         raise CongVanError(state.message or f"the {name} run ended {state.type.value.lower()}")
     result = state.result()
-    assert isinstance(result, dict)
+    assert isinstance(result, kind), f"the {name} run returned {type(result).__name__}, not {kind.__name__}"
     return result
 
 

@@ -82,12 +82,15 @@ def spring_world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: Any
         yield {"project": project, "catcher": catcher, "db_url": db_url, "tmp": tmp_path}
 
 
-def run_flow(flow: Any, **parameters: Any) -> dict[str, Any]:
-    """Run a Prefect flow in-process; it must end Completed, with its result as a dict."""
+def run_flow(flow: Any, **parameters: Any) -> Any:
+    """Run a Prefect flow in-process; it must end Completed, with its typed result (congvan.results)."""
+    from congvan import results
+
     state = flow(return_state=True, **parameters)
     assert state.is_completed(), state.message
     result = state.result()
-    assert isinstance(result, dict)
+    assert isinstance(result, (results.DispatchResult, results.EscalationResult, results.ApprovalResult,
+                               results.ReportResult)), result
     return result
 
 

@@ -87,10 +87,11 @@ def test_the_dispatch_waits_for_its_signer_then_issues_once_approved(world: dict
     engine, catcher = world["engine"], world["catcher"]
     drafted = run_flow(dispatch, campaign=CAMPAIGN, as_of=DISPATCH_DAY)
     # Drafted, checked, submitted: no number taken, nothing mailed.
-    assert drafted["document"]["number"] is None and drafted["deliveries"] == []
+    assert drafted.number is None and drafted.deliveries == ()
+    assert set(drafted.to_json()) == {"document", "deliveries", "awaiting_approval"}  # dispatch --json
     assert _documents(engine) == [] and catcher.stored() == []
-    (waiting,) = drafted["awaiting_approval"]
-    assert Path(waiting["draft"]).is_file()
+    (waiting,) = drafted.awaiting_approval
+    assert waiting.draft is not None and Path(waiting.draft).is_file()
 
     listed = _cli("pending", CAMPAIGN, "--json")
     assert listed.exit_code == 0, listed.output
@@ -168,14 +169,14 @@ def test_letters_wait_a_refusal_sticks_and_an_approval_issues_them(world: dict[s
     engine, catcher = world["engine"], world["catcher"]
     # 19/04: the reminder mail needs no approval (approval: none): it goes.
     reminders = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 19))
-    assert {(a["unit"], a["status"]) for a in reminders["actions"]} == {("EAHLEO", "sent"), ("KPAC", "sent")}
+    assert {(a.unit, a.status) for a in reminders.actions} == {("EAHLEO", "sent"), ("KPAC", "sent")}
     mails = len(catcher.stored())
 
     # 25/04: the letters to the heads are drafted and submitted; nothing numbered or mailed.
     day = run_flow(escalate, campaign=CAMPAIGN, as_of=DON_DOC_DAY)
-    assert {(a["unit"], a["step"], a["status"]) for a in day["actions"]} == {
+    assert {(a.unit, a.step, a.status) for a in day.actions} == {
         ("EAHLEO", "don-doc", "awaiting_approval"), ("KPAC", "don-doc", "awaiting_approval")}
-    assert all(Path(d["files"][0]).is_file() for d in day["details"])
+    assert all(Path(a.files[0]).is_file() for a in day.actions)
     assert len(catcher.stored()) == mails and [d.kind for d in _documents(engine)].count("letter") == 0
 
     # KPAC's letter is refused; EAHLEO's is approved and goes out at once, numbered, dated the approval day.
@@ -193,7 +194,7 @@ def test_letters_wait_a_refusal_sticks_and_an_approval_issues_them(world: dict[s
 
     # The next days: the refused letter is never proposed again; nothing is asked twice.
     again = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 29))
-    assert [a for a in again["actions"] if a["unit"] == "KPAC"] == []
+    assert [a for a in again.actions if a.unit == "KPAC"] == []
     assert json.loads(_cli("pending", CAMPAIGN, "--json").stdout)["pending"] == []
     statuses = {r.key: r.status for r in _approval_rows(engine)}
     assert statuses[f"{CAMPAIGN}/don-doc/KPAC"] is ApprovalStatus.REJECTED
@@ -224,7 +225,7 @@ def test_a_higher_step_supersedes_a_letter_still_waiting(sqlite_world: dict[str,
     _issued_dispatch(world)
     run_flow(escalate, campaign=CAMPAIGN, as_of=DON_DOC_DAY)  # don-doc drafted for EAHLEO and KPAC, never decided
     later = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 5, 4))  # giai-trinh and the report are due
-    assert {(a["unit"], a["step"]) for a in later["actions"]} >= {("EAHLEO", "giai-trinh"), ("KPAC", "giai-trinh")}
+    assert {(a.unit, a.step) for a in later.actions} >= {("EAHLEO", "giai-trinh"), ("KPAC", "giai-trinh")}
     waiting = json.loads(_cli("pending", CAMPAIGN, "--json").stdout)["pending"]
     assert {(p["unit"], p["step"]) for p in waiting} == {("EAHLEO", "giai-trinh"), ("KPAC", "giai-trinh"),
                                                          (None, "bao-cao")}

@@ -59,16 +59,14 @@ def test_a_unit_never_reached_is_held_not_blamed(world: dict[str, Any]) -> None:
     from flows.escalate import escalate
 
     project: Project = world["project"]
-    assert {d["status"] for d in run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))["deliveries"]} \
-        == {"sent"}
+    assert {d.status for d in run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10)).deliveries} == {"sent"}
     assert [line.split(":")[0] for line in _import_returned(world)] == [f"EAHLEO {MAILBOX}"]
     assert project.run("roster", "import", CAMPAIGN).returncode == 0
 
     # The next daily run resends the dispatch to the head (the relay accepts it, then returns it too).
     first = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 15))
-    assert [(f["unit"], f["address"], f["status"]) for f in first["bounces"]["fallbacks"]] == [
-        ("EAHLEO", world["head"], "sent")]
-    assert first["bounces"]["alerted"] == 1 and first["bounces"]["held"] == {}
+    assert [(f.unit, f.address, f.status) for f in first.bounces.fallbacks] == [("EAHLEO", world["head"], "sent")]
+    assert first.bounces.alerted == 1 and first.bounces.held == {}
     assert [line.split(":")[0] for line in _import_returned(world)] == [f"EAHLEO {world['head']}"]
 
     # The reminder day: KPAC gets its reminder; EAHLEO never had the dispatch, so nothing blames it.
@@ -76,11 +74,11 @@ def test_a_unit_never_reached_is_held_not_blamed(world: dict[str, Any]) -> None:
     assert plan.returncode == 0, plan.stderr
     assert any(line.split()[:4] == ["EAHLEO", "nhac-nho", "mail", "held"] for line in plan.stdout.splitlines())
     day = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 19))
-    actions = {(a["unit"], a["step"]): a["status"] for a in day["actions"]}
+    actions = {(a.unit, a.step): a.status for a in day.actions}
     assert actions == {("KPAC", "nhac-nho"): "sent", ("EAHLEO", "nhac-nho"): "held"}
-    held = next(d for d in day["details"] if d["unit"] == "EAHLEO")
-    assert "the dispatch bounced and reached no address of the unit" in held["error"]
-    assert day["bounces"]["alerted"] == 1  # the head's bounce, told once
+    held = next(a for a in day.actions if a.unit == "EAHLEO")
+    assert "the dispatch bounced and reached no address of the unit" in held.error
+    assert day.bounces.alerted == 1  # the head's bounce, told once
     sent_to = {r for m in world["catcher"].stored() for r in m.rcpt_tos}
     assert MAILBOX not in sent_to and world["head"] not in sent_to
 
@@ -94,16 +92,15 @@ def test_a_dispatch_rerun_reaches_the_fallback_once(world: dict[str, Any]) -> No
     from flows.dispatch import dispatch
 
     first = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
-    number = first["document"]["number"]
+    number = first.number
     _import_returned(world)
     rerun = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 11))
-    eahleo = sorted((d["address"], d["status"]) for d in rerun["deliveries"] if d["unit"] == "EAHLEO")
+    eahleo = sorted((d.address, d.status) for d in rerun.deliveries if d.unit == "EAHLEO")
     assert eahleo == sorted([(MAILBOX, "bounced"), (world["head"], "sent")])
-    assert rerun["document"]["number"] == number  # the same document, not a new letter
+    assert rerun.number == number  # the same document, not a new letter
     assert _returned_for(world, world["head"]) == 1  # the catcher took it once (and returned it)
     again = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 11))
-    assert [(d["address"], d["status"]) for d in again["deliveries"]] == \
-        [(d["address"], d["status"]) for d in rerun["deliveries"]]
+    assert [(d.address, d.status) for d in again.deliveries] == [(d.address, d.status) for d in rerun.deliveries]
     assert _returned_for(world, world["head"]) == 1
 
 

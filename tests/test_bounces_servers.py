@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from mailservers import MailServers, mail_servers  # noqa: F401  (the fixture)
 from support import Project, run_flow, spring_2024_campaign
 
+from congvan.results import DeliveryTruth
 from congvan.store import make_engine
 from congvan.store.models import Delivery
 
@@ -105,8 +106,8 @@ def test_bounces_over_postfix_and_dovecot_reach_the_fallbacks_once(world: dict[s
     project: Project = world["project"]
     result = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
     # Postfix accepted every address, the two that do not exist included.
-    assert {d["status"] for d in result["deliveries"]} == {"sent"}
-    assert {d["address"] for d in result["deliveries"]} >= set(GONE)
+    assert {d.status for d in result.deliveries} == {"sent"}
+    assert {d.address for d in result.deliveries} >= set(GONE)
     servers.wait_queue_empty()
     returned = _wait_for(servers, AUTHORITY, 2)
     assert all(b"message/delivery-status" in r for r in returned)
@@ -119,11 +120,11 @@ def test_bounces_over_postfix_and_dovecot_reach_the_fallbacks_once(world: dict[s
     assert imported.returncode == 0, imported.stderr
 
     day = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 15))
-    truth = day["bounces"]
-    assert len(truth["reports"]) == 2 and all("bounced 5.1.1" in line for line in truth["reports"])
-    assert sorted((f["unit"], f["address"], f["status"]) for f in truth["fallbacks"]) == [
+    truth = day.bounces
+    assert len(truth.reports) == 2 and all("bounced 5.1.1" in line for line in truth.reports)
+    assert sorted((f.unit, f.address, f.status) for f in truth.fallbacks) == [
         ("SKHDT", SKHDT_FALLBACK, "sent"), ("STP", STP_HEAD, "sent")]
-    assert truth["alerted"] == 2
+    assert truth.alerted == 2
     servers.wait_queue_empty()
 
     # Each fallback got the same document (the .docx recorded for the dispatch), once.
@@ -157,14 +158,14 @@ def test_bounces_over_postfix_and_dovecot_reach_the_fallbacks_once(world: dict[s
     # The next run reads the mailbox again (only the alert is new: congvan's own, skipped) and changes nothing.
     before = {a: len(servers.messages(a)) for a in (AUTHORITY, SKHDT_FALLBACK, STP_HEAD)}
     again = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 16))
-    assert again["bounces"] == {"reports": [], "fallbacks": [], "alerted": 0, "held": {}}
+    assert again.bounces == DeliveryTruth()  # no reports, no fallbacks, nobody alerted, nobody held
     servers.wait_queue_empty()
     assert {a: len(servers.messages(a)) for a in before} == before
     assert _ledger(world["db_url"]) == rows
     # A dispatch rerun sends nothing either: the bounced addresses are not used again.
     rerun = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
     assert _ledger(world["db_url"]) == rows
-    assert {d["status"] for d in rerun["deliveries"] if d["address"] in GONE} == {"bounced"}
+    assert {d.status for d in rerun.deliveries if d.address in GONE} == {"bounced"}
 
 
 def test_a_refused_login_is_one_line_without_the_password(world: dict[str, Any]) -> None:

@@ -101,7 +101,7 @@ def _start(world: dict[str, Any]) -> None:
     from flows.dispatch import dispatch
 
     result = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
-    assert {d["status"] for d in result["deliveries"]} == {"sent"}
+    assert {d.status for d in result.deliveries} == {"sent"}
     # In-process (the CONGVAN_* settings are in os.environ): the process boundary is not the point here.
     imported = CliRunner().invoke(app, ["roster", "import", CAMPAIGN])
     assert imported.exit_code == 0, imported.output
@@ -122,8 +122,8 @@ def test_five_weeks_through_the_holidays(sqlite_world: dict[str, Any]) -> None:
         _import_answers(world, day)
         before = len(catcher.stored())
         result = run_flow(escalate, campaign=CAMPAIGN, as_of=day)
-        sent = {(a["unit"], a["step"]) for a in result["actions"]}
-        assert all(a["status"] == "sent" for a in result["actions"]), result["details"]
+        sent = {(a.unit, a.step) for a in result.actions}
+        assert all(a.status == "sent" for a in result.actions), result.actions
         if sent:
             seen[day] = sent
             # Each action is one message (To the head or the mailbox, with its Cc's).
@@ -143,8 +143,8 @@ def test_the_same_day_twice_sends_nothing_more(world: dict[str, Any]) -> None:
     first = run_flow(escalate, campaign=CAMPAIGN, as_of=day)
     count = len(world["catcher"].stored())
     again = run_flow(escalate, campaign=CAMPAIGN, as_of=day)
-    assert len(first["actions"]) == 3
-    assert again["actions"] == []
+    assert len(first.actions) == 3
+    assert again.actions == ()
     assert len(world["catcher"].stored()) == count
 
 
@@ -157,10 +157,10 @@ def test_missed_runs_send_only_the_highest_step_due(sqlite_world: dict[str, Any]
     _start(world)
     _import_answers(world, dt.date(2024, 4, 26))
     result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
-    assert {(a["unit"], a["step"]) for a in result["actions"]} == {("EAHLEO", "don-doc"), ("KPAC", "don-doc")}
+    assert {(a.unit, a.step) for a in result.actions} == {("EAHLEO", "don-doc"), ("KPAC", "don-doc")}
     # The run's seconds per stage come back with its result (bench/bench_scale.py reads them), not from a global.
-    assert {"assess", "record, render, check", "pdf", "plan deliveries", "send"} <= set(result["timings"])
-    assert all(v >= 0 for v in result["timings"].values())
+    assert {"assess", "record, render, check", "pdf", "plan deliveries", "send"} <= set(result.timings)
+    assert all(v >= 0 for v in result.timings.values())
 
 
 def test_whoever_starts_a_dispatch_can_watch_it_send(sqlite_world: dict[str, Any]) -> None:
@@ -173,7 +173,7 @@ def test_whoever_starts_a_dispatch_can_watch_it_send(sqlite_world: dict[str, Any
         result = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))
     total = seen[-1][1]  # messages (one per unit, with its copies)
     assert seen == [(n, total) for n in range(1, total + 1)]
-    assert 0 < total <= sum(1 for d in result["deliveries"] if d["status"] == "sent")
+    assert 0 < total <= result.count("sent")
     run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 10))  # a rerun: nothing to send, nobody told
     assert len(seen) == total
 
@@ -185,8 +185,8 @@ def test_not_a_working_day_does_nothing(sqlite_world: dict[str, Any]) -> None:
     _start(world)
     _import_answers(world, dt.date(2024, 4, 30))
     result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 30))  # 30/4: Reunification Day
-    assert result["actions"] == [] and result["day_off"]
-    assert WorkCalendar().reason_off(dt.date(2024, 4, 30)) == result["day_off"]
+    assert result.actions == () and result.day_off
+    assert WorkCalendar().reason_off(dt.date(2024, 4, 30)) == result.day_off
 
 
 def test_the_letter_to_the_head_cites_the_dispatch_lists_who_and_threads_under_it(sqlite_world: dict[str, Any]) -> None:
@@ -280,10 +280,10 @@ def test_a_letter_that_cannot_be_made_stops_alone(sqlite_world: dict[str, Any]) 
     _start(world)
     _import_answers(world, dt.date(2024, 4, 25))
     result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 25))
-    by_unit = {d["unit"]: d for d in result["details"]}
-    assert by_unit["KPAC"]["status"] == "sent" and by_unit["KPAC"]["number"] is not None
-    assert by_unit["EAHLEO"]["status"] == "not_sent"
-    assert "is not LiberationSerif or TimesNewRoman" in by_unit["EAHLEO"]["error"]
+    by_unit = {a.unit: a for a in result.actions}
+    assert by_unit["KPAC"].status == "sent" and by_unit["KPAC"].number is not None
+    assert by_unit["EAHLEO"].status == "not_sent"
+    assert "is not LiberationSerif or TimesNewRoman" in by_unit["EAHLEO"].error
     letters = [m.message() for m in world["catcher"].stored() if m.message()["Cc"]]
     assert len(letters) == 1  # KPAC's; EAHLEO's never left
     assert letters[0]["Cc"].addresses[0].addr_spec == "vanthu.kpac@daklak.example"
@@ -366,8 +366,8 @@ def test_a_bounced_letter_goes_to_the_corrected_address(sqlite_world: dict[str, 
     # The running server starts refusing the old address (its handler reads the options per command).
     catcher._handler.options = dataclasses.replace(catcher.options, perm_fail_rcpts=frozenset({old}))
     first = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 25))
-    kpac = next(d for d in first["details"] if d["unit"] == "KPAC")
-    assert kpac["status"] == "failed" and kpac["error"].startswith("550")
+    kpac = next(a for a in first.actions if a.unit == "KPAC")
+    assert kpac.status == "failed" and kpac.error.startswith("550")
 
     def fix(data: dict[str, Any]) -> None:
         next(u for u in data["units"] if u["code"] == "KPAC")["head"]["email"] = "chutich.kpac@daklak.example"
@@ -375,8 +375,8 @@ def test_a_bounced_letter_goes_to_the_corrected_address(sqlite_world: dict[str, 
     project.edit("units.yaml", fix)
     before = len(catcher.stored())
     again = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2024, 4, 26))
-    kpac_again = next(d for d in again["details"] if d["unit"] == "KPAC")
-    assert kpac_again["status"] == "sent" and kpac_again["number"] == kpac["number"]
+    kpac_again = next(a for a in again.actions if a.unit == "KPAC")
+    assert kpac_again.status == "sent" and kpac_again.number == kpac.number
     resent = catcher.stored()[before:]
     assert [m.rcpt_tos for m in resent] == [("chutich.kpac@daklak.example",)]  # the mailbox had it already
 

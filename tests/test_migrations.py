@@ -196,12 +196,12 @@ def test_after_the_upgrade_a_rerun_sends_nothing_twice(legacy: Engine, db_url: s
             assert project.run("db", "upgrade", **env).returncode == 0
         sent = dispatch(campaign=CAMPAIGN, as_of=dt.date(2023, 2, 10), return_state=True)
         assert sent.is_completed(), sent.message
-        assert {d["status"] for d in sent.result()["deliveries"]} == {"sent"}
-        assert "awaiting_approval" not in sent.result()
+        assert {d.status for d in sent.result().deliveries} == {"sent"}
+        assert "awaiting_approval" not in sent.result().to_json()
         for day in (dt.date(2023, 2, 21), dt.date(2023, 2, 27), dt.date(2023, 3, 3), dt.date(2023, 3, 6)):
             run = escalate(campaign=CAMPAIGN, as_of=day, return_state=True)
             assert run.is_completed(), run.message
-            assert run.result()["actions"] == [], day
+            assert run.result().actions == (), day
         assert catcher.stored() == []
     with legacy.connect() as conn:  # nothing was submitted to a signer
         assert conn.execute(sa.text("SELECT count(*) FROM approvals")).scalar_one() == 0

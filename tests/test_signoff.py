@@ -52,8 +52,8 @@ def test_the_dispatch_leaves_signed_by_its_signer_then_the_organisation(signed_w
     from flows.dispatch import dispatch
 
     result = run_flow(dispatch, campaign=CAMPAIGN, as_of=dt.date(2023, 2, 10))
-    assert {d["status"] for d in result["deliveries"]} == {"sent"}
-    pdf = Path(result["document"]["path"]).with_suffix(".pdf")
+    assert {d.status for d in result.deliveries} == {"sent"}
+    pdf = Path(result.path).with_suffix(".pdf")
     (verdict,) = verify([pdf], trust_roots=signed_world["pki"] / "root.pem")
     assert verdict.ok, verdict.as_json()
     assert [(s.role, s.signer) for s in verdict.signatures] == [("signer", "Phạm Ngọc Nghị"),
@@ -107,17 +107,17 @@ def test_letters_and_the_report_are_signed_and_its_list_by_the_organisation(sign
     # Nobody has answered: on 03/03 (deadline 24/02 + 5) every unit gets the Chairman's letter, and leadership
     # the report.
     result = run_flow(escalate, campaign=CAMPAIGN, as_of=dt.date(2023, 3, 3))
-    sent = [a for a in result["details"] if a["status"] == "sent"]
-    not_sent = [(a["unit"], a["status"], a["error"]) for a in result["details"] if a["status"] != "sent"]
+    sent = [a for a in result.actions if a.status == "sent"]
+    not_sent = [(a.unit, a.status, a.error) for a in result.actions if a.status != "sent"]
     assert sent and not not_sent, not_sent
     root = signed_world["pki"] / "root.pem"
-    letters = [Path(f) for a in sent if a["kind"] == "letter" for f in a["files"] if f.endswith(".pdf")]
+    letters = [Path(f) for a in sent if a.kind == "letter" for f in a.files if f.endswith(".pdf")]
     assert letters
     for verdict in verify(letters[:3], trust_roots=root):
         assert verdict.ok and [s.role for s in verdict.signatures] == ["signer", "organisation"]
         assert verdict.signatures[0].signer == "Phạm Ngọc Nghị"  # giai-trinh: the Chairman signs
-    (report,) = [a for a in sent if a["kind"] == "report"]
-    pdfs = [Path(f) for f in report["files"] if f.endswith(".pdf")]
+    (report,) = [a for a in sent if a.kind == "report"]
+    pdfs = [Path(f) for f in report.files if f.endswith(".pdf")]
     annex = [p for p in pdfs if p.stem.endswith("_danh-sach")]
     assert len(pdfs) == 2 and len(annex) == 1
     (document, listing) = verify([p for p in pdfs if p not in annex] + annex, trust_roots=root)
