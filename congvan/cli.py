@@ -23,7 +23,7 @@ from congvan.cli_sign import verify_command
 from congvan.cli_status import engine_of, follow_up_campaign
 from congvan.cli_status import status as status_command
 from congvan.cli_store import db_app, register_app
-from congvan.errors import CongVanError
+from congvan.errors import ConfigError, CongVanError
 from congvan.i18n import _, status_word
 from congvan.vndate import short_date
 
@@ -50,6 +50,40 @@ R = TypeVar("R")
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")]
 
 
+@app.command()
+def validate(campaign: Annotated[str | None, typer.Argument(help="Campaign (file stem under "
+                                                                 "config/campaigns/); all if omitted.")] = None,
+             ) -> None:
+    """Check config, template and addresses; report every problem found.
+
+    Example: congvan validate par-index-2022
+    """
+    from congvan.config import list_campaigns
+    from congvan.validation import validate_campaign
+
+    settings = settings_or_exit()
+    names = [campaign] if campaign else list_campaigns(settings.config_dir)
+    if not names:
+        error(_("no campaigns in {folder}").format(folder=settings.config_dir / "campaigns"))
+        raise typer.Exit(code=2)
+    failed = False
+    for name in names:
+        try:
+            result = validate_campaign(settings.config_dir, settings.templates_dir, name)
+        except ConfigError as exc:
+            failed = True
+            for problem in exc.problems:
+                error(str(problem))
+            continue
+        except CongVanError as exc:
+            failed = True
+            error(str(exc))
+            continue
+        typer.echo(result.summary())
+        for line in result.warnings:
+            warning(line)
+    if failed:
+        raise typer.Exit(code=2)
 
 
 @app.command()
