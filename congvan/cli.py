@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from congvan.cli_approval import approve, pending, reject
-from congvan.cli_base import error, parse_date, settings_or_exit, starting, user_errors, warning
+from congvan.cli_base import error, parse_date, settings_or_exit, starting, user_errors, visible_at_once, warning
 from congvan.cli_bounces import bounces_app
 from congvan.cli_setup import new as new_command
 from congvan.cli_setup import units_app
@@ -618,5 +618,6 @@ def mailcatcher(port: Annotated[int | None, typer.Option("--port", help="Port on
 def main(argv: list[str] | None = None) -> None:
     from congvan.cli_i18n import run
 
-    run(app, argv if argv is not None else sys.argv[1:])
+    with visible_at_once():
+        run(app, argv if argv is not None else sys.argv[1:])
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -86,3 +87,62 @@ def starting(what: str, campaign: str) -> None:
     result alone (``--json``)."""
     if sys.stderr.isatty():
         typer.echo(_(STARTING[what]).format(campaign=campaign), err=True)
+
+
+# --- something on screen within a second -------------------------------------------------------------------
+
+WORKING_AFTER = 0.7  # seconds of silence before a command at a terminal says it is working
+_ERASE = "\r\033[K"  # back to the start of the line, clear it
+
+
+class _Watched:
+    """A stream that tells when a command first writes to it (and erases the working line before that)."""
+
+    def __init__(self, stream: Any, shown: threading.Event, indicator: list[bool]) -> None:
+        self._stream, self._shown, self._indicator = stream, shown, indicator
+
+    def write(self, text: str) -> int:
+        self._shown.set()
+        if self._indicator[0]:
+            self._indicator[0] = False
+            self._erase()
+        return int(self._stream.write(text))
+
+    def _erase(self) -> None:
+        stream = self._stream if self._stream.isatty() else sys.__stderr__
+        if stream is not None:
+            stream.write(_ERASE)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def visible_at_once(after: float = WORKING_AFTER) -> Iterator[None]:
+    """At a terminal, a command silent for ``after`` seconds shows "Working…" on stderr (Vietnamese by default),
+    erased as soon as its own output starts: the start-up of Python, pydantic, SQLAlchemy or openpyxl never
+    looks like a hang. Not at a terminal (pipes, cron, --json readers) nothing changes."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    shown, indicator = threading.Event(), [False]
+    real_out, real_err = sys.stdout, sys.stderr
+
+    def say() -> None:
+        if not shown.wait(after):
+            indicator[0] = True
+            real_err.write(_("Working…"))
+            real_err.flush()
+
+    sys.stdout, sys.stderr = _Watched(real_out, shown, indicator), _Watched(real_err, shown, indicator)
+    watcher = threading.Thread(target=say, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        shown.set()
+        watcher.join()
+        sys.stdout, sys.stderr = real_out, real_err
+        if indicator[0]:  # nothing came after it: leave the terminal as it was
+            real_err.write(_ERASE)
+            real_err.flush()

@@ -160,7 +160,14 @@ def test_render_issued_after_allocation_carries_the_number(project: Project) -> 
     assert "ngày 10 tháng 02 năm 2023" in xml
 
 
-@pytest.mark.parametrize("as_of", ["2023-13-01", "10/02/2023", "hôm nay"])
+def test_as_of_as_a_vietnamese_coordinator_writes_it(project: Project) -> None:
+    iso, written = project.run("render", CAMPAIGN, "--as-of", "2023-02-10"), project.run(
+        "render", CAMPAIGN, "--as-of", "10/02/2023")
+    assert iso.returncode == written.returncode == 0, written.stderr
+    assert iso.stdout == written.stdout
+
+
+@pytest.mark.parametrize("as_of", ["2023-13-01", "30/02/2023", "02/10/23", "hôm nay"])
 def test_render_bad_as_of(project: Project, as_of: str) -> None:
     result = project.run("render", CAMPAIGN, "--as-of", as_of)
     assert result.returncode == 2
