@@ -495,3 +495,12 @@ def test_no_mail_server_in_vietnamese(tmp_path: Path, prefect_api: str, command:
                     f"chưa gửi gì: nếu đó là hộp thư thử của congvan, hãy khởi động bằng lệnh `congvan mailcatcher "
                     f"--port {port}` trong một cửa sổ dòng lệnh khác; nếu không, hãy đặt CONGVAN_SMTP_HOST và "
                     "CONGVAN_SMTP_PORT"), line
+
+
+def test_a_new_campaign_says_what_to_edit_in_vietnamese(vietnamese: Speaker) -> None:
+    made = vietnamese.run("new", "dot-moi", "--from", CAMPAIGN)
+    assert made.returncode == 0, made.stderr
+    text = (vietnamese.project.config / "campaigns" / "dot-moi.yaml").read_text(encoding="utf-8")
+    assert text.startswith(f"# Tạo từ đợt {CAMPAIGN} bằng lệnh `congvan new`: hãy sửa tiêu đề, ngày tháng, trích "
+                           "yếu, nội dung và hạn trả lời.\n"), text[:200]
+    assert "Made from" not in text
