@@ -424,3 +424,84 @@ def test_errors_are_translated_where_they_are_raised() -> None:
                 found.append(f"{module}:{call.lineno}: {ast.unparse(call)[:100]}")
     assert not found, "untranslated messages (wrap them in _()):\n" + "\n".join(found)
     assert len(TRANSLATED_MODULES) == len({ROOT / m for m in TRANSLATED_MODULES if (ROOT / m).is_file()})
+
+
+# --- imports, the mail server: in Vietnamese -------------------------------------------------------------------
+
+
+def test_a_roster_with_bad_rows_in_vietnamese(vietnamese: Speaker, tmp_path: Path) -> None:
+    """Every bad row on its own line (file, row, what is wrong), nothing loaded, exit 2."""
+    roster = tmp_path / "danh-sach.csv"
+    roster.write_text("Mã cán bộ,Họ và tên,Chức vụ,Đơn vị,Email\n"
+                      "A-01,Nguyễn Văn An,Chuyên viên,SNV,\n"
+                      "A-02,,Chuyên viên,SNV,\n"
+                      "A-03,Trần Thị Bình,Chuyên viên,Sở Du lịch Hải Đảo,\n"
+                      "A-01,Lê Văn Cường,Chuyên viên,STP,cuong@\n", encoding="utf-8")
+    lines = _vietnamese_errors(vietnamese.run("roster", "import", CAMPAIGN, str(roster)))
+    assert lines == [
+        "Lỗi: danh-sach.csv, dòng 3: thiếu họ và tên",
+        "Lỗi: danh-sach.csv, dòng 4: không có đơn vị 'Sở Du lịch Hải Đảo' (hãy ghi mã hoặc tên đơn vị trong "
+        "units.yaml)",
+        "Lỗi: danh-sach.csv, dòng 5: 'cuong@' không phải địa chỉ thư hợp lệ (tên miền '' sai hoặc thiếu)",
+        "Lỗi: danh-sach.csv, dòng 5: mã cán bộ 'A-01' bị trùng (đã có ở dòng 2)",
+    ], lines
+    no_header = tmp_path / "khong-tieu-de.csv"
+    no_header.write_text("Họ và tên,Đơn vị\nNguyễn Văn An,SNV\n", encoding="utf-8")
+    (line,) = _vietnamese_errors(vietnamese.run("roster", "import", CAMPAIGN, str(no_header)))
+    assert line.startswith("Lỗi: khong-tieu-de.csv: không có dòng tiêu đề chứa cột mã cán bộ 'Mã cán bộ' (hoặc "), line
+    assert line.endswith("trong 10 dòng đầu; dòng đầu tiên tìm thấy: 'Họ và tên', 'Đơn vị'"), line
+
+
+def test_a_response_export_with_an_impossible_date_in_vietnamese(vietnamese: Speaker, tmp_path: Path) -> None:
+    export = tmp_path / "ket-qua.csv"
+    export.write_text("Mã cán bộ,Thời gian hoàn thành\nX-01,31/02/2023 09:15\nX-02,hôm qua\n", encoding="utf-8")
+    lines = _vietnamese_errors(vietnamese.run("responses", "import", CAMPAIGN, str(export)))
+    assert lines == [
+        "Lỗi: ket-qua.csv, dòng 2: '31/02/2023 09:15' không phải ngày giờ có thật (ngày vượt quá số ngày của tháng; "
+        "ngày viết trước tháng)",
+        "Lỗi: ket-qua.csv, dòng 3: không đọc được thời gian 'hôm qua' (cần có dạng dd/mm/yyyy HH:MM:SS, dd/mm/yyyy "
+        "hoặc yyyy-mm-dd HH:MM)",
+    ], lines
+    # A readable export from someone not on the roster: loaded, with a warning in Vietnamese.
+    assert vietnamese.run("roster", "import", CAMPAIGN).returncode == 0
+    export.write_text("Mã cán bộ,Thời gian hoàn thành\nZZ-99,20/02/2023 09:15\n", encoding="utf-8")
+    loaded = vietnamese.run("responses", "import", CAMPAIGN, str(export))
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.startswith("ket-qua.csv: 1 dòng, 1 người trả lời mới"), loaded.stdout
+    assert ("Cảnh báo: ket-qua.csv, dòng 2: mã cán bộ 'ZZ-99' không có trong danh sách cán bộ (vẫn lưu, báo là "
+            "không xác định)") in loaded.stderr.splitlines(), loaded.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", ["dispatch", "approve"])
+def test_no_mail_server_in_vietnamese(tmp_path: Path, prefect_api: str, command: str) -> None:
+    """Nothing listens on CONGVAN_SMTP_PORT: one Vietnamese line saying what to do, exit 2, nothing numbered."""
+    speaker = Speaker(tmp_path)
+    speaker.project.edit(f"campaigns/{CAMPAIGN}.yaml", lambda c: c.update(pdf=False, attach=["docx"]))
+    port = _free_port()
+    result = speaker.run(command, CAMPAIGN, "--as-of", "2023-02-10", timeout=120, CONGVAN_SMTP_PORT=str(port),
+                         PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect-home"),
+                         CONGVAN_DATABASE_URL=f"sqlite:///{tmp_path / 'outputs' / 'congvan.db'}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith(("Lỗi: ", "Error: "))]
+    assert line == (f"Lỗi: không kết nối được máy chủ thư 127.0.0.1:{port} (none): kết nối bị từ chối; chưa lấy số, "
+                    f"chưa gửi gì: nếu đó là hộp thư thử của congvan, hãy khởi động bằng lệnh `congvan mailcatcher "
+                    f"--port {port}` trong một cửa sổ dòng lệnh khác; nếu không, hãy đặt CONGVAN_SMTP_HOST và "
+                    "CONGVAN_SMTP_PORT"), line
+
+
+def test_a_new_campaign_says_what_to_edit_in_vietnamese(vietnamese: Speaker) -> None:
+    made = vietnamese.run("new", "dot-moi", "--from", CAMPAIGN)
+    assert made.returncode == 0, made.stderr
+    text = (vietnamese.project.config / "campaigns" / "dot-moi.yaml").read_text(encoding="utf-8")
+    assert text.startswith(f"# Tạo từ đợt {CAMPAIGN} bằng lệnh `congvan new`: hãy sửa tiêu đề, ngày tháng, trích "
+                           "yếu, nội dung và hạn trả lời.\n"), text[:200]
+    assert "Made from" not in text
