@@ -6,7 +6,7 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,9 @@ from congvan.i18n import N_, _
 
 if TYPE_CHECKING:
     from congvan.settings import Settings
+
+Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
+AsOf = Annotated[str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")]
 
 
 def error(message: str) -> None:
