@@ -70,7 +70,9 @@ def approve(campaign: Campaign, units: Units = None,
     Example: congvan approve par-index-2022 --by "Phạm Ngọc Nghị"
     """
     starting("approve", campaign)
-    from congvan.cli import _print_dispatch, _run_flow, _signing_preflight, print_actions
+    from congvan.cli_dispatch import print_dispatch
+    from congvan.cli_escalate import print_actions
+    from congvan.cli_flow import run_flow, signing_preflight
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
     from congvan.signoff import signer_keys
@@ -85,17 +87,17 @@ def approve(campaign: Campaign, units: Units = None,
         init_db(engine)
         # Before the decision is recorded: a mail server or LibreOffice that cannot be used is one line now.
         preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
-        _signing_preflight(settings, lc, signer_keys(lc))
+        signing_preflight(settings, lc, signer_keys(lc))
     from congvan.results import ApprovalResult
 
-    result = _run_flow("approve", ApprovalResult, progress=not as_json, campaign=campaign, units=units,
+    result = run_flow("approve", ApprovalResult, progress=not as_json, campaign=campaign, units=units,
                        decision="approve", by=by, comment=comment, as_of=day, via=_cli_origin())
     if as_json:
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_decision(result)
         if result.dispatch:
-            _print_dispatch(result.dispatch)
+            print_dispatch(result.dispatch)
         if result.actions:
             print_actions(result.as_of, result.actions, dry_run=False)
     if (result.dispatch and result.dispatch.unserved()) or any(
@@ -128,10 +130,10 @@ def reject(campaign: Campaign, units: Units = None,
 
 
 def _run_flow_reject(campaign: str, units: list[str] | None, by: str | None, reason: str) -> ApprovalResult:
-    from congvan.cli import _run_flow
+    from congvan.cli_flow import run_flow
     from congvan.results import ApprovalResult
 
-    return _run_flow("approve", ApprovalResult, progress=False, campaign=campaign, units=units, decision="reject",
+    return run_flow("approve", ApprovalResult, progress=False, campaign=campaign, units=units, decision="reject",
                      by=by, comment=reason, via=_cli_origin())
 
 

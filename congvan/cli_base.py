@@ -7,7 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from congvan.i18n import N_, _
 
 if TYPE_CHECKING:
     from congvan.settings import Settings
+
+Campaign = Annotated[str, typer.Argument(help="Campaign (file stem under config/campaigns/).")]
+AsOf = Annotated[str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")]
 
 
 def error(message: str) -> None:
