@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,27 @@ def project_copy(tmp_path: Path, *, approval: bool = False) -> Path:
         path.write_text(text, encoding="utf-8")
     return root
 
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[Any] | None = None, *, seconds: float = 30) -> None:
+    """Until something listens on ``port`` (a server started in the background); fails if ``process`` ends."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the background command ended with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing listens on port {port} after {seconds} s")
 
 def edit_yaml(path: Path, change: Callable[[Any], None]) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -7,16 +7,14 @@ import datetime as dt
 import json
 import re
 import shutil
-import socket
 import subprocess
-import time
 import unicodedata
 from pathlib import Path
 
 import openpyxl
 import pytest
 import yaml
-from support import Project, edit_yaml, error_lines
+from support import Project, edit_yaml, error_lines, free_port, wait_for_port
 
 from congvan.config import load_campaign
 from congvan.errors import ConfigError
@@ -175,7 +173,7 @@ def test_from_a_fresh_copy_to_ones_own_campaign_dispatched_in_five_commands(tmp_
     """Issue 15's "done when": `make setup` (done by the suite's own set-up), then four congvan commands, reading
     only Vietnamese: a three-unit campaign of one's own, approved and mailed to the catcher."""
     project = Project(tmp_path, approval=True)
-    port = _free_port()
+    port = free_port()
     env = {"CONGVAN_LANG": "vi", "CONGVAN_SMTP_PORT": str(port), "PREFECT_API_URL": prefect_api,
            "PREFECT_HOME": str(tmp_path / "prefect-home")}
     deadline = (dt.date.today() + dt.timedelta(days=30)).strftime("%d/%m/%Y")
@@ -186,7 +184,7 @@ def test_from_a_fresh_copy_to_ones_own_campaign_dispatched_in_five_commands(tmp_
     catcher = subprocess.Popen(project.command("mailcatcher"), cwd=project.root, env={**project.env, **env},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
     try:
-        _wait_for(port)
+        wait_for_port(port, catcher)
         printed.append(project.run("dispatch", "tinh-gon", timeout=300, **env))
         printed.append(project.run("approve", "tinh-gon", timeout=300, **env))
     finally:
@@ -205,22 +203,6 @@ def test_from_a_fresh_copy_to_ones_own_campaign_dispatched_in_five_commands(tmp_
     assert delivered == sorted(["vanthu.stnmt@daklak.example", "vanthu.eahleo@daklak.example",
                                 "vanthu.kpac@daklak.example", "vanthu.tinhuy@daklak.example",
                                 "vanthu.hdnd@daklak.example"])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for(port: int) -> None:
-    for _ in range(150):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"the mail catcher does not listen on {port}")
 
 
 # --- units export / import ------------------------------------------------------------------------------------

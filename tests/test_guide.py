@@ -25,17 +25,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from tests.support import ROOT
+from support import ROOT, free_port, wait_for_port
 
 GUIDE = ROOT / "docs" / "huong-dan-su-dung.md"
 NOTE = re.compile(r"^<!-- guide: (?P<note>.*?) -->$")
@@ -133,25 +130,6 @@ class Walk:
     failures: list[str] = field(default_factory=list)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[str], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the background command ended: {process.stderr.read() if process.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"nothing listens on port {port} after {seconds} s")
-
-
 def fresh_project(tmp: Path) -> Path:
     """What a fresh clone holds that the guide uses: config/, templates/, docs/ (the example files)."""
     root = tmp / "congvan"
@@ -162,7 +140,7 @@ def fresh_project(tmp: Path) -> Path:
 
 def walk_guide(root: Path, prefect_api: str, text: str) -> Walk:
     """Run the guide's commands in order in ``root``; compare each quoted output with what was printed."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONGVAN_", "PREFECT_"))}
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", CONGVAN_LANG="vi",
                CONGVAN_SMTP_PORT=str(port), PYTHONIOENCODING="utf-8", PREFECT_API_URL=prefect_api,
@@ -195,7 +173,7 @@ def walk_guide(root: Path, prefect_api: str, text: str) -> Walk:
                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                                    start_new_session=True)
                         background.append(process)
-                        _wait_for_port(port, process)
+                        wait_for_port(port, process)
                         continue
                     if ran.results and ran.returncode != 0:
                         walk.failures.append(f"line {block.line}: `{ran.command}` ended with {ran.returncode}:\n"
