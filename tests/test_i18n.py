@@ -333,7 +333,7 @@ def test_a_bad_units_workbook_in_vietnamese(vietnamese: Speaker, tmp_path: Path)
 def test_a_campaign_that_exists_already_in_vietnamese(vietnamese: Speaker) -> None:
     (line,) = _vietnamese_errors(vietnamese.run("new", CAMPAIGN, "--from", CAMPAIGN))
     assert line.startswith("Lỗi: ") and line.endswith(
-        f"campaigns/{CAMPAIGN}.yaml: đợt '{CAMPAIGN}' đã có; hãy chọn tên khác"), line
+        f"campaigns/{CAMPAIGN}.yaml: chiến dịch '{CAMPAIGN}' đã có; hãy chọn tên khác"), line
 
 
 def test_a_template_field_the_config_lacks_in_vietnamese(vietnamese: Speaker) -> None:
@@ -502,6 +502,6 @@ def test_a_new_campaign_says_what_to_edit_in_vietnamese(vietnamese: Speaker) -> 
     made = vietnamese.run("new", "dot-moi", "--from", CAMPAIGN)
     assert made.returncode == 0, made.stderr
     text = (vietnamese.project.config / "campaigns" / "dot-moi.yaml").read_text(encoding="utf-8")
-    assert text.startswith(f"# Tạo từ đợt {CAMPAIGN} bằng lệnh `congvan new`: hãy sửa tiêu đề, ngày tháng, trích "
-                           "yếu, nội dung và hạn trả lời.\n"), text[:200]
+    assert text.startswith(f"# Tạo từ chiến dịch {CAMPAIGN} bằng lệnh `congvan new`: hãy sửa tiêu đề, ngày "
+                           "tháng, trích yếu, nội dung và hạn trả lời.\n"), text[:200]
     assert "Made from" not in text
