@@ -12,7 +12,7 @@ from congvan.delivery import RetryPolicy, send_batch
 from congvan.mail import SmtpConfig, SmtpFailure
 from congvan.results import Fallback
 from congvan.settings import Settings
-from congvan.store.db import make_engine
+from congvan.store.db import run_engine
 from flows.steps import step
 
 
@@ -25,7 +25,7 @@ def read_mailbox(settings: Settings, lc: LoadedCampaign) -> list[str]:
 
     if not settings.imap_host:
         return []
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     try:
         applied = bounces.sync_mailbox(engine, lc, ImapConfig.from_settings(settings),
                                        own_domain=dispatch_steps.message_id_domain(lc, settings))
@@ -40,7 +40,7 @@ def read_mailbox(settings: Settings, lc: LoadedCampaign) -> list[str]:
 @step("resend the dispatch to fallback addresses", retries=2)
 def resend_fallbacks(settings: Settings, lc: LoadedCampaign) -> list[Fallback]:
     """A unit whose dispatch bounced gets the same document once at its fallback address."""
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     found = dispatch_steps.fallback_plan(engine, lc, settings)
     if found is None:
         return []
@@ -57,7 +57,7 @@ def resend_fallbacks(settings: Settings, lc: LoadedCampaign) -> list[Fallback]:
 @step("alert the coordinator", retries=2)
 def alert_bounces(settings: Settings, lc: LoadedCampaign) -> int:
     """One mail per run to the authority's mailbox listing the bounces not told yet."""
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     fallbacks, held = bounces.alert_context(engine, lc)
     try:
         return bounces.alert(engine, lc, SmtpConfig.from_settings(settings), dispatch_steps.sender(lc, settings),

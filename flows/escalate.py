@@ -29,7 +29,7 @@ from congvan.mail import SmtpConfig
 from congvan.policy import Action
 from congvan.results import ComplianceSummary, DeliveryTruth, EscalationResult
 from congvan.settings import Settings
-from congvan.store.db import campaign_lock, init_db, make_engine
+from congvan.store.db import campaign_lock, engine_scope, init_db, run_engine
 from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
 from congvan.workdays import WorkCalendar
@@ -53,7 +53,7 @@ def import_exports(settings: Settings, lc: LoadedCampaign) -> list[str]:
     if not folder.is_dir():
         get_run_logger().warning("The exports folder %s does not exist: no new responses imported", folder)
         return []
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     init_db(engine)
     reports = roster.import_new_exports(engine, lc, folder)
     for report in reports:
@@ -67,7 +67,7 @@ def import_exports(settings: Settings, lc: LoadedCampaign) -> list[str]:
 def assess(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> Assessment:
     follow_up = lc.campaign.follow_up
     assert follow_up is not None
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     init_db(engine)
     escalation.dispatch_citation(engine, lc)  # a clear error if the dispatch was never issued
     calendar = WorkCalendar(follow_up.calendar)
@@ -100,6 +100,11 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
     ``as_of`` acts as if that day were today; ``dry_run`` lists what would be sent and records nothing.
     Returns an ``EscalationResult``; a user error ends the run Failed with its reason.
     """
+    with engine_scope():  # the run's engines, one per database, disposed when it ends (congvan.store.db)
+        return _escalate(campaign, as_of, dry_run)
+
+
+def _escalate(campaign: str, as_of: dt.date | None, dry_run: bool) -> EscalationResult | State[Any]:
     logger = get_run_logger()
     today = as_of or dt.date.today()
     watch = Stopwatch()  # seconds per stage, returned as "timings" (bench/bench_scale.py reads them)
@@ -111,7 +116,7 @@ def escalate(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
             logger.info("Imported %s", line)
         if not dry_run:
             run(preflight, settings, lc)
-        engine = make_engine(settings.database_url)
+        engine = run_engine(settings.database_url)
         init_db(engine)
         # One run at a time per campaign decides and sends: a manual run and the scheduled one at the
         # same moment would otherwise both see the step as due.
@@ -157,7 +162,7 @@ def issue_approved(settings: Settings, lc: LoadedCampaign, today: dt.date,
     follow_up = lc.require_follow_up()
     assessment: Assessment = run(assess, settings, lc, today)
     behind = {u.code for u in assessment.compliance.units if not u.compliant}
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     todo: list[tuple[Action, dt.date]] = []
     results: list[escalation.ActionResult] = []
     for p in approved:

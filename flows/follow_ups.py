@@ -25,7 +25,7 @@ from congvan.ledger import LedgerMessage
 from congvan.mail import SmtpConfig
 from congvan.policy import Action
 from congvan.settings import Settings
-from congvan.store.db import make_engine
+from congvan.store.db import run_engine
 from congvan.store.models import ApprovalStatus
 from congvan.workdays import WorkCalendar
 from flows.steps import Stopwatch, run, step
@@ -56,7 +56,7 @@ def issue(settings: Settings, lc: LoadedCampaign, assessment: Assessment, today:
         made += batch.made
         watch.merge(batch.seconds)
     prepared = [p for p in made if isinstance(p, escalation.Prepared)]
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     for p in prepared:
         if p.action.step.needs_approval:
             approvals.mark(engine, escalation.document_key(lc, p.action.step, p.action.unit), ApprovalStatus.ISSUED,
@@ -85,7 +85,7 @@ def submit(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_of
     later run refreshes the draft); an approved one is issued, a rejected one never is."""
     from congvan.report import write_report
 
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     ctx = escalation.Context(
         engine=engine, lc=lc, compliance=assessment.compliance, calendar=assessment.calendar, as_of=as_of,
         templates_dir=settings.templates_dir, out_dir=settings.output_dir / "drafts" / lc.name,
@@ -140,7 +140,7 @@ def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_o
     from congvan.report import write_report
 
     base = escalation.Context(
-        engine=make_engine(settings.database_url), lc=lc, compliance=assessment.compliance,
+        engine=run_engine(settings.database_url), lc=lc, compliance=assessment.compliance,
         calendar=assessment.calendar, as_of=as_of, templates_dir=settings.templates_dir,
         out_dir=settings.output_dir / "documents" / lc.name, sender=dispatch_steps.sender(lc, settings),
         message_id_domain=dispatch_steps.message_id_domain(lc, settings), write_report=write_report)
@@ -282,7 +282,7 @@ def rehearse(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_
              todo: Sequence[tuple[Action, dt.date]]) -> list[escalation.ActionResult]:
     """What would go today: each letter rendered as a draft to read (and checked), nothing recorded."""
     ctx = escalation.Context(
-        engine=make_engine(settings.database_url), lc=lc, compliance=assessment.compliance,
+        engine=run_engine(settings.database_url), lc=lc, compliance=assessment.compliance,
         calendar=assessment.calendar, as_of=as_of, templates_dir=settings.templates_dir,
         out_dir=settings.output_dir / "dry-run" / lc.name, sender=dispatch_steps.sender(lc, settings),
         message_id_domain=dispatch_steps.message_id_domain(lc, settings))
@@ -309,7 +309,7 @@ def send(settings: Settings, lc: LoadedCampaign, batch: Sequence[escalation.Prep
     def build(message: LedgerMessage) -> bytes:
         return composers[message.message_id](message)
 
-    send_batch(make_engine(settings.database_url), SmtpConfig.from_settings(settings),
+    send_batch(run_engine(settings.database_url), SmtpConfig.from_settings(settings),
                dispatch_steps.sender(lc, settings).address, messages, build,
                retry=RetryPolicy(settings.smtp_attempts, settings.smtp_backoff))
 
@@ -318,7 +318,7 @@ def send(settings: Settings, lc: LoadedCampaign, batch: Sequence[escalation.Prep
 def outcome(settings: Settings, prepared: Sequence[escalation.Prepared]) -> list[escalation.ActionResult]:
     from congvan.ledger import deliveries
 
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     results = []
     for p in prepared:
         # Only the addresses the letter goes to now: a 550 at an address since corrected is history.
