@@ -76,14 +76,14 @@ def approve(campaign: Campaign, units: Units = None,
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
     from congvan.signoff import signer_keys
-    from congvan.store.db import init_db, make_engine
+    from congvan.store.db import engine_scope, init_db, run_engine
     from congvan.validation import validate_campaign
 
     settings = settings_or_exit()
-    with user_errors():
+    with user_errors(), engine_scope():  # its engine disposed before the flow starts (the flow owns its own)
         day = parse_date(as_of)
         lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
-        engine = make_engine(settings.database_url)
+        engine = run_engine(settings.database_url)
         init_db(engine)
         # Before the decision is recorded: a mail server or LibreOffice that cannot be used is one line now.
         preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)

@@ -33,17 +33,17 @@ def dispatch(campaign: Annotated[str, typer.Argument(help="Campaign (file stem u
     from congvan.approvals import dispatch_waits
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
-    from congvan.store.db import init_db, make_engine
+    from congvan.store.db import engine_scope, init_db, run_engine
     from congvan.validation import validate_campaign
 
     settings = settings_or_exit()
-    with user_errors():
+    with user_errors(), engine_scope():  # its engine disposed before the flow starts (the flow owns its own)
         day = parse_date(as_of)
         lc = validate_campaign(settings.config_dir, settings.templates_dir, campaign).campaign
         if not dry_run:
             # Before Prefect starts and before a number is taken: a bad login, a missing LibreOffice
             # or an unreachable database is one line now, and nothing has been sent.
-            engine = make_engine(settings.database_url)
+            engine = run_engine(settings.database_url)
             init_db(engine)
             if not dispatch_waits(engine, lc):  # a run that only drafts for the signer sends nothing
                 preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address,

@@ -34,13 +34,13 @@ def escalate(campaign: Campaign, as_of: AsOf = None,
     starting("escalate", campaign)
     from congvan.dispatch import preflight, sender
     from congvan.mail import SmtpConfig
-    from congvan.store.db import init_db, make_engine
+    from congvan.store.db import engine_scope, init_db, run_engine
 
     settings = settings_or_exit()
-    with user_errors():
+    with user_errors(), engine_scope():  # its engine disposed before the flow starts (the flow owns its own)
         day = parse_date(as_of)
         lc = follow_up_campaign(settings, campaign)
-        init_db(make_engine(settings.database_url))
+        init_db(run_engine(settings.database_url))
         if not dry_run:  # as for dispatch: a mail server that cannot be used stops the run before Prefect starts
             preflight(SmtpConfig.from_settings(settings), sender(lc, settings).address, need_pdf=lc.campaign.pdf)
         else:  # a dry run imports nothing: say what a real run would import first

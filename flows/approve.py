@@ -24,7 +24,7 @@ from congvan.errors import StoreError
 from congvan.escalation import ActionResult
 from congvan.results import ApprovalResult, DispatchResult
 from congvan.settings import Settings
-from congvan.store.db import campaign_lock, init_db, make_engine
+from congvan.store.db import campaign_lock, engine_scope, init_db, run_engine
 from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
 from flows import escalate as escalate_flow
@@ -40,7 +40,7 @@ def validate(settings: Settings, campaign: str) -> LoadedCampaign:
 @step("record the decision", retries=2)
 def record(settings: Settings, lc: LoadedCampaign, approve: bool, units: list[str | None] | None, by: str | None,
            via: str, comment: str | None) -> list[approvals.Proposal]:
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     return approvals.decide(engine, lc.name, approve=approve, units=units, by=by, via=via,
                             comment=comment)
 
@@ -56,6 +56,12 @@ def approve(campaign: str, units: list[str] | None = None, decision: Literal["ap
     are issued too. ``by``: who decided (default: each document's signer); ``comment``: a
     remark, or for a rejection its reason (required). ``as_of``: the issue date (default today).
     """
+    with engine_scope():  # the run's engines, one per database, disposed when it ends (congvan.store.db)
+        return _approve(campaign, units, decision, by, comment, as_of, via)
+
+
+def _approve(campaign: str, units: list[str] | None, decision: Literal["approve", "reject"], by: str | None,
+             comment: str | None, as_of: dt.date | None, via: str | None) -> ApprovalResult | State[Any]:
     logger = get_run_logger()
     today = as_of or dt.date.today()
     approving = decision == "approve"
@@ -67,7 +73,7 @@ def approve(campaign: str, units: list[str] | None = None, decision: Literal["ap
     try:
         settings: Settings = flow_settings()  # a bad CONGVAN_* on this machine: one line
         lc = run(validate, settings, campaign)
-        engine = make_engine(settings.database_url)
+        engine = run_engine(settings.database_url)
         init_db(engine)
         if approving:  # what issuing needs (mail server, LibreOffice, signing keys) works, before the decision
             run(escalate_flow.preflight, settings, lc)

@@ -26,7 +26,7 @@ from congvan.report import write_report
 from congvan.results import ApprovalResult, DispatchResult, EscalationResult
 from congvan.settings import load_settings
 from congvan.simulate import Answer, simulate_responses, write_export
-from congvan.store.db import init_db, make_engine
+from congvan.store.db import engine_scope, init_db, run_engine
 from congvan.vndate import VIETNAM, short_date, weekday_name
 from congvan.workdays import WorkCalendar
 from flows.dispatch import dispatch
@@ -54,6 +54,11 @@ class Story:
 
 def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -> Story:
     """Run it; the caller has pointed CONGVAN_* at ``demo_dir`` (database, outputs)."""
+    with engine_scope():  # one engine for the story and the runs it starts, disposed at the end
+        return _story(lc, demo_dir, echo)
+
+
+def _story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -> Story:
     follow_up = lc.campaign.follow_up
     assert follow_up is not None
     story = Story()
@@ -74,7 +79,7 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
             approved, line = _approve(lc, issue_date)
             story.dispatch = approved.dispatch
             echo(line)
-        engine = make_engine(settings.database_url)
+        engine = run_engine(settings.database_url)
         init_db(engine)
         # The authority's mailbox has the relay's report: read it as `congvan bounces import` does (with a
         # mail server, the daily run reads it over IMAP).

@@ -28,7 +28,7 @@ from congvan.mail import SmtpConfig
 from congvan.register import Allocation
 from congvan.results import DispatchResult
 from congvan.settings import Settings
-from congvan.store.db import campaign_lock, init_db, make_engine
+from congvan.store.db import campaign_lock, engine_scope, init_db, run_engine
 from congvan.store.models import ApprovalStatus
 from congvan.validation import validate_campaign
 from flows.steps import StepFailed, artifact_key, flow_settings, publish_pending, report_progress, run, step
@@ -48,7 +48,7 @@ def check_draft(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> 
 @step("submit for approval", retries=2)
 def submit(settings: Settings, lc: LoadedCampaign, planned_on: dt.date, draft: Path) -> approvals.Proposal:
     """The checked draft goes to the signer; a decision already taken is returned as it is."""
-    return approvals.propose(make_engine(settings.database_url), key=dispatch_key(lc.name), campaign=lc.name,
+    return approvals.propose(run_engine(settings.database_url), key=dispatch_key(lc.name), campaign=lc.name,
                              step="dispatch", kind="dispatch", unit=None, level=0, signer=lc.signer.name,
                              draft=draft, on=planned_on)
 
@@ -65,14 +65,14 @@ def preflight(settings: Settings, lc: LoadedCampaign) -> None:
 
 @step("number", retries=2)
 def number(settings: Settings, lc: LoadedCampaign, issued_on: dt.date) -> Allocation:
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     init_db(engine)
     return steps.allocate(engine, lc, issued_on)
 
 
 @step("render, check, convert and sign", retries=2)
 def produce(settings: Settings, lc: LoadedCampaign, allocation: Allocation) -> steps.IssuedFiles:
-    files = steps.produce(make_engine(settings.database_url), lc, allocation, templates_dir=settings.templates_dir,
+    files = steps.produce(run_engine(settings.database_url), lc, allocation, templates_dir=settings.templates_dir,
                           out_dir=documents_dir(settings, lc), make_pdf=pdf_maker(lc))
     from congvan.signoff import signoff_for
 
@@ -85,7 +85,7 @@ def produce(settings: Settings, lc: LoadedCampaign, allocation: Allocation) -> s
 
 @step("plan deliveries", retries=2)
 def plan(settings: Settings, lc: LoadedCampaign, allocation: Allocation) -> list[LedgerMessage]:
-    return steps.plan(make_engine(settings.database_url), lc, allocation, settings)
+    return steps.plan(run_engine(settings.database_url), lc, allocation, settings)
 
 
 @step("send batch", retries=2)
@@ -100,7 +100,7 @@ def send(settings: Settings, lc: LoadedCampaign, allocation: Allocation, files: 
         counter["n"] += 1
         report_progress(counter["n"], total)  # to whoever started the run and watches (flows.steps.progress_to)
 
-    return send_batch(make_engine(settings.database_url), SmtpConfig.from_settings(settings), from_.address,
+    return send_batch(run_engine(settings.database_url), SmtpConfig.from_settings(settings), from_.address,
                       batch, build, retry=RetryPolicy(settings.smtp_attempts, settings.smtp_backoff), progress=tick)
 
 
@@ -113,7 +113,7 @@ def rehearse(settings: Settings, lc: LoadedCampaign, planned_on: dt.date) -> Dis
 @step("report", retries=2)
 def summarise(settings: Settings, lc: LoadedCampaign, allocation: Allocation,
               files: steps.IssuedFiles) -> DispatchResult:
-    return steps.report(make_engine(settings.database_url), lc, allocation, files)
+    return steps.report(run_engine(settings.database_url), lc, allocation, files)
 
 
 @flow(name="dispatch", log_prints=False, validate_parameters=True)
@@ -124,6 +124,11 @@ def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
     allocates no number. Returns a ``DispatchResult``; a user error ends the run Failed with its one-line
     reason.
     """
+    with engine_scope():  # the run's engines, one per database, disposed when it ends (congvan.store.db)
+        return _dispatch(campaign, as_of, dry_run)
+
+
+def _dispatch(campaign: str, as_of: dt.date | None, dry_run: bool) -> DispatchResult | State[Any]:
     logger = get_run_logger()
     today = as_of or dt.date.today()
     try:
@@ -134,7 +139,7 @@ def dispatch(campaign: str, as_of: dt.date | None = None, dry_run: bool = False)
             logger.info("Dry run: %d deliveries planned, nothing sent, no number allocated",
                         len(result.deliveries))
             return _finish(result)
-        engine = make_engine(settings.database_url)
+        engine = run_engine(settings.database_url)
         init_db(engine)
         if not approvals.dispatch_waits(engine, lc):
             run(preflight, settings, lc)

@@ -16,7 +16,7 @@ from congvan.config import LoadedCampaign
 from congvan.documents import dispatch_key
 from congvan.results import ReportResult, ReportRow
 from congvan.settings import Settings
-from congvan.store.db import init_db, make_engine
+from congvan.store.db import engine_scope, init_db, run_engine
 from flows.escalate import validate
 from flows.steps import StepFailed, artifact_key, flow_settings, run, step
 
@@ -25,7 +25,7 @@ from flows.steps import StepFailed, artifact_key, flow_settings, run, step
 def write(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> ReportResult:
     from congvan.report import write_report
 
-    engine = make_engine(settings.database_url)
+    engine = run_engine(settings.database_url)
     init_db(engine)
     state = compliance.compute(engine, lc, as_of)
     files = write_report(lc, state, templates_dir=settings.templates_dir, out_dir=settings.output_dir / "reports",
@@ -39,6 +39,11 @@ def write(settings: Settings, lc: LoadedCampaign, as_of: dt.date) -> ReportResul
 @flow(name="report", log_prints=False)
 def report(campaign: str, as_of: dt.date | None = None) -> ReportResult | State[Any]:
     """Write campaign CAMPAIGN's compliance report as of ``as_of`` (default today)."""
+    with engine_scope():  # the run's engines, one per database, disposed when it ends (congvan.store.db)
+        return _report(campaign, as_of)
+
+
+def _report(campaign: str, as_of: dt.date | None) -> ReportResult | State[Any]:
     today = as_of or dt.date.today()
     try:
         settings: Settings = flow_settings()  # a bad CONGVAN_* on this machine: one line

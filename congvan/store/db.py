@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ def masked_url(url: str | URL) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for a SQLite or PostgreSQL URL. Cheap and uncached: the caller holds it.
+    """An engine for a SQLite or PostgreSQL URL. Cheap and uncached: the caller holds it, and disposes it (a flow
+    or a command asks ``run_engine`` instead, inside ``engine_scope``).
 
     A bare ``postgresql://`` (or ``postgres://``) URL uses psycopg 3. For a SQLite file, the
     parent directory is created if missing.
@@ -68,6 +70,63 @@ def make_engine(url: str) -> Engine:
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise StoreError(_("cannot use the database {url}: {error}").format(url=masked_url(parsed), error=exc)) \
             from exc
+
+
+class Engines:
+    """The engines of one run, one per database URL, made on first use and disposed together when the run ends.
+
+    An engine is a connection pool: a run's tasks share one instead of each making its own, and disposing it
+    closes its connections (a SQLite file's handles, a PostgreSQL backend) when the run is over, not when the
+    process exits, which for a worker or ``congvan serve`` is never.
+    """
+
+    def __init__(self) -> None:
+        self._by_url: dict[str, Engine] = {}
+        self._lock = threading.Lock()  # a task runner's threads may ask at once
+
+    def get(self, url: str) -> Engine:
+        with self._lock:
+            engine = self._by_url.get(url)
+            if engine is None:
+                engine = self._by_url[url] = make_engine(url)
+            return engine
+
+    def dispose(self) -> None:
+        with self._lock:
+            engines, self._by_url = list(self._by_url.values()), {}
+        for engine in engines:
+            engine.dispose()
+
+
+# The engines of the run in this context (a flow run and the tasks it calls; a CLI command and the flow it runs).
+_run_engines: ContextVar[Engines | None] = ContextVar("congvan_engines", default=None)
+
+
+@contextmanager
+def engine_scope() -> Iterator[Engines]:
+    """Own the engines of what runs inside: ``run_engine(url)`` there returns one engine per URL, disposed when the
+    block ends. Nested, it is the outer block's (a subflow shares its parent's engines, and a flow the command's
+    that runs it): the outermost owner disposes."""
+    outer = _run_engines.get()
+    if outer is not None:
+        yield outer
+        return
+    engines = Engines()
+    token = _run_engines.set(engines)
+    try:
+        yield engines
+    finally:
+        _run_engines.reset(token)
+        engines.dispose()
+
+
+def run_engine(url: str) -> Engine:
+    """The engine for ``url`` of the enclosing ``engine_scope()``; outside one it is a bug (an engine nobody would
+    dispose), said at once rather than leaking connections."""
+    engines = _run_engines.get()
+    if engines is None:
+        raise RuntimeError("run_engine() outside engine_scope(): the engine would never be disposed")
+    return engines.get(url)
 
 
 def init_db(engine: Engine) -> None:
