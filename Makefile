@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test processes (pytest-xdist): one more than the cores, as many tests wait on LibreOffice, servers or a child.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .PHONY: venv system setup demo test bench lint clean
 
@@ -29,7 +31,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@scripts/system-deps.sh test
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

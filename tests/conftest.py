@@ -95,3 +95,21 @@ def engine(db_url: str) -> Iterator[Engine]:
     init_db(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into node ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), a module whose tests share a module-scoped fixture (a Prefect
+    server on PostgreSQL, the guide's walk, a built report) runs on one worker, so the fixture is built once;
+    tests that start the real Postfix and Dovecot run one at a time. Every other test goes wherever a worker
+    is free."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d[-1].scope == "module" and d[-1].baseid.endswith(Path(module.__file__).name) for d in defs if d):
+            item.add_marker(pytest.mark.xdist_group(module.__name__))
+        elif info is not None and "mail_servers" in info.names_closure:
+            item.add_marker(pytest.mark.xdist_group("mail_servers"))

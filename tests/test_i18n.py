@@ -8,6 +8,7 @@ import os
 import string
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -34,16 +35,30 @@ class Speaker:
         return self.project.run(*args, **env)
 
 
-@pytest.fixture(params=[{}, {"LANG": "vi_VN.UTF-8"}, {"CONGVAN_LANG": "vi", "LANG": "en_US.UTF-8"}],
-                ids=["nothing-set", "LANG=vi", "CONGVAN_LANG=vi"])
+VIETNAMESE = [{}, {"LANG": "vi_VN.UTF-8"}, {"CONGVAN_LANG": "vi", "LANG": "en_US.UTF-8"}]
+VIETNAMESE_IDS = ["nothing-set", "LANG=vi", "CONGVAN_LANG=vi"]
+ENGLISH = [{"LANG": "en_US.UTF-8"}, {"LC_ALL": "en_GB.UTF-8"}, {"CONGVAN_LANG": "en", "LANG": "vi_VN"}]
+ENGLISH_IDS = ["LANG=en", "LC_ALL=en", "CONGVAN_LANG=en"]
+
+
+def _speaker(tmp_path: Path, request: pytest.FixtureRequest, choices: list[dict[str, str]]) -> Speaker:
+    """A speaker of the environment the test is parametrized with, or else of one of ``choices`` picked by the
+    test's name: which variable selects the language is a pure function tested case by case above, and each
+    way is walked end to end by the help tests and by about a third of the others, not every test three times."""
+    language = getattr(request, "param", None)
+    if language is None:
+        language = choices[zlib.crc32(request.node.originalname.encode()) % len(choices)]
+    return Speaker(tmp_path, **language)
+
+
+@pytest.fixture
 def vietnamese(tmp_path: Path, request: pytest.FixtureRequest) -> Speaker:
-    return Speaker(tmp_path, **request.param)
+    return _speaker(tmp_path, request, VIETNAMESE)
 
 
-@pytest.fixture(params=[{"LANG": "en_US.UTF-8"}, {"LC_ALL": "en_GB.UTF-8"}, {"CONGVAN_LANG": "en", "LANG": "vi_VN"}],
-                ids=["LANG=en", "LC_ALL=en", "CONGVAN_LANG=en"])
+@pytest.fixture
 def english(tmp_path: Path, request: pytest.FixtureRequest) -> Speaker:
-    return Speaker(tmp_path, **request.param)
+    return _speaker(tmp_path, request, ENGLISH)
 
 
 # --- which language -----------------------------------------------------------------------------------------
@@ -125,6 +140,7 @@ def test_without_the_mo_the_po_is_compiled(tmp_path: Path, monkeypatch: pytest.M
 # --- commands, in Vietnamese ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("vietnamese", VIETNAMESE, ids=VIETNAMESE_IDS, indirect=True)
 def test_help_in_vietnamese(vietnamese: Speaker) -> None:
     top = vietnamese.run("--help")
     assert top.returncode == 0, top.stderr
@@ -137,6 +153,7 @@ def test_help_in_vietnamese(vietnamese: Speaker) -> None:
     assert "Ví dụ: congvan status par-index-2022 --as-of 2023-02-27" in status.stdout
 
 
+@pytest.mark.parametrize("english", ENGLISH, ids=ENGLISH_IDS, indirect=True)
 def test_help_in_english(english: Speaker) -> None:
     top = english.run("--help")
     assert top.returncode == 0, top.stderr
