@@ -261,6 +261,28 @@ def test_pkcs11_signer_on_softhsm2(ring: Keyring, tmp_path: Path, monkeypatch: p
         assert verdict.ok and verdict.signatures[0].signer == SIGNER_NAME
 
 
+def test_two_signings_on_one_token_in_one_process(ring: Keyring, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flow's preflight opens the token, then its sign step opens it again in the same process, while the first
+    is still open: PKCS#11 logs in per process, so the second must not fail with "already logged in"."""
+    require_softhsm()
+    softhsm_token()
+    monkeypatch.setenv("CONGVAN_TEST_PIN", PIN)
+    on_token = SignerKey(pkcs11=Pkcs11Ref(module=SOFTHSM_MODULE, token=TOKEN, key=SIGNER, cert=SIGNER),
+                         pin=SecretRef(env="CONGVAN_TEST_PIN"),
+                         signature=ring.signers[f"{AUTHORITY}/{SIGNER}"].signature)
+    hsm_ring = ring.model_copy(update={"signers": {f"{AUTHORITY}/{SIGNER}": on_token}})
+    assert ring.trust_roots is not None
+    with Signing(hsm_ring, trust_roots=ring.trust_roots) as first:
+        first.preflight(authority=AUTHORITY, signer=SIGNER, signer_name=SIGNER_NAME, at=now())
+        with Signing(hsm_ring, trust_roots=ring.trust_roots) as second:
+            pdf = sign(second, fresh_pdf(tmp_path, "hsm-twice.pdf"))
+        pdf2 = sign(first, fresh_pdf(tmp_path, "hsm-first-still-open.pdf"))
+    for signed in (pdf, pdf2):
+        [verdict] = verify([signed], trust_roots=pki_folder() / "root.pem")
+        assert verdict.ok and verdict.signatures[0].signer == SIGNER_NAME
+
+
 def test_load_signing_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from congvan.settings import Settings
 

@@ -44,8 +44,8 @@ def with_signer(ring: Keyring, **changes: object) -> Keyring:
 
 def refused(ring: Keyring, *, name: str = SIGNER_NAME, roots: Path | None = None,
             at: dt.datetime | None = None) -> str:
-    signing = Signing(ring, trust_roots=roots or pki_folder() / "root.pem")
-    with pytest.raises(SigningError) as caught:
+    with Signing(ring, trust_roots=roots or pki_folder() / "root.pem") as signing, \
+            pytest.raises(SigningError) as caught:
         signing.preflight(authority=AUTHORITY, signer=SIGNER, signer_name=name, at=at or dt.datetime.now(VN))
     message = str(caught.value)
     assert "\n" not in message and "Traceback" not in message

@@ -157,8 +157,14 @@ def _open_pkcs11(name: str, ident: Identity) -> OpenKey:
         raise SigningError(_("PKCS#11 module {module} not found (is the token's driver installed?)").format(
             module=ref.module), subject=name)
     pin = ident.pin.reveal(name)
+    criteria = TokenCriteria(label=ref.token)
     try:
-        session = open_pkcs11_session(str(ref.module), token_criteria=TokenCriteria(label=ref.token), user_pin=pin)
+        try:
+            session = open_pkcs11_session(str(ref.module), token_criteria=criteria, user_pin=pin)
+        except p11e.UserAlreadyLoggedIn:
+            # PKCS#11 logs in the process, not the session: while another session of this process (a preflight,
+            # an earlier run in the same worker) is open, a new session is logged in already.
+            session = open_pkcs11_session(str(ref.module), token_criteria=criteria)
     except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
         raise SigningError(_("wrong PIN for token {token!r}").format(token=ref.token), subject=name) from None
     except p11e.PinLocked:
