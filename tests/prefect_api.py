@@ -1,0 +1,109 @@
+"""One Prefect API for the whole test run, shared by every pytest-xdist worker.
+
+The first worker that needs it starts the server (the same ``uvicorn … prefect.server.api.server:create_app``
+process ``prefect_test_harness`` starts, its database a SQLite file of its own) under a file lock in the folder
+all workers share, and writes its URL there; the others read the URL. Nobody imports ``prefect.server`` in a
+test process. The run's owner stops it: the controller process under xdist (``stop_shared``), the fixture itself
+in a run without xdist. Starting one costs about 20 s of CPU (migrations on a fresh database): once a run, not
+once a worker.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+STATE = "prefect-api.json"
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _start(folder: Path, timeout: float) -> dict[str, object]:
+    import prefect
+    from support import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({
+        "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_HOME": str(folder / "prefect-home"),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
+    })
+    log = (folder / "prefect-server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent), "--factory",
+         "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
+         "--lifespan", "on"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
+    while not _healthy(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the test Prefect server did not start: see {folder / 'prefect-server.log'}")
+        time.sleep(0.2)
+    return {"url": url, "pid": process.pid}
+
+
+def shared_url(folder: Path, *, timeout: float = 120) -> tuple[str, bool]:
+    """The URL of the run's server in ``folder`` (started now if nobody has), and whether this call started it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "prefect-api.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state_file = folder / STATE
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            if _healthy(str(state["url"])):
+                return str(state["url"]), False
+        state = _start(folder, timeout)
+        state_file.write_text(json.dumps(state))
+        return str(state["url"]), True
+
+
+def stop_shared(folder: Path) -> None:
+    """Stop the server a worker started in ``folder``, if any."""
+    state_file = folder / STATE
+    if not state_file.exists():
+        return
+    pid = int(json.loads(state_file.read_text())["pid"])
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    state_file.unlink()
+
+
+@contextmanager
+def using(url: str) -> Iterator[str]:
+    """This process's Prefect client pointed at ``url`` (as ``prefect_test_harness`` does for its own server)."""
+    import prefect.context
+    import prefect.settings
+
+    with prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: url}), \
+            prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()):
+        yield url
+        # What the runs logged and emitted goes to this server before the client forgets it.
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)
+        EventsWorker.drain_all(timeout=10)
