@@ -388,7 +388,8 @@ def test_a_register_number_refused_in_english(english: Speaker) -> None:
 TRANSLATED_MODULES = (
     "congvan/approvals.py", "congvan/dispatch.py", "congvan/documents.py", "congvan/errors.py",
     "congvan/escalation.py", "congvan/imap.py", "congvan/letters.py", "congvan/mail_bodies.py", "congvan/register.py",
-    "congvan/register_book.py", "congvan/render.py", "congvan/report.py", "congvan/reports.py", "congvan/scaffold.py",
+    "congvan/register_book.py", "congvan/render.py", "congvan/report.py", "congvan/report_chart.py",
+    "congvan/reports.py", "congvan/scaffold.py",
     "congvan/signoff.py", "congvan/units_excel.py", "congvan/validation.py", "congvan/pdf/toolchain.py",
     "congvan/pdf/verify.py", "congvan/signing/keyring.py", "congvan/signing/keys.py", "congvan/signing/layout.py",
     "congvan/signing/sign.py", "congvan/signing/verify.py", "congvan/store/db.py", "congvan/store/schema.py",
