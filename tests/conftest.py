@@ -78,31 +78,19 @@ def _fresh_schema(server: Engine) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One Prefect API for the whole test run, shared by the pytest-xdist workers (tests/prefect_api.py), for
-    in-process flows and CLI runs (given as PREFECT_API_URL), so neither a run, a module nor a worker starts a
-    server of its own. Tests must not rely on the API being empty: each one filters by what it created."""
-    import prefect_api as shared
+    """One Prefect API for the test session (one per pytest-xdist worker: a shared one on SQLite answered 503
+    while three workers wrote to it), for in-process flows and CLI runs (given as PREFECT_API_URL), so neither a
+    run nor a module starts a server of its own (tests/prefect_api.py). Tests must not rely on the API being
+    empty: each one filters by what it created."""
+    import prefect_api as server
 
-    xdist = "PYTEST_XDIST_WORKER" in os.environ
-    folder = _shared_folder(tmp_path_factory.getbasetemp(), xdist=xdist)
-    url, started = shared.shared_url(folder)
-    with shared.using(url):
-        yield url
-    if started and not xdist:
-        shared.stop_shared(folder)
-
-
-def _shared_folder(basetemp: Path, *, xdist: bool) -> Path:
-    """Where the run's shared things live: the controller's base temp (each xdist worker's is a folder in it)."""
-    return (basetemp.parent if xdist else basetemp) / "shared"
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Under xdist the controller outlives every worker: it stops the Prefect server one of them started."""
-    if not hasattr(session.config, "workerinput") and session.config.pluginmanager.has_plugin("dsession"):
-        import prefect_api as shared
-
-        shared.stop_shared(_shared_folder(session.config._tmp_path_factory.getbasetemp(), xdist=False))
+    folder = tmp_path_factory.getbasetemp() / "prefect-api"
+    url = server.start(folder)
+    try:
+        with server.using(url):
+            yield url
+    finally:
+        server.stop(folder)
 
 
 @pytest.fixture

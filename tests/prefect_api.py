@@ -1,16 +1,11 @@
-"""One Prefect API for the whole test run, shared by every pytest-xdist worker.
-
-The first worker that needs it starts the server (the same ``uvicorn … prefect.server.api.server:create_app``
-process ``prefect_test_harness`` starts, its database a SQLite file of its own) under a file lock in the folder
-all workers share, and writes its URL there; the others read the URL. Nobody imports ``prefect.server`` in a
-test process. The run's owner stops it: the controller process under xdist (``stop_shared``), the fixture itself
-in a run without xdist. Starting one costs about 20 s of CPU (migrations on a fresh database): once a run, not
-once a worker.
+"""A Prefect API for a test process: the same ``uvicorn … prefect.server.api.server:create_app`` process that
+``prefect_test_harness`` starts (its database a SQLite file of its own, no UI, no telemetry), without importing
+``prefect.server`` into the test process (about 7 s of CPU a process). Starting one costs about 20 s of CPU
+(migrations on a fresh database), so each test process starts one, once.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -60,23 +55,16 @@ def _start(folder: Path, timeout: float) -> dict[str, object]:
     return {"url": url, "pid": process.pid}
 
 
-def shared_url(folder: Path, *, timeout: float = 120) -> tuple[str, bool]:
-    """The URL of the run's server in ``folder`` (started now if nobody has), and whether this call started it."""
+def start(folder: Path, *, timeout: float = 120) -> str:
+    """A server with its database in ``folder``; its URL (``stop(folder)`` stops it)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "prefect-api.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        state_file = folder / STATE
-        if state_file.exists():
-            state = json.loads(state_file.read_text())
-            if _healthy(str(state["url"])):
-                return str(state["url"]), False
-        state = _start(folder, timeout)
-        state_file.write_text(json.dumps(state))
-        return str(state["url"]), True
+    state = _start(folder, timeout)
+    (folder / STATE).write_text(json.dumps(state))
+    return str(state["url"])
 
 
-def stop_shared(folder: Path) -> None:
-    """Stop the server a worker started in ``folder``, if any."""
+def stop(folder: Path) -> None:
+    """Stop the server started in ``folder``, if any."""
     state_file = folder / STATE
     if not state_file.exists():
         return

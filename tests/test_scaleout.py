@@ -531,7 +531,11 @@ def test_two_escalations_at_once_send_each_step_once(cluster: Cluster, dispatche
             key=ArtifactFilterKey(any_=[f"escalate-{CAMPAIGN}"])))
         everything = client.read_flow_runs(work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])))
     assert {a.flow_run_id for a in artifacts} >= set(ids)
-    ran = {(r.name, r.state_name, r.labels.get("prefect.worker.name")) for r in everything}
+    # The scheduler's 08:00 runs (days ahead, their schedule switched off by the schedule test; on a loaded
+    # machine some are created after the switch) have not run: they wait, on no worker.
+    scheduled = [r for r in everything if "auto-scheduled" in r.tags]
+    assert all(r.state_name == "Scheduled" and not r.labels.get("prefect.worker.name") for r in scheduled), scheduled
+    ran = {(r.name, r.state_name, r.labels.get("prefect.worker.name")) for r in everything if r not in scheduled}
     assert len(ran) == 5 and {state for _, state, _ in ran} == {"Completed"}, ran  # 1 dispatch, 2 + 2 escalations
     assert {worker for _, _, worker in ran} == set(WORKERS), ran
     cluster.measured["runs per worker"] = dict(Counter(worker for _, _, worker in ran))
