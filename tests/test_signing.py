@@ -245,15 +245,20 @@ def test_b_t_with_a_real_rfc3161_tsa(ring: Keyring, tmp_path: Path) -> None:
         assert abs((s.timestamp_at - dt.datetime.now(dt.UTC)).total_seconds()) < 600
 
 
+def _on_token(ring: Keyring, cert_ref: str) -> Keyring:
+    """The keyring with the signer's key on the SoftHSM2 token (its certificate by label or a file)."""
+    on_token = SignerKey(pkcs11=Pkcs11Ref(module=SOFTHSM_MODULE, token=TOKEN, key=SIGNER, cert=cert_ref),
+                         pin=SecretRef(env="CONGVAN_TEST_PIN"),
+                         signature=ring.signers[f"{AUTHORITY}/{SIGNER}"].signature)
+    return ring.model_copy(update={"signers": {f"{AUTHORITY}/{SIGNER}": on_token}})
+
+
 def test_pkcs11_signer_on_softhsm2(ring: Keyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     require_softhsm()
     cert = softhsm_token()
     monkeypatch.setenv("CONGVAN_TEST_PIN", PIN)
     for cert_ref in (SIGNER, str(cert)):  # the certificate read from the token, then from a file
-        on_token = SignerKey(pkcs11=Pkcs11Ref(module=SOFTHSM_MODULE, token=TOKEN, key=SIGNER, cert=cert_ref),
-                             pin=SecretRef(env="CONGVAN_TEST_PIN"),
-                             signature=ring.signers[f"{AUTHORITY}/{SIGNER}"].signature)
-        hsm_ring = ring.model_copy(update={"signers": {f"{AUTHORITY}/{SIGNER}": on_token}})
+        hsm_ring = _on_token(ring, cert_ref)
         assert ring.trust_roots is not None
         with Signing(hsm_ring, trust_roots=ring.trust_roots) as signing:
             pdf = sign(signing, fresh_pdf(tmp_path, f"hsm-{len(cert_ref)}.pdf"))
@@ -268,10 +273,7 @@ def test_two_signings_on_one_token_in_one_process(ring: Keyring, tmp_path: Path,
     require_softhsm()
     softhsm_token()
     monkeypatch.setenv("CONGVAN_TEST_PIN", PIN)
-    on_token = SignerKey(pkcs11=Pkcs11Ref(module=SOFTHSM_MODULE, token=TOKEN, key=SIGNER, cert=SIGNER),
-                         pin=SecretRef(env="CONGVAN_TEST_PIN"),
-                         signature=ring.signers[f"{AUTHORITY}/{SIGNER}"].signature)
-    hsm_ring = ring.model_copy(update={"signers": {f"{AUTHORITY}/{SIGNER}": on_token}})
+    hsm_ring = _on_token(ring, SIGNER)
     assert ring.trust_roots is not None
     with Signing(hsm_ring, trust_roots=ring.trust_roots) as first:
         first.preflight(authority=AUTHORITY, signer=SIGNER, signer_name=SIGNER_NAME, at=now())
