@@ -38,6 +38,8 @@ class WorkCalendar:
         self._years: dict[int, holidays.HolidayBase] = {}
         # Day -> reason: the ladder's dates are asked about once per unit (2,000 units: 30,000 lookups).
         self._reasons: dict[dt.date, str | None] = {}
+        # (day, n) -> add_working_days: each unit's ladder dates are the same few sums.
+        self._sums: dict[tuple[dt.date, int], dt.date] = {}
 
     def _national(self, year: int) -> holidays.HolidayBase:
         national = self._years.get(year)
@@ -83,6 +85,13 @@ class WorkCalendar:
         falls on a day off moves to the next working day. For ``n`` > 0 the result ``r`` satisfies
         ``working_days_between(d, r) == n``.
         """
+        try:
+            return self._sums[d, n]
+        except KeyError:
+            result = self._sums[d, n] = self._add_working_days(d, n)
+            return result
+
+    def _add_working_days(self, d: dt.date, n: int) -> dt.date:
         if n == 0:
             return d if self.is_working_day(d) else self.add_working_days(d, 1)
         step = _ONE_DAY if n > 0 else -_ONE_DAY
