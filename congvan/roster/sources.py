@@ -120,11 +120,12 @@ def _table(data: bytes, path: Path, columns: Columns, kind: Kind, sheet: str | N
     headers = _Headers.of(columns)
     if path.suffix.lower() == ".csv":
         return _collect(_csv_records(data, _name(path), headers), _name(path), headers, kind)
-    import openpyxl  # here, not at the top: only an .xlsx needs it (numpy comes with it), not `status` or a .csv
+    from congvan.xlsx import openpyxl  # here, not at the top: only an .xlsx needs it, not `status` or a .csv
 
+    xl = openpyxl()  # first: _xlsx_errors imports openpyxl's exceptions
     with _xlsx_errors(_name(path)):
         _check_unpacked_size(data, _name(path))
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        workbook = xl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             ws = _worksheet(workbook, _name(path), sheet)
             ws.reset_dimensions()  # a stated size can be wrong (or hostile): read the rows that exist
