@@ -26,7 +26,6 @@ from sqlalchemy.engine import Engine
 
 from congvan import reports
 from congvan.config import LoadedCampaign, Unit
-from congvan.documents import dispatch_key
 from congvan.errors import UnreadableReport
 from congvan.i18n import N_, _, status_word
 from congvan.imap import Fetched, ImapConfig, read_new
@@ -37,6 +36,7 @@ from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession
 from congvan.recipients import PlannedMessage, Recipient
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document
+from congvan.unit_delivery import UnitDelivery, dispatch_rows, unit_deliveries, unreached
 
 S = DeliveryStatus
 # Which statuses a report may move a row from, per kind of report.
@@ -167,17 +167,6 @@ def import_files(engine: Engine, lc: LoadedCampaign, paths: Sequence[Path], *,
 # --- what follows from a bounce -------------------------------------------------------------------
 
 
-def _dispatch_document(engine: Engine, lc: LoadedCampaign) -> int | None:
-    with transaction(engine) as session:
-        return session.scalar(sa.select(Document.id).where(Document.key == dispatch_key(lc.name)))
-
-
-def _rows(engine: Engine, document_id: int) -> list[Delivery]:
-    with transaction(engine) as session:
-        return list(session.scalars(sa.select(Delivery).where(Delivery.document_id == document_id)
-                                    .order_by(Delivery.id)))
-
-
 def suppressed(engine: Engine, lc: LoadedCampaign) -> set[str]:
     """Addresses a letter of the campaign bounced at: not written to again by the campaign."""
     with transaction(engine) as session:
@@ -196,7 +185,7 @@ def fallback_of(unit: Unit) -> Recipient:
 def fallback_messages(engine: Engine, lc: LoadedCampaign, document_id: int) -> list[PlannedMessage]:
     """One message per unit whose current mailbox the dispatch bounced at, to its fallback address
     (the same document: the ledger gives it its row once, so it is sent once)."""
-    bounced = {r.address for r in _rows(engine, document_id) if r.status is S.BOUNCED}
+    bounced = {r.address for r in dispatch_rows(engine, document_id) if r.status is S.BOUNCED}
     out = []
     for addressee in lc.addressees:
         unit = addressee.unit
@@ -228,67 +217,6 @@ def reroute(messages: Sequence[PlannedMessage], blocked: set[str], lc: LoadedCam
         if to:
             out.append(PlannedMessage(to=tuple(to), cc=cc))
     return out
-
-
-@dataclass(frozen=True)
-class UnitDelivery:
-    """The dispatch's delivery to one unit, as ``status --json`` shows it."""
-
-    status: str  # pending, sent, bounced, delayed, displayed, failed_permanent
-    address: str
-    detail: str | None
-
-    @property
-    def reached(self) -> bool:
-        return self.status in ("sent", "delayed", "displayed")
-
-    def as_json(self) -> dict[str, str | None]:
-        return {"status": self.status, "address": self.address, "detail": self.detail}
-
-
-def unit_deliveries(engine: Engine, lc: LoadedCampaign) -> dict[str, UnitDelivery]:
-    """Per addressed unit, the truth about the dispatch: the best news from any of its addresses
-    (a letter that reached the fallback counts), with what happened at the others as detail."""
-    document_id = _dispatch_document(engine, lc)
-    rows = _rows(engine, document_id) if document_id is not None else []
-    by_unit: dict[str, list[Delivery]] = {}
-    for r in rows:
-        if r.unit:
-            by_unit.setdefault(r.unit, []).append(r)
-    rank = {S.DISPLAYED: 0, S.SENT: 1, S.DELAYED: 2, S.BOUNCED: 3, S.FAILED_PERMANENT: 4,
-            S.FAILED_TEMPORARY: 5, S.PENDING: 6}
-    out = {}
-    for addressee in lc.addressees:
-        unit = addressee.unit
-        own = by_unit.get(unit.code, [])
-        if not own:
-            out[unit.code] = UnitDelivery("pending", address_key(unit.email),
-                                          None if document_id is not None else "the dispatch is not issued yet")
-            continue
-        best = min(own, key=lambda r: (rank[r.status], -r.id))
-        status = "pending" if best.status.retryable else best.status.value
-        notes = [_note(r) for r in own if r is not best and r.status is not S.PENDING]
-        own_note = best.report_detail or (best.last_error if best.status is not S.SENT else None)
-        detail = "; ".join([n for n in [own_note, *notes] if n]) or None
-        out[unit.code] = UnitDelivery(status, best.address, detail)
-    return out
-
-
-def _note(row: Delivery) -> str:
-    why = row.report_detail or row.last_error or ""
-    code = f" {row.report_code}" if row.report_code else ""
-    return f"{row.status.value}{code} at {row.address}" + (f": {why}" if why else "")
-
-
-def unreached(engine: Engine, lc: LoadedCampaign) -> dict[str, str]:
-    """Units the dispatch bounced at and reached at none of their addresses yet, with the reason: a
-    follow-up would blame them for a letter they never had, so none is sent."""
-    held = {}
-    for code, d in unit_deliveries(engine, lc).items():
-        if d.status == "bounced":
-            held[code] = (f"the dispatch bounced and reached no address of the unit ({d.detail or d.address}); "
-                          "no follow-up blames it for a letter it never had")
-    return held
 
 
 # --- telling the coordinator ------------------------------------------------------------------------
@@ -393,3 +321,7 @@ def alert_context(engine: Engine, lc: LoadedCampaign) -> tuple[dict[str, str], d
             if target not in blocked and target != address_key(unit.email):
                 fallbacks[unit.code] = target
     return fallbacks, unreached(engine, lc)
+
+
+# Re-exported: the delivery per unit lives in congvan.unit_delivery, light enough for `status`.
+__all__ = ["UnitDelivery", "unit_deliveries", "unreached"]

@@ -37,7 +37,7 @@ def status(campaign: Campaign, as_of: AsOf = None,
 
     Example: congvan status par-index-2022 --as-of 2023-02-27
     """
-    from congvan import bounces, compliance, policy, roster
+    from congvan import compliance, policy, roster, unit_delivery
     from congvan.taken import history
     from congvan.workdays import WorkCalendar
 
@@ -58,8 +58,8 @@ def status(campaign: Campaign, as_of: AsOf = None,
         state = compliance.compute(engine, lc, day, names=as_json or xlsx is not None)  # counts only, unless listed
         calendar = WorkCalendar(follow_up.calendar)
         taken = {k: v for k, v in history(engine, lc).items() if v.on <= day}
-        truth = bounces.unit_deliveries(engine, lc)
-        held = bounces.unreached(engine, lc)
+        truth = unit_delivery.unit_deliveries(engine, lc)
+        held = unit_delivery.unreached(engine, lc, truth)
     units: list[dict[str, Any]] = [{
         "code": u.code, "name": u.name, "required": u.required, "responded": u.responded,
         "missing": [{"staff_id": o.staff_id, "name": o.name} for o in u.missing],

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from congvan.config import LoadedCampaign
 from congvan.errors import ConfigError, Problem
 from congvan.i18n import _
-from congvan.render import load_template
 from congvan.vndate import draft_date, long_date
 
 if TYPE_CHECKING:  # the register's SQLAlchemy stays out of `validate` and `render --draft`
@@ -71,6 +70,8 @@ def dispatch_filename(lc: LoadedCampaign, allocation: Allocation | None) -> str:
 def render_dispatch(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path,
                     allocation: Allocation | None = None, planned: dt.date | None = None) -> Path:
     """Render the campaign's dispatch (a draft unless an allocation from the register is given)."""
+    from congvan.render import load_template  # docxtpl and jinja: not for `status`, which needs dispatch_key
+
     template = load_template(template_path(templates_dir, lc))
     context = dispatch_context(lc, allocation=allocation, planned=planned)
     return template.render_to(context, out_dir / dispatch_filename(lc, allocation))

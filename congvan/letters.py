@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from congvan.compliance import UnitCompliance
 from congvan.config import LadderStep, LoadedCampaign, NamedAddress, Signer, Unit
@@ -20,8 +20,10 @@ from congvan.documents import heading
 from congvan.errors import ConfigError, Problem
 from congvan.i18n import _
 from congvan.recipients import PlannedMessage, Recipient
-from congvan.register import Allocation
 from congvan.vndate import short_date
+
+if TYPE_CHECKING:  # the register's SQLAlchemy stays out of `validate`
+    from congvan.register import Allocation
 
 DEFAULT_SUMMARY = {
     "letter": "đôn đốc thực hiện",

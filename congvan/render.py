@@ -180,7 +180,7 @@ def compile_template(path: Path) -> CompiledTemplate:
             try:
                 tree = env.parse(src)
                 fields |= meta.find_undeclared_variables(tree)
-                template = env.from_string(src)
+                template = env.from_string(tree)  # the tree just parsed: the same code as from the source, parsed once
             except jinja2.TemplateSyntaxError as exc:
                 text = re.sub(r"<[^>]+>", "", (exc.source or src).splitlines()[max(exc.lineno - 1, 0)])
                 raise TemplateError(_("{part}: {error} near {text!r}").format(part=info.filename, error=exc.message,

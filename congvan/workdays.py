@@ -17,14 +17,42 @@ holidays; the package's make-up Saturdays; Saturday and Sunday.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import sys
+from pathlib import Path
 
 import holidays
+from holidays.registry import IMPORT_LOCK
 
 from congvan.config import CalendarExtras
 
 EXTRA_DAY_OFF = "Ngày nghỉ theo chiến dịch"
 _WEEKEND = {5: "Thứ Bảy", 6: "Chủ nhật"}
 _ONE_DAY = dt.timedelta(days=1)
+
+
+def _vietnam() -> type[holidays.HolidayBase]:
+    """The package's Vietnam class, as ``holidays.country_holidays("VN", ...)`` would make. That way imports the
+    package ``holidays.countries``, whose ``__init__`` imports all its ~250 countries (a sixth of ``congvan
+    status``'s start-up): load the one module alone, under its own name and the package's lock, so that a later
+    import of the package (``country_holidays`` elsewhere) finds it and uses this same class."""
+    name = "holidays.countries.vietnam"
+    with IMPORT_LOCK:
+        module = sys.modules.get(name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(name, Path(holidays.__file__).parent / "countries" /
+                                                          "vietnam.py")
+            if spec is None or spec.loader is None:  # another layout: the package's own way
+                return type(holidays.country_holidays("VN", years=[]))
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+    vietnam: type[holidays.HolidayBase] = module.VN  # the class country_holidays("VN") makes
+    return vietnam
 
 
 class WorkCalendar:
@@ -38,13 +66,15 @@ class WorkCalendar:
         self._years: dict[int, holidays.HolidayBase] = {}
         # Day -> reason: the ladder's dates are asked about once per unit (2,000 units: 30,000 lookups).
         self._reasons: dict[dt.date, str | None] = {}
+        # (day, n) -> add_working_days: each unit's ladder dates are the same few sums.
+        self._sums: dict[tuple[dt.date, int], dt.date] = {}
 
     def _national(self, year: int) -> holidays.HolidayBase:
         national = self._years.get(year)
         if national is None:
             # language="vi": otherwise the package picks the names' language from the locale (LANG).
             # expand=False: a lookup must not quietly load (mutate) another year.
-            national = holidays.country_holidays("VN", years=year, language="vi", expand=False)
+            national = _vietnam()(years=year, language="vi", expand=False)
             self._years[year] = national
         return national
 
@@ -83,6 +113,13 @@ class WorkCalendar:
         falls on a day off moves to the next working day. For ``n`` > 0 the result ``r`` satisfies
         ``working_days_between(d, r) == n``.
         """
+        try:
+            return self._sums[d, n]
+        except KeyError:
+            result = self._sums[d, n] = self._add_working_days(d, n)
+            return result
+
+    def _add_working_days(self, d: dt.date, n: int) -> dt.date:
         if n == 0:
             return d if self.is_working_day(d) else self.add_working_days(d, 1)
         step = _ONE_DAY if n > 0 else -_ONE_DAY

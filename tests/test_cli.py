@@ -440,6 +440,37 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+# What each command that runs no flow must not import (issue 13): Prefect, matplotlib, the LibreOffice glue and the
+# mail machinery never; status no documents or workbooks (its dispatch column reads the ledger), nor every country's
+# holidays; validate and check no database; validate reads the .xlsx roster without numpy (congvan.xlsx); check
+# no python-docx (the checker reads the package with zipfile and lxml).
+NOT_FOR = {
+    "status": ("prefect", "matplotlib", "congvan.pdf", "docxtpl", "jinja2", "openpyxl", "numpy", "congvan.render",
+               "congvan.imap", "congvan.mail_transport", "congvan.bounces", "alembic", "holidays.countries",
+               "sqlalchemy.dialects.postgresql"),
+    "validate": ("prefect", "matplotlib", "congvan.pdf", "sqlalchemy", "numpy", "congvan.imap",
+                 "congvan.mail_transport", "alembic"),
+    "check": ("prefect", "matplotlib", "congvan.pdf", "sqlalchemy", "openpyxl", "numpy", "pydantic_settings", "docx",
+              "alembic"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FOR))
+def test_a_command_imports_only_what_it_needs(project: Project, name: str) -> None:
+    """A regression (status importing Prefect, validate SQLAlchemy) fails here, not only in bench/bench_startup.py."""
+    assert project.run("roster", "import", CAMPAIGN).returncode == 0
+    draft = project.run("render", CAMPAIGN, "--draft", "--out", str(project.out / "draft")).stdout.strip()
+    args = {"status": ["status", CAMPAIGN, "--as-of", "2023-02-27"], "validate": ["validate", CAMPAIGN],
+            "check": ["check", draft]}[name]
+    probe = (f"import sys; from congvan.cli import main\n"
+             f"try:\n    main({args!r})\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             f"print('imported:', sorted(m for m in {NOT_FOR[name]!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=project.root, env=project.env, capture_output=True,
+                            text=True, encoding="utf-8", timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "imported: []"
+
+
 @pytest.mark.parametrize("command", [("status", CAMPAIGN), ("roster", "import", CAMPAIGN),
                                      ("escalate", CAMPAIGN, "--as-of", "2023-02-27")])
 def test_a_campaign_without_follow_up_is_one_line_for_every_follow_up_command(project: Project,

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
 
-from docx.opc.exceptions import OpcError
 from lxml import etree
 
 from congvan.errors import DocumentError
@@ -307,7 +306,7 @@ class Checker:
             raise DocumentError(f"{path}: file not found")
         try:
             model = read_document(path, self.cache)
-        except (OpcError, zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
+        except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:  # read with zipfile and lxml
             raise DocumentError(f"{path}: not a readable .docx ({type(exc).__name__})") from exc
         return check_model(model, kind or detect_kind(model))
 

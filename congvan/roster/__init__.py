@@ -10,18 +10,13 @@ the header, staff IDs turned into numbers, ``;``-separated CSV, Vietnamese day/m
 
 ``sources`` finds and reads a file into rows, ``cells`` reads a cell's value, ``units`` matches a cell to a
 unit, ``rows`` checks the rows and makes them records, ``importing`` loads them into the store. The rest of
-congvan imports the names below from ``congvan.roster``.
+congvan imports the names below from ``congvan.roster``; those of ``importing`` are loaded on first use, so
+that reading a roster (``validate``) does not import SQLAlchemy's ORM.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from congvan.roster.cells import header_key, parse_completed_at
-from congvan.roster.importing import (
-    ImportRejected,
-    ImportReport,
-    import_new_exports,
-    import_responses,
-    import_roster,
-    waiting_exports,
-)
 from congvan.roster.rows import ParsedResponses, ParsedRoster, StaffRecord, check_roster, read_responses, read_roster
 from congvan.roster.sources import (
     MAX_FILE_BYTES,
@@ -33,6 +28,27 @@ from congvan.roster.sources import (
     responses_dir,
     roster_path,
 )
+
+if TYPE_CHECKING:
+    from congvan.roster.importing import (
+        ImportRejected,
+        ImportReport,
+        import_new_exports,
+        import_responses,
+        import_roster,
+        waiting_exports,
+    )
+
+_IMPORTING = frozenset({"ImportRejected", "ImportReport", "import_new_exports", "import_responses", "import_roster",
+                        "waiting_exports"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _IMPORTING:
+        from congvan.roster import importing
+
+        return getattr(importing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "MAX_FILE_BYTES", "MAX_ROWS", "MAX_UNPACKED_BYTES", "SUFFIXES", "ImportRejected", "ImportReport", "Kind",

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import openpyxl
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
-from openpyxl.utils.exceptions import InvalidFileException
 
 from congvan.config import Columns, LoadedCampaign
 from congvan.errors import SourceDataError
@@ -122,9 +120,12 @@ def _table(data: bytes, path: Path, columns: Columns, kind: Kind, sheet: str | N
     headers = _Headers.of(columns)
     if path.suffix.lower() == ".csv":
         return _collect(_csv_records(data, _name(path), headers), _name(path), headers, kind)
+    from congvan.xlsx import openpyxl  # here, not at the top: only an .xlsx needs it, not `status` or a .csv
+
+    xl = openpyxl()  # first: _xlsx_errors imports openpyxl's exceptions
     with _xlsx_errors(_name(path)):
         _check_unpacked_size(data, _name(path))
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        workbook = xl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             ws = _worksheet(workbook, _name(path), sheet)
             ws.reset_dimensions()  # a stated size can be wrong (or hostile): read the rows that exist
@@ -263,18 +264,20 @@ def _decode(data: bytes, shown: str) -> str:
     return text
 
 
-_XLSX_ERRORS = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, SyntaxError, EOFError,
-                OSError, zlib.error)
 
 
 @contextmanager
 def _xlsx_errors(shown: str) -> Iterator[None]:
     """openpyxl's exceptions become one line naming the file; its warnings about styles are noise here."""
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    xlsx_errors = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, SyntaxError, EOFError,
+                   OSError, zlib.error)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
         try:
             yield
-        except _XLSX_ERRORS as exc:
+        except xlsx_errors as exc:
             if _defused(exc):
                 raise SourceDataError(_("{where}: refused: its XML declares entities, which Excel never writes (a "
                                         "possible XML bomb); open it in Excel and save it again as .xlsx").format(

@@ -22,7 +22,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -140,10 +139,16 @@ def init_db(engine: Engine) -> None:
 def insert_ignoring_duplicates(session: Session, table: type[Any]) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` in the session's dialect: two runs recording the same row at once
     (a manual and a scheduled run, two workers) must not fail on a unique constraint."""
+    # The dialect's module here, not at the top: importing SQLAlchemy's PostgreSQL dialect costs a SQLite
+    # `status` 50 ms (the engine of a postgresql:// URL imports it anyway).
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table).on_conflict_do_nothing()
     raise StoreError(_("congvan needs SQLite or PostgreSQL, not {dialect}").format(dialect=dialect))
 
