@@ -120,9 +120,8 @@ def _table(data: bytes, path: Path, columns: Columns, kind: Kind, sheet: str | N
     headers = _Headers.of(columns)
     if path.suffix.lower() == ".csv":
         return _collect(_csv_records(data, _name(path), headers), _name(path), headers, kind)
-    from congvan.xlsx import openpyxl  # here, not at the top: only an .xlsx needs it, not `status` or a .csv
-
-    xl = openpyxl()  # first: _xlsx_errors imports openpyxl's exceptions
+    import openpyxl as xl  # here, not at the top: only an .xlsx needs it, not `status` or a .csv; first, as
+    # _xlsx_errors imports openpyxl's exceptions
     with _xlsx_errors(_name(path)):
         _check_unpacked_size(data, _name(path))
         workbook = xl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
