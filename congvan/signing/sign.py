@@ -309,32 +309,34 @@ def _tight(x: Any, y: Any) -> Any:
 
 def _image_style(image: Path) -> Any:
     """Image only: no border, full opacity, no margins, the image fitted to the field."""
-    from pyhanko.pdf_utils.images import PdfImage
     from pyhanko.pdf_utils.layout import AxisAlignment, InnerScaling, SimpleBoxLayoutRule
     from pyhanko.stamp import StaticStampStyle
 
+    from congvan.signing import stamps
+
     return StaticStampStyle(
-        background=PdfImage(str(image)), border_width=0, background_opacity=1.0,
+        background=stamps.image(image), border_width=0, background_opacity=1.0,
         background_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MID, y_align=AxisAlignment.ALIGN_MID,
                                               margins=_no_margins(), inner_content_scaling=InnerScaling.STRETCH_TO_FIT))
 
 
 def _font(size: int) -> Any:
-    from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+    from congvan.signing import stamps
 
-    return GlyphAccumulatorFactory(str(layout.stamp_font()), font_size=size)
+    return stamps.SharedFontFactory(str(layout.stamp_font()), font_size=size)
 
 
 def _seal_style(seal: Path, organisation: str, signed_at: dt.datetime) -> Any:
     """The seal at the top of the field, the organisation and the time in 6 pt under it (Circular 01/2019)."""
-    from pyhanko.pdf_utils.images import PdfImage
     from pyhanko.pdf_utils.layout import AxisAlignment, InnerScaling, Margins, SimpleBoxLayoutRule
     from pyhanko.pdf_utils.text import TextBoxStyle
     from pyhanko.stamp import TextStampStyle
 
+    from congvan.signing import stamps
+
     text = f"{organisation}\n{iso_time(signed_at)}".replace("%", "%%")
     return TextStampStyle(
-        background=PdfImage(str(seal)), border_width=0, background_opacity=1.0,
+        background=stamps.image(seal), border_width=0, background_opacity=1.0,
         background_layout=SimpleBoxLayoutRule(
             x_align=AxisAlignment.ALIGN_MID, y_align=AxisAlignment.ALIGN_MAX,
             margins=Margins(0, 0, 0, layout.SEAL_INFO_HEIGHT), inner_content_scaling=InnerScaling.STRETCH_TO_FIT),
