@@ -74,7 +74,8 @@ def signing_preflight(settings: Settings, lc: LoadedCampaign, signers: list[str]
 
     signoff = signoff_for(settings, lc)
     assert signoff is not None
-    signoff.preflight(signers)
+    with signoff:
+        signoff.preflight(signers)
 
 
 def patient_embedded_api() -> None:

@@ -33,6 +33,12 @@ class Signoff:
     lc: LoadedCampaign
     trust_roots: Path
 
+    def __enter__(self) -> Signoff:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.signing.close()  # a PKCS#11 token's session is logged out when its process's last one closes
+
     def preflight(self, signer_keys: Iterable[str]) -> None:
         """Before a number is taken: every signer this run may need, and the organisation, can sign now."""
         if not self.lc.campaign.pdf:

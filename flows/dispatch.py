@@ -60,7 +60,8 @@ def preflight(settings: Settings, lc: LoadedCampaign) -> None:
 
     signoff = signoff_for(settings, lc)
     if signoff is not None:  # a wrong PIN, an expired certificate: one line now, before a number is taken
-        signoff.preflight([lc.campaign.signer])
+        with signoff:
+            signoff.preflight([lc.campaign.signer])
 
 
 @step("number", retries=2)
@@ -79,7 +80,8 @@ def produce(settings: Settings, lc: LoadedCampaign, allocation: Allocation) -> s
     signoff = signoff_for(settings, lc)
     if signoff is not None and files.pdf is not None:
         # Signed (signer, then organisation) and verified before anyone gets it; a rerun finds it signed.
-        signoff.sign_issued(files.pdf, signer_key=lc.campaign.signer, so_ky_hieu=allocation.so_ky_hieu)
+        with signoff:
+            signoff.sign_issued(files.pdf, signer_key=lc.campaign.signer, so_ky_hieu=allocation.so_ky_hieu)
     return files
 
 

@@ -90,7 +90,8 @@ def preflight(settings: Settings, lc: LoadedCampaign) -> None:
 
     signoff = signoff_for(settings, lc)
     if signoff is not None:
-        signoff.preflight(signer_keys(lc))
+        with signoff:
+            signoff.preflight(signer_keys(lc))
 
 
 @flow(name="escalate", log_prints=False)

@@ -195,7 +195,8 @@ def _sign(settings: Settings, lc: LoadedCampaign, made: Sequence[escalation.Made
                     tuple(p for p in m.others if p.suffix == ".pdf"))
             for m in made if m.document_id not in errors and m.number is not None
             and (pdf := pdfs.get(m.document_id, m.pdf)) is not None]
-    errors.update(sign_many(signoff, jobs))
+    with signoff:
+        errors.update(sign_many(signoff, jobs))
 
 
 def _finish_all(made: Sequence[tuple[escalation.Made, escalation.Context]], pdfs: dict[int, Any],
