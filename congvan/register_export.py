@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
@@ -14,7 +13,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from congvan.register_book import RegisterRow
 from congvan.render import write_atomically
-from congvan.text import clean
+from congvan.sheet_cells import put
 
 # (heading, column width in characters): the register's columns in the decree's order.
 COLUMNS: tuple[tuple[str, float], ...] = (
@@ -67,14 +66,14 @@ def _sheet(ws: Worksheet, rows: Sequence[RegisterRow], *, authority: str, year: 
     ]
     for line, (text, size, bold) in enumerate(heading, start=1):
         ws.merge_cells(start_row=line, start_column=1, end_row=line, end_column=width)
-        cell = _put(ws, line, 1, text)
+        cell = put(ws, line, 1, text)
         cell.font = Font(name=FONT, size=size, bold=bold)
         cell.alignment = Alignment(horizontal="center")
     top = len(heading) + 2
     for col, (title, col_width) in enumerate(COLUMNS, start=1):
-        cell = _put(ws, top, col, title)
+        cell = put(ws, top, col, title)
         cell.font = Font(name=FONT, size=11, bold=True)
-        number = _put(ws, top + 1, col, f"({col})")
+        number = put(ws, top + 1, col, f"({col})")
         number.font = Font(name=FONT, size=10, italic=True)
         for c in (cell, number):
             c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -87,7 +86,7 @@ def _sheet(ws: Worksheet, rows: Sequence[RegisterRow], *, authority: str, year: 
         ws.row_dimensions[offset].height = LINE_HEIGHT * max(
             _lines(str(v), w) for v, (_, w) in zip(values, COLUMNS, strict=True) if isinstance(v, str))
         for col, value in enumerate(values, start=1):
-            cell = _put(ws, offset, col, value)
+            cell = put(ws, offset, col, value)
             cell.font = Font(name=FONT, size=11)
             cell.border = _box
             centred = col in (1, 2, 7, 8)
@@ -111,14 +110,3 @@ def _lines(text: str, width: float) -> int:
     grows a row for wrapped text that openpyxl wrote, so the height is set here."""
     per_line = max(1, int(width * CHARS_PER_WIDTH))
     return max(1, sum(-(-max(len(part), 1) // per_line) for part in text.splitlines() or [""]))
-
-
-def _put(ws: Worksheet, row: int, col: int, value: object) -> Any:
-    cell = ws.cell(row=row, column=col)
-    if isinstance(value, str):
-        cell.value = clean(value)
-        cell.data_type = "s"  # a summary starting with "=" stays text, never a formula
-    else:
-        cell.value = value
-    return cell
-

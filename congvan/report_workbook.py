@@ -14,6 +14,7 @@ from congvan.compliance import Compliance
 from congvan.config import LoadedCampaign
 from congvan.render import write_atomically
 from congvan.report_rows import worst_first
+from congvan.sheet_cells import put
 from congvan.text import clean
 from congvan.vndate import short_date
 
@@ -29,12 +30,7 @@ PERCENT_FORMAT = "0.0%"
 
 def _put(ws: Worksheet, row: int, col: int, value: object, *, bold: bool = False,
          number_format: str | None = None) -> None:
-    cell = ws.cell(row=row, column=col)
-    if isinstance(value, str):
-        cell.value = clean(value)
-        cell.data_type = "s"  # a name starting with "=" stays text, never a formula
-    else:
-        cell.value = value
+    cell = put(ws, row, col, value)
     if bold:
         cell.font = Font(bold=True)
     if number_format is not None:

@@ -82,15 +82,10 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     while three workers wrote to it), for in-process flows and CLI runs (given as PREFECT_API_URL), so neither a
     run nor a module starts a server of its own (tests/prefect_api.py). Tests must not rely on the API being
     empty: each one filters by what it created."""
-    import prefect_api as server
+    import prefect_api as harness  # tests/prefect_api.py
 
-    folder = tmp_path_factory.getbasetemp() / "prefect-api"
-    url = server.start(folder)
-    try:
-        with server.using(url):
-            yield url
-    finally:
-        server.stop(folder)
+    with harness.server(tmp_path_factory.getbasetemp() / "prefect-api") as url, harness.using(url):
+        yield url
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,8 +14,6 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-STATE = "prefect-api.json"
 
 
 def _healthy(url: str) -> bool:
@@ -28,10 +24,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _start(folder: Path, timeout: float) -> dict[str, object]:
+@contextmanager
+def server(folder: Path, *, timeout: float = 120) -> Iterator[str]:
+    """A server with its database in ``folder``, running while the context lasts; its URL."""
     import prefect
     from support import free_port
 
+    folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({
@@ -39,45 +38,24 @@ def _start(folder: Path, timeout: float) -> dict[str, object]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_HOME": str(folder / "prefect-home"),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
     })
-    log = (folder / "prefect-server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent), "--factory",
-         "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
-         "--lifespan", "on"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + timeout
-    while not _healthy(url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the test Prefect server did not start: see {folder / 'prefect-server.log'}")
-        time.sleep(0.2)
-    return {"url": url, "pid": process.pid}
-
-
-def start(folder: Path, *, timeout: float = 120) -> str:
-    """A server with its database in ``folder``; its URL (``stop(folder)`` stops it)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state = _start(folder, timeout)
-    (folder / STATE).write_text(json.dumps(state))
-    return str(state["url"])
-
-
-def stop(folder: Path) -> None:
-    """Stop the server started in ``folder``, if any."""
-    state_file = folder / STATE
-    if not state_file.exists():
-        return
-    pid = int(json.loads(state_file.read_text())["pid"])
-    try:
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(50):
-            os.kill(pid, 0)
-            time.sleep(0.1)
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    state_file.unlink()
+    with (folder / "prefect-server.log").open("wb") as log, subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent), "--factory",
+             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level",
+             "error", "--lifespan", "on"], env=env, stdout=log, stderr=subprocess.STDOUT) as process:
+        try:
+            url = f"http://127.0.0.1:{port}/api"
+            deadline = time.monotonic() + timeout
+            while not _healthy(url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the test Prefect server did not start: see {folder / 'prefect-server.log'}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @contextmanager
