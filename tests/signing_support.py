@@ -11,7 +11,6 @@ import http.server
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, cli_command
 
 AUTHORITY = "ubnd-daklak"
 AUTHORITY_NAME = "Ủy ban nhân dân tỉnh Đắk Lắk"
@@ -44,7 +43,7 @@ def dispatch_pdf() -> Path:
     """The sample dispatch rendered as a draft and converted by LibreOffice (made once, copy before signing)."""
     out = _workdir()
     env = {**os.environ, "CONGVAN_OUTPUT_DIR": str(out / "outputs")}
-    done = subprocess.run([sys.executable, "-m", "congvan", "render", "par-index-2022", "--draft", "--out", str(out)],
+    done = subprocess.run(cli_command("render", "par-index-2022", "--draft", "--out", str(out)),
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     docx = Path(done.stdout.strip().splitlines()[-1])

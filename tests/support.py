@@ -21,6 +21,7 @@ from docx.document import Document
 from docx.oxml.ns import qn
 from docx.table import Table
 from docx.text.paragraph import Paragraph
+from forkserver import cli_command  # tests/forkserver.py
 from lxml import etree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,8 +136,12 @@ class Project:
     def edit(self, file: str, change: Callable[[Any], None]) -> None:
         edit_yaml(self.config / file, change)
 
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "congvan", *args]
+    def command(self, *args: str, fresh: bool = False) -> list[str]:
+        """``python -m congvan ARGS``: forked from the tests' fork server (tests/forkserver.py), or with ``fresh``
+        a new interpreter (for what the fork would hide: imports, start-up, a killed process group)."""
+        if fresh or os.environ.get("CONGVAN_TEST_FRESH") == "1":
+            return [sys.executable, "-m", "congvan", *args]
+        return cli_command(*args)
 
     def run(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.command(*args), cwd=self.root, env={**self.env, **env}, capture_output=True,

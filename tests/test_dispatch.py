@@ -215,8 +215,9 @@ def test_sigkill_part_way_then_rerun_serves_everyone_with_one_message_each(proje
     slow = CatcherOptions(delay_seconds=0.25)
     with MailCatcher(tmp_path / "mailbox", options=slow) as catcher:
         env = {**project.env, "CONGVAN_SMTP_PORT": str(catcher.port)}
-        process = subprocess.Popen(project.command("dispatch", CAMPAIGN, "--as-of", AS_OF), cwd=project.root,
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # A fresh interpreter: the process group killed is the command's own.
+        process = subprocess.Popen(project.command("dispatch", CAMPAIGN, "--as-of", AS_OF, fresh=True),
+                                   cwd=project.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)
         deadline = time.monotonic() + 90
         while len(catcher.stored()) < 5 and time.monotonic() < deadline and process.poll() is None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from forkserver import cli_on_path
 from support import ROOT, free_port, wait_for_port
 
 GUIDE = ROOT / "docs" / "huong-dan-su-dung.md"
@@ -142,7 +143,10 @@ def walk_guide(root: Path, prefect_api: str, text: str) -> Walk:
     """Run the guide's commands in order in ``root``; compare each quoted output with what was printed."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONGVAN_", "PREFECT_"))}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", CONGVAN_LANG="vi",
+    # `congvan` forked from the tests' fork server (tests/forkserver.py), then the venv's own commands.
+    commands = cli_on_path(root.parent / "bin")
+    env.update(PATH=f"{commands}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+               CONGVAN_LANG="vi",
                CONGVAN_SMTP_PORT=str(port), PYTHONIOENCODING="utf-8", PREFECT_API_URL=prefect_api,
                PREFECT_HOME=str(root.parent / "prefect-home"), CONGVAN_SMTP_BACKOFF="0")
     walk = Walk(root)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ from tests.signing_support import (
     require_softhsm,
     softhsm_token,
 )
-from tests.support import ROOT
+from tests.support import ROOT, cli_command
 
 VN = dt.timezone(dt.timedelta(hours=7))
 SO = "15/UBND-KSTTHC"
@@ -192,7 +191,7 @@ def test_a_changed_byte_fails_verify_and_the_cli(signing: Signing, tmp_path: Pat
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([sys.executable, "-m", "congvan", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run(cli_command(*args), cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env={**os.environ, **(env or {})})
 
 
