@@ -113,3 +113,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(module.__name__))
         elif info is not None and "mail_servers" in info.names_closure:
             item.add_marker(pytest.mark.xdist_group("mail_servers"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On an xdist worker with `--dist loadgroup`, each grouped test's node id must carry its group by now, or the
+    groups are silently ignored (as with pytest 9.2 and pytest-xdist 3.8: each worker built the scale-out cluster
+    once more). Fail loudly instead."""
+    if not session.config.getoption("loadgroup", default=False):
+        return
+    lost = [item.nodeid for item in session.items
+            if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid]
+    if lost:
+        raise pytest.UsageError(f"pytest-xdist's --dist loadgroup lost its groups ({lost[0]} and {len(lost) - 1} "
+                                "more): a pytest version it does not support? (pyproject.toml pins it)")
