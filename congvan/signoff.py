@@ -87,26 +87,50 @@ class SignJob:
     attachments: tuple[Path, ...] = ()
 
 
-# Below this many documents the pool's start (a process per core importing pyHanko and opening the keys, about
-# a second) costs more than it saves.
+# Below this many documents the pool's start (a process per core opening the keys and preparing the stamps,
+# a few tenths of a second once its modules are loaded) costs more than it saves.
 POOL_FROM = 12
+
+# What a signing process imports, loaded once in the fork server its processes are forked from (a second a
+# process otherwise, for every batch): congvan's signing and the pyHanko, asn1crypto, fontTools and Pillow
+# modules it uses.
+PRELOAD = ["congvan.signoff", "congvan.signing.sign", "congvan.signing.verify", "congvan.signing.stamps",
+           "congvan.signing.speedups", "congvan.config", "congvan.settings", "pyhanko.sign.signers",
+           "pyhanko.sign.validation", "pyhanko.sign.diff_analysis", "pyhanko.pdf_utils.incremental_writer",
+           "pyhanko.pdf_utils.writer", "pyhanko.stamp", "pyhanko_certvalidator",
+           "cryptography.hazmat.primitives.serialization.pkcs12", "PIL.PngImagePlugin", "fontTools.subset"]
 
 
 def sign_many(signoff: Signoff, jobs: Sequence[SignJob], *, workers: int | None = None) -> dict[int, SigningError]:
     """Sign and verify many documents; the errors by job key (a document that fails is not sent, the others go).
-    Signing is CPU-bound Python (pyHanko builds each CMS with asn1crypto): a wave of letters is spread over one
-    process per core, each opening the keys once; a handful is signed here."""
+    Signing is CPU-bound Python (pyHanko, asn1crypto): a wave of letters is spread over one process per core,
+    each opening the keys once and taking small chunks in turn (a core shared with other work does fewer); a
+    handful is signed here."""
     workers = min(workers or os.cpu_count() or 1, max(1, len(jobs) // 4))
     if workers < 2 or len(jobs) < POOL_FROM:
         return {job.key: error for job in jobs if (error := _sign_job(signoff, job)) is not None}
-    chunks = [jobs[i::workers] for i in range(workers)]
-    context = multiprocessing.get_context("spawn")  # not fork: the flow's process runs threads (Prefect, SQLite)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(str(signoff.lc.path.parent.parent), signoff.lc.name)) as pool:
+    size = max(1, -(-len(jobs) // (workers * 8)))
+    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    # The processes run this process's environment and folder (the settings, the keys' passwords), given to
+    # each: a forked process would otherwise have the fork server's, from when it started.
+    with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start_worker,
+                             initargs=(dict(os.environ), os.getcwd(), str(signoff.lc.path.parent.parent),
+                                       signoff.lc.name)) as pool:
         found: dict[int, SigningError] = {}
         for errors in pool.map(_sign_chunk, chunks):
             found.update(errors)
     return found
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """A fork server where there is one (Linux, macOS), started once a process with ``PRELOAD`` imported, so a
+    signing process starts in milliseconds; else spawn. Never a plain fork: the flow's process runs threads
+    (Prefect, SQLite), the fork server does not."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
 
 
 def _sign_job(signoff: Signoff, job: SignJob) -> SigningError | None:
@@ -122,12 +146,16 @@ def _sign_job(signoff: Signoff, job: SignJob) -> SigningError | None:
 _worker: Signoff | None = None
 
 
-def _start_worker(config_dir: str, campaign: str) -> None:
-    """In a signing process: the settings from the environment it inherited, the campaign, the keys."""
+def _start_worker(environ: dict[str, str], cwd: str, config_dir: str, campaign: str) -> None:
+    """In a signing process: the environment and folder of the process that started it, the settings from them,
+    the campaign, the keys."""
     from congvan.config import load_campaign
     from congvan.settings import load_settings
 
     global _worker
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
     settings = load_settings()
     _worker = signoff_for(settings, load_campaign(Path(config_dir), campaign))
 
