@@ -95,7 +95,7 @@ POOL_FROM = 12
 # process otherwise, for every batch): congvan's signing and the pyHanko, asn1crypto, fontTools and Pillow
 # modules it uses.
 PRELOAD = ["congvan.signoff", "congvan.signing.sign", "congvan.signing.verify", "congvan.signing.stamps",
-           "congvan.signing.speedups", "congvan.config", "congvan.settings", "pyhanko.sign.signers",
+           "congvan.config", "congvan.settings", "pyhanko.sign.signers",
            "pyhanko.sign.validation", "pyhanko.sign.diff_analysis", "pyhanko.pdf_utils.incremental_writer",
            "pyhanko.pdf_utils.writer", "pyhanko.stamp", "pyhanko_certvalidator",
            "cryptography.hazmat.primitives.serialization.pkcs12", "PIL.PngImagePlugin", "fontTools.subset"]
