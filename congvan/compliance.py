@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from congvan.vndate import VIETNAM
 
@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from congvan.config import LoadedCampaign
 
 
-@dataclass(frozen=True)
-class Official:
+class Official(NamedTuple):
+    """Someone on the roster who has not answered. A named tuple: a province's run lists tens of thousands,
+    and a frozen dataclass costs three times as much to make."""
+
     staff_id: str
     name: str
     position: str
@@ -77,7 +79,8 @@ def compute(engine: Engine, lc: LoadedCampaign, as_of: dt.date, *, names: bool =
     Aggregate queries, so ``status`` on a roster of 100,000 reads 2,000 rows, not 100,000: the counts per unit
     (a GROUP BY), and the responses in time. ``names`` also lists every official who has not answered (plain
     rows of the missing only, in roster order), and then the counts come from those rows and the roster's size
-    per unit instead (one look-up per official, not two); ``names=False`` leaves ``missing`` empty.
+    per unit instead (one look-up per official, not two); ``names=False`` leaves ``missing`` empty. The
+    covering indexes of revision 0005 serve both from the indexes alone (docs/design.md §1.2).
     """
     import sqlalchemy as sa  # here: the dataclasses above serve `validate`, which reads no database
 
@@ -88,38 +91,44 @@ def compute(engine: Engine, lc: LoadedCampaign, as_of: dt.date, *, names: bool =
     # Stored in UTC (SQLite keeps no offset, so compare with a UTC value on both databases).
     cutoff = end_of_day(as_of).astimezone(dt.UTC)
     in_time = sa.and_(Response.campaign == lc.name, Response.completed_at < cutoff)
-    # Who answered in time. staff_id is NOT NULL, so NOT IN means NOT EXISTS; SQLite builds the list once
-    # instead of searching the responses' index per official, PostgreSQL hashes it.
+    # Who answered in time. staff_id is NOT NULL, so NOT IN means NOT EXISTS; SQLite builds the list once from
+    # the covering index (no table read) instead of searching it per official, PostgreSQL hashes it.
     answered = Staff.staff_id.in_(sa.select(Response.staff_id).where(in_time))
     counts: dict[str, tuple[int, int]] = {}  # unit (upper case: codes compare in any case) -> required, responded
-    missing_by_unit: dict[str, list[tuple[str, str, str, str | None]]] = {}
+    missing_by_unit: dict[str, list[Official]] = {}  # the same, in roster order
     with transaction(engine) as session:
+        conn = session.connection()  # plain rows through Core: the ORM's result machinery adds nothing here
         if names:
-            for staff_id, name, position, unit, email in session.execute(
+            by_spelling: dict[str, list[Official]] = {}  # the unit as the roster spells it -> its unit's list
+            for staff_id, name, position, unit, email in conn.execute(
                     sa.select(Staff.staff_id, Staff.name, Staff.position, Staff.unit, Staff.email)
                     .where(Staff.campaign == lc.name, ~answered).order_by(Staff.id)):
-                missing_by_unit.setdefault(unit.upper(), []).append((staff_id, name, position, email))
+                found = by_spelling.get(unit)
+                if found is None:
+                    found = by_spelling[unit] = missing_by_unit.setdefault(unit.upper(), [])
+                found.append(Official(staff_id, name, position, unit, email))  # unit: the code's spelling, below
             totals: dict[str, int] = {}
-            for unit, total in session.execute(sa.select(Staff.unit, sa.func.count())
-                                               .where(Staff.campaign == lc.name).group_by(Staff.unit)):
+            for unit, total in conn.execute(sa.select(Staff.unit, sa.func.count())
+                                            .where(Staff.campaign == lc.name).group_by(Staff.unit)):
                 totals[unit.upper()] = totals.get(unit.upper(), 0) + total
             counts = {u: (total, total - len(missing_by_unit.get(u, ()))) for u, total in totals.items()}
         else:
-            for unit, total, responded in session.execute(
+            for unit, total, responded in conn.execute(
                     sa.select(Staff.unit, sa.func.count(), sa.func.count(sa.case((answered, 1))))
                     .where(Staff.campaign == lc.name).group_by(Staff.unit)):
                 before = counts.get(unit.upper(), (0, 0))
                 counts[unit.upper()] = (before[0] + total, before[1] + responded)
         # (campaign, staff_id) is unique in both tables: a response in time either answers one official or
         # names nobody on the roster.
-        in_time_total = session.scalar(sa.select(sa.func.count()).select_from(Response).where(in_time)) or 0
+        in_time_total = conn.scalar(sa.select(sa.func.count()).select_from(Response).where(in_time)) or 0
     unknown_responses = in_time_total - sum(responded for _, responded in counts.values())
     units = []
     for addressee in lc.addressees:
         code = addressee.unit.code
         required, responded = counts.get(code.upper(), (0, 0))
-        missing = tuple(Official(staff_id, name, position, code, email)
-                        for staff_id, name, position, email in missing_by_unit.get(code.upper(), ()))
+        missing = missing_by_unit.get(code.upper(), [])
+        if any(o.unit != code for o in missing):  # the roster spelt the code in another case
+            missing = [o._replace(unit=code) for o in missing]
         units.append(UnitCompliance(code=code, name=addressee.unit.name, required=required, responded=responded,
-                                    missing=missing, threshold=threshold))
+                                    missing=tuple(missing), threshold=threshold))
     return Compliance(campaign=lc.name, as_of=as_of, units=tuple(units), unknown_responses=unknown_responses)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -30,9 +31,13 @@ from congvan.store.schema import (
     HEAD,
     MIGRATIONS_DIR,
     REVISIONS,
+    UPGRADE_LOCK_WAIT_S,
+    _migration_connection,
     _run_migrations,
+    adopt_legacy,
     current_state,
     init_db,
+    read_state,
     upgrade,
 )
 
@@ -41,6 +46,10 @@ CAMPAIGN = "par-index-2022"
 # What the legacy demo left (tests/data/legacy/README.md): 9 numbered documents, 25 reminder mails.
 LEGACY_COUNTS = {"register_counters": 1, "documents": 34, "deliveries": 85, "imports": 7, "staff": 540,
                  "responses": 530}
+# Revision 0005: what `status` and the escalation read per official, from the index alone.
+STATUS_INDEXES = {"ix_staff_campaign_unit_staff_id": ("staff", ["campaign", "unit", "staff_id"]),
+                  "ix_responses_campaign_staff_id_completed_at": ("responses",
+                                                                  ["campaign", "staff_id", "completed_at"])}
 
 
 def _differences(conn: sa.Connection, metadata: sa.MetaData) -> list[Any]:
@@ -99,6 +108,22 @@ def _snapshot(engine: Engine, *, without: tuple[str, ...] = ()) -> dict[str, lis
                 *(sa.column(c.name) for c in table.primary_key.columns))
             result[table.name] = [tuple(_utc(v) for v in row) for row in conn.execute(query)]
     return result
+
+
+def _upgrade_to(engine: Engine, revision: str) -> None:
+    """The legacy database brought to ``revision`` only: as a congvan of that revision left it."""
+    with _migration_connection(engine, UPGRADE_LOCK_WAIT_S) as conn, conn.begin():
+        adopt_legacy(conn, read_state(conn))
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = conn
+        alembic_command.upgrade(config, revision)
+
+
+def _status_indexes(conn: sa.Connection) -> dict[str, tuple[str, list[str]]]:
+    inspector = sa.inspect(conn)
+    return {i["name"]: (table, list(i["column_names"])) for table in ("staff", "responses")
+            for i in inspector.get_indexes(table) if i["name"] in STATUS_INDEXES}
 
 
 def _utc(value: Any) -> Any:
@@ -172,6 +197,29 @@ def test_upgrade_keeps_every_number_delivery_and_response(legacy: Engine) -> Non
     numbers = [(a.number, a.so_ky_hieu) for a in (register.lookup(legacy, f"{CAMPAIGN}/dispatch"),) if a]
     assert numbers == [(1, "01/UBND-KSTTHC")]
     assert not upgrade(legacy).changed  # a second upgrade is a no-op
+
+
+def test_0005_indexes_a_database_at_0004_and_keeps_its_rows(legacy: Engine) -> None:
+    _upgrade_to(legacy, "0004")
+    assert current_state(legacy).revision == "0004"
+    with legacy.connect() as conn:
+        assert _status_indexes(conn) == {}
+    before = _snapshot(legacy)
+    assert {t: len(rows) for t, rows in before.items()} == LEGACY_COUNTS  # staff, responses, documents, ...
+    done = upgrade(legacy)
+    assert done.before.revision == "0004" and done.after == HEAD and REVISIONS.index(HEAD) >= REVISIONS.index("0005")
+    assert _snapshot(legacy) == before
+    with legacy.connect() as conn:
+        assert _status_indexes(conn) == STATUS_INDEXES
+        assert _differences(conn, Base.metadata) == []
+        if conn.dialect.name == "sqlite":  # and the query planner takes them
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT unit, count(*) FROM staff WHERE campaign = ? AND staff_id IN "
+                "(SELECT staff_id FROM responses WHERE campaign = ? AND completed_at < ?) GROUP BY unit",
+                (CAMPAIGN, CAMPAIGN, "2023-03-01")).fetchall()
+            details = " | ".join(str(row[-1]) for row in plan)
+            assert "COVERING INDEX ix_staff_campaign_unit_staff_id" in details, details
+            assert "COVERING INDEX ix_responses_campaign_staff_id_completed_at" in details, details
 
 
 def test_after_the_upgrade_a_rerun_sends_nothing_twice(legacy: Engine, db_url: str, tmp_path: Path,

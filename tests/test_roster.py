@@ -485,6 +485,22 @@ def test_counts_only_agrees_with_the_listed_compliance(engine: Engine, lc: Loade
     assert (on_17.unit("STNMT").responded, on_17.unit("KPAC").responded, on_17.unknown_responses) == (2, 1, 2)
 
 
+def test_a_unit_code_stored_in_another_case_is_listed_under_the_units_code(engine: Engine, lc: LoadedCampaign,
+                                                                           tmp_path: Path) -> None:
+    """Codes compare in any case: a roster row stored as ``stnmt`` (by hand, or before units.yaml changed case)
+    counts for STNMT and is listed there, in roster order, with the code as units.yaml spells it."""
+    import_roster(engine, lc, small_roster(tmp_path))
+    with engine.begin() as conn:
+        conn.execute(sa.update(Staff).where(Staff.staff_id == "TN-02").values(unit="stnmt"))
+
+    listed = compliance.compute(engine, lc, dt.date(2023, 2, 15))
+    counted = compliance.compute(engine, lc, dt.date(2023, 2, 15), names=False)
+
+    stnmt = listed.unit("STNMT")
+    assert [(o.staff_id, o.unit) for o in stnmt.missing] == [("TN-01", "STNMT"), ("TN-02", "STNMT"), ("TN-03", "STNMT")]
+    assert (stnmt.required, counted.unit("STNMT").required, counted.unit("STNMT").responded) == (3, 3, 0)
+
+
 # --- the simulated campaign ------------------------------------------------------------------------
 
 

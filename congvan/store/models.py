@@ -158,7 +158,10 @@ class Staff(Base):
     """An official on a campaign's roster: who must answer."""
 
     __tablename__ = "staff"
-    __table_args__ = (sa.UniqueConstraint("campaign", "staff_id"),)
+    # (campaign, unit, staff_id) covers what `status` reads per official: the counts per unit come from the
+    # index alone, in unit order (revision 0005).
+    __table_args__ = (sa.UniqueConstraint("campaign", "staff_id"),
+                      sa.Index("ix_staff_campaign_unit_staff_id", "campaign", "unit", "staff_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign: Mapped[str] = mapped_column(sa.String(128), index=True)
@@ -175,7 +178,10 @@ class Response(Base):
     does not know (reported, never dropped); the earliest completion counts."""
 
     __tablename__ = "responses"
-    __table_args__ = (sa.UniqueConstraint("campaign", "staff_id"),)
+    # (campaign, staff_id, completed_at) covers "who answered by then": read from the index alone, not the
+    # table (revision 0005).
+    __table_args__ = (sa.UniqueConstraint("campaign", "staff_id"),
+                      sa.Index("ix_responses_campaign_staff_id_completed_at", "campaign", "staff_id", "completed_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign: Mapped[str] = mapped_column(sa.String(128), index=True)
