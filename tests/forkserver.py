@@ -48,9 +48,6 @@ SKIPPED = ("congvan.__main__", "congvan.pdf._bridge", "congvan.store.migrations"
 
 def preload() -> None:
     os.environ.update(PREFECT_AT_IMPORT)
-    import matplotlib
-
-    matplotlib.use("Agg")
     for name in LIBRARIES:
         importlib.import_module(name)
     import congvan
@@ -186,7 +183,6 @@ class _ForkServer:
     @classmethod
     def path(cls) -> Path:
         if cls.process is None or cls.process.poll() is not None:
-            import atexit
             import tempfile
 
             folder = Path(tempfile.mkdtemp(prefix="congvan-fork-"))
@@ -200,7 +196,6 @@ class _ForkServer:
             atexit.register(cls.stop, cls.process, folder)
         assert cls.socket is not None
         return cls.socket
-
 
     @staticmethod
     def stop(process: subprocess.Popen[str], folder: Path) -> None:

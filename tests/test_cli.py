@@ -440,6 +440,22 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_a_forked_command_answers_as_a_fresh_one(project: Project) -> None:
+    """The suite's commands are forked from tests/forkserver.py: what a person sees (exit code, stdout, stderr,
+    in the project's folder and environment) must be what a fresh `python -m congvan` prints."""
+    project.edit("units.yaml", lambda u: u["units"][3].update(email="vanthu.krongpac@"))
+    for args in (["--help"], ["validate", CAMPAIGN], ["status", CAMPAIGN, "--as-of", "2023-02-27"],
+                 ["no-such-command"]):
+        forked = subprocess.run(project.command(*args), cwd=project.root, env={**project.env, "CONGVAN_LANG": "vi"},
+                                capture_output=True, text=True, encoding="utf-8", timeout=120, check=False)
+        fresh = subprocess.run(project.command(*args, fresh=True), cwd=project.root,
+                               env={**project.env, "CONGVAN_LANG": "vi"}, capture_output=True, text=True,
+                               encoding="utf-8", timeout=120, check=False)
+        assert project.command(*args)[:2] != project.command(*args, fresh=True)[:2]  # two ways indeed
+        assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+        assert forked.stdout or forked.stderr
+
+
 # What each command that runs no flow must not import (issue 13): Prefect, matplotlib, the LibreOffice glue and the
 # mail machinery never; status no documents or workbooks (its dispatch column reads the ledger), nor every country's
 # holidays; validate and check no database; check
