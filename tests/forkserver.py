@@ -144,17 +144,17 @@ def _settings_from_environment(imported_with: dict[str, str]) -> None:
     from prefect.context import refresh_global_settings_context
     from prefect.logging import configuration
 
-    def prefect_part(env: dict[str, str]) -> dict[str, str]:
-        return {k: v for k, v in {**PREFECT_AT_IMPORT, **env}.items() if k.startswith("PREFECT_")}
+    def differ(prefix: str) -> bool:
+        ours, theirs = ({k: v for k, v in {**PREFECT_AT_IMPORT, **env}.items() if k.startswith(prefix)}
+                        for env in (os.environ, imported_with))
+        return ours != theirs
 
-    ours, theirs = prefect_part(dict(os.environ)), prefect_part(imported_with)
-    if ours == theirs:
+    if not differ("PREFECT_"):
         return
     unset = [key for key in PREFECT_AT_IMPORT if key not in os.environ]
     os.environ.update({key: PREFECT_AT_IMPORT[key] for key in unset})
     refresh_global_settings_context()
-    if {k: v for k, v in ours.items() if k.startswith("PREFECT_LOGGING_")} != {
-            k: v for k, v in theirs.items() if k.startswith("PREFECT_LOGGING_")}:
+    if differ("PREFECT_LOGGING_"):
         configuration.PROCESS_LOGGING_CONFIG.clear()
         configuration.setup_logging(incremental=False)
     for key in unset:
@@ -207,7 +207,10 @@ class _ForkServer:
 
 
 def cli_command(*args: str) -> list[str]:
-    """The command line of ``python -m congvan ARGS`` forked from the tests' fork server."""
+    """The command line of ``python -m congvan ARGS`` forked from the tests' fork server; with
+    ``CONGVAN_TEST_FRESH=1`` in the tests' environment, a fresh interpreter instead (to rule the fork out)."""
+    if os.environ.get("CONGVAN_TEST_FRESH") == "1":
+        return [sys.executable, "-m", "congvan", *args]
     return [sys.executable, "-S", "-E", str(Path(__file__).with_name("forked_cli.py")), str(_ForkServer.path()),
             *args]
 

@@ -139,9 +139,7 @@ class Project:
     def command(self, *args: str, fresh: bool = False) -> list[str]:
         """``python -m congvan ARGS``: forked from the tests' fork server (tests/forkserver.py), or with ``fresh``
         a new interpreter (for what the fork would hide: imports, start-up, a killed process group)."""
-        if fresh or os.environ.get("CONGVAN_TEST_FRESH") == "1":
-            return [sys.executable, "-m", "congvan", *args]
-        return cli_command(*args)
+        return [sys.executable, "-m", "congvan", *args] if fresh else cli_command(*args)
 
     def run(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.command(*args), cwd=self.root, env={**self.env, **env}, capture_output=True,
