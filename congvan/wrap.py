@@ -13,6 +13,7 @@ differ by a percent or two here and there), and says by how much.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -61,6 +62,15 @@ class SummaryCell:
 
 def summary_cell(template: Path) -> SummaryCell | None:
     """The header cell holding "V/v": its usable width and the line's font size; None if not found."""
+    try:
+        stat = template.stat()
+    except OSError:
+        return None
+    return _summary_cell(template, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
+
+
+@functools.lru_cache(maxsize=32)  # a run validates its campaign more than once; a changed file is read again
+def _summary_cell(template: Path, version: tuple[int, int, int]) -> SummaryCell | None:
     try:
         with zipfile.ZipFile(template) as z:
             document = etree.fromstring(z.read("word/document.xml"))

@@ -21,6 +21,9 @@ from congvan.store import init_db, make_engine, masked_url
 
 # The suite reads English output (msgids); tests/test_i18n.py runs commands in Vietnamese on purpose.
 os.environ["CONGVAN_LANG"] = "en"
+# Every Prefect client loads its CA bundle (certifi's 140 certificates: about 0.1 s of CPU, once per flow run and
+# per command), though the tests' APIs are plain HTTP on 127.0.0.1: one throwaway certificate instead.
+os.environ.setdefault("PREFECT_API_SSL_CERT_FILE", str(Path(__file__).parent / "data" / "loopback-ca.pem"))
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres:postgres@localhost:5432/congvan_test"
 
@@ -76,14 +79,47 @@ def _fresh_schema(server: Engine) -> Iterator[str]:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One Prefect API for the test session (one per pytest-xdist worker: a shared one on SQLite answered 503
-    while three workers wrote to it), for in-process flows and CLI runs (given as PREFECT_API_URL), so neither a
-    run nor a module starts a server of its own (tests/prefect_api.py). Tests must not rely on the API being
-    empty: each one filters by what it created."""
+SHARED_API = "CONGVAN_TEST_PREFECT_API_URL"  # a Prefect API every test process uses, if set
+SHARED_API_LOG = "CONGVAN_TEST_PREFECT_API_LOG"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, the controller starts the run's one Prefect API, on PostgreSQL (tests/prefect_api.py),
+    and goes on: the workers inherit its URL and wait for it when a test first needs it. One server instead of
+    one per worker saves 16 s of CPU per worker at start and its services' upkeep afterwards."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get(SHARED_API) or not getattr(
+            config.option, "numprocesses", None):
+        return
     import prefect_api as harness  # tests/prefect_api.py
 
+    started = harness.shared_on_postgres(_postgres_url())
+    if started is None:
+        return  # no PostgreSQL: each worker starts its own on SQLite (and its PostgreSQL tests skip or fail)
+    url, log, stop = started
+    os.environ[SHARED_API], os.environ[SHARED_API_LOG] = url, str(log)
+
+    def forget() -> None:
+        stop()
+        os.environ.pop(SHARED_API, None)
+        os.environ.pop(SHARED_API_LOG, None)
+
+    config.add_cleanup(forget)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Prefect API of this test process, for in-process flows and CLI runs (given as PREFECT_API_URL): the
+    run's shared one if the controller started it (``pytest_configure``), else one of its own on SQLite, so
+    neither a run nor a module starts a server of its own (tests/prefect_api.py). Tests must not rely on the API
+    being empty: each one filters by what it created."""
+    import prefect_api as harness  # tests/prefect_api.py
+
+    shared = os.environ.get(SHARED_API)
+    if shared:
+        harness.wait_until_healthy(shared, log=os.environ.get(SHARED_API_LOG, "its log"))
+        with harness.using(shared) as url:
+            yield url
+        return
     with harness.server(tmp_path_factory.getbasetemp() / "prefect-api") as url, harness.using(url):
         yield url
 

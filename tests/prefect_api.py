@@ -1,19 +1,34 @@
-"""A Prefect API for a test process: the same ``uvicorn … prefect.server.api.server:create_app`` process that
-``prefect_test_harness`` starts (its database a SQLite file of its own, no UI, no telemetry), without importing
-``prefect.server`` into the test process (about 7 s of CPU a process). Starting one costs about 20 s of CPU
-(migrations on a fresh database), so each test process starts one, once.
+"""The tests' Prefect API: the same ``uvicorn … prefect.server.api.server:create_app`` process that
+``prefect_test_harness`` starts (no UI, no telemetry), without importing ``prefect.server`` into a test process
+(about 7 s of CPU a process).
+
+Starting one costs about 16 s of CPU (migrations on a fresh database) and it then serves every flow run, so a run
+of the suite starts one: under pytest-xdist the controller starts it on PostgreSQL (``shared_on_postgres``; a
+shared one on SQLite answered 503 while several workers wrote to it) before the workers start, and each worker
+waits for it to answer. A run without workers (or without PostgreSQL) starts one on SQLite in its session
+(``server``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+STARTUP_TIMEOUT = 180.0  # seconds; on a loaded 2-core machine migrating a fresh database takes up to a minute
 
 
 def _healthy(url: str) -> bool:
@@ -24,38 +39,101 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@contextmanager
-def server(folder: Path, *, timeout: float = 120) -> Iterator[str]:
-    """A server with its database in ``folder``, running while the context lasts; its URL."""
-    import prefect
-    from support import free_port
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
+
+def _launch(folder: Path, database_url: str, settings: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes],
+                                                                                               str]:
+    """Start a server on ``database_url`` (its home and log in ``folder``); return it and its URL at once."""
+    spec = importlib.util.find_spec("prefect")  # its folder, without importing it (1–2 s in the controller)
+    assert spec is not None and spec.submodule_search_locations, "Prefect is not installed"
+    site = Path(next(iter(spec.submodule_search_locations))).parent
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({
         "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_HOME": str(folder / "prefect-home"),
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url,
+        # Nothing in the tests reads the event feed or sets automations: not storing every event, nor matching
+        # each against triggers, is a fifth of what the server does per run (py-spy). Task runs are still
+        # recorded (test_hostile reads them), and tests/test_scaleout.py runs a full `prefect server start`.
+        "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false", "PREFECT_SERVER_SERVICES_ACTIONS_ENABLED": "false",
     })
-    with (folder / "prefect-server.log").open("wb") as log, subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent), "--factory",
+    env.update(settings or {})
+    with (folder / "prefect-server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(site), "--factory",
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level",
-             "error", "--lifespan", "on"], env=env, stdout=log, stderr=subprocess.STDOUT) as process:
-        try:
-            url = f"http://127.0.0.1:{port}/api"
-            deadline = time.monotonic() + timeout
-            while not _healthy(url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the test Prefect server did not start: see {folder / 'prefect-server.log'}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
+             "error", "--lifespan", "on"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}/api"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_until_healthy(url: str, *, log: Path | str, process: subprocess.Popen[bytes] | None = None,
+                       timeout: float = STARTUP_TIMEOUT) -> str:
+    """``url`` once its server answers; an error naming the server's log if it ends or does not answer in time."""
+    deadline = time.monotonic() + timeout
+    while not _healthy(url):
+        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError(f"the test Prefect server at {url} did not start: see {log}")
+        time.sleep(0.2)
+    return url
+
+
+@contextmanager
+def server(folder: Path, *, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """A server with its SQLite database in ``folder``, running while the context lasts; its URL."""
+    process, url = _launch(folder, f"sqlite+aiosqlite:///{folder / 'prefect.db'}", settings)
+    try:
+        yield wait_until_healthy(url, log=folder / "prefect-server.log", process=process)
+    finally:
+        _stop(process)
+
+
+def shared_on_postgres(postgres_url: str) -> tuple[str, Path, Callable[[], None]] | None:
+    """Start a server on a new database of the PostgreSQL server at ``postgres_url`` and return at once: its URL,
+    its log, and what stops it and drops the database. None if PostgreSQL cannot be reached."""
+    admin = sa.create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg", query={}),
+                             connect_args={"connect_timeout": 5}, poolclass=sa.NullPool,
+                             isolation_level="AUTOCOMMIT")
+    name = f"prefect_tests_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError:
+        admin.dispose()
+        return None
+    database = admin.url.set(database=name)
+    created = sa.create_engine(database, poolclass=sa.NullPool)
+    with created.begin() as conn:
+        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    created.dispose()
+    folder = Path(tempfile.mkdtemp(prefix="congvan-prefect-api-"))
+    process, url = _launch(folder, database.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False))
+
+    def stop() -> None:
+        failed = process.poll() is not None  # it ended before the run did: its log is what tells why
+        _stop(process)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        if not failed:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return url, folder / "prefect-server.log", stop
 
 
 @contextmanager
