@@ -79,8 +79,8 @@ def compute(engine: Engine, lc: LoadedCampaign, as_of: dt.date, *, names: bool =
     Aggregate queries, so ``status`` on a roster of 100,000 reads 2,000 rows, not 100,000: the counts per unit
     (a GROUP BY), and the responses in time. ``names`` also lists every official who has not answered (plain
     rows of the missing only, in roster order), and then the counts come from those rows and the roster's size
-    per unit instead (one look-up per official, not two); ``names=False`` leaves ``missing`` empty. The
-    covering indexes of revision 0005 serve both from the indexes alone (docs/design.md §1.2).
+    per unit instead; ``names=False`` leaves ``missing`` empty. The counts come from the index of revision 0006
+    alone (docs/design.md §1.2).
     """
     import sqlalchemy as sa  # here: the dataclasses above serve `validate`, which reads no database
 
@@ -91,9 +91,10 @@ def compute(engine: Engine, lc: LoadedCampaign, as_of: dt.date, *, names: bool =
     # Stored in UTC (SQLite keeps no offset, so compare with a UTC value on both databases).
     cutoff = end_of_day(as_of).astimezone(dt.UTC)
     in_time = sa.and_(Response.campaign == lc.name, Response.completed_at < cutoff)
-    # Who answered in time. staff_id is NOT NULL, so NOT IN means NOT EXISTS; SQLite builds the list once from
-    # the covering index (no table read) instead of searching it per official, PostgreSQL hashes it.
-    answered = Staff.staff_id.in_(sa.select(Response.staff_id).where(in_time))
+    # Who answered in time: the roster says when each official answered (staff.answered_at, kept by the imports
+    # from the responses), so neither query looks anything up per official.
+    answered = Staff.answered_at < cutoff
+    not_answered = sa.or_(Staff.answered_at.is_(None), Staff.answered_at >= cutoff)
     counts: dict[str, tuple[int, int]] = {}  # unit (upper case: codes compare in any case) -> required, responded
     missing_by_unit: dict[str, list[Official]] = {}  # the same, in roster order
     with transaction(engine) as session:
@@ -102,7 +103,7 @@ def compute(engine: Engine, lc: LoadedCampaign, as_of: dt.date, *, names: bool =
             by_spelling: dict[str, list[Official]] = {}  # the unit as the roster spells it -> its unit's list
             for staff_id, name, position, unit, email in conn.execute(
                     sa.select(Staff.staff_id, Staff.name, Staff.position, Staff.unit, Staff.email)
-                    .where(Staff.campaign == lc.name, ~answered).order_by(Staff.id)):
+                    .where(Staff.campaign == lc.name, not_answered).order_by(Staff.id)).all():  # one fetchall
                 found = by_spelling.get(unit)
                 if found is None:
                     found = by_spelling[unit] = missing_by_unit.setdefault(unit.upper(), [])

@@ -113,7 +113,9 @@ def _snapshot(engine: Engine, *, without: tuple[str, ...] = ()) -> dict[str, lis
 def _upgrade_to(engine: Engine, revision: str) -> None:
     """The legacy database brought to ``revision`` only: as a congvan of that revision left it."""
     with _migration_connection(engine, UPGRADE_LOCK_WAIT_S) as conn, conn.begin():
-        adopt_legacy(conn, read_state(conn))
+        state = read_state(conn)
+        if state.legacy:
+            adopt_legacy(conn, state)
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.attributes["connection"] = conn
@@ -200,18 +202,18 @@ def test_upgrade_keeps_every_number_delivery_and_response(legacy: Engine) -> Non
 
 
 def test_0005_indexes_a_database_at_0004_and_keeps_its_rows(legacy: Engine) -> None:
+    """Revision 0005 alone (0006 then replaces its index on staff)."""
     _upgrade_to(legacy, "0004")
     assert current_state(legacy).revision == "0004"
     with legacy.connect() as conn:
         assert _status_indexes(conn) == {}
     before = _snapshot(legacy)
     assert {t: len(rows) for t, rows in before.items()} == LEGACY_COUNTS  # staff, responses, documents, ...
-    done = upgrade(legacy)
-    assert done.before.revision == "0004" and done.after == HEAD and REVISIONS.index(HEAD) >= REVISIONS.index("0005")
+    _upgrade_to(legacy, "0005")
+    assert current_state(legacy).revision == "0005"
     assert _snapshot(legacy) == before
     with legacy.connect() as conn:
         assert _status_indexes(conn) == STATUS_INDEXES
-        assert _differences(conn, Base.metadata) == []
         if conn.dialect.name == "sqlite":  # and the query planner takes them
             plan = conn.exec_driver_sql(
                 "EXPLAIN QUERY PLAN SELECT unit, count(*) FROM staff WHERE campaign = ? AND staff_id IN "
@@ -220,6 +222,39 @@ def test_0005_indexes_a_database_at_0004_and_keeps_its_rows(legacy: Engine) -> N
             details = " | ".join(str(row[-1]) for row in plan)
             assert "COVERING INDEX ix_staff_campaign_unit_staff_id" in details, details
             assert "COVERING INDEX ix_responses_campaign_staff_id_completed_at" in details, details
+
+
+def test_0006_tells_each_official_of_the_roster_when_they_answered(legacy: Engine) -> None:
+    """A database at 0005 with the legacy roster and responses: every official gets the completion time of their
+    response (and those who never answered none), the count per unit reads one index, and nothing else changes."""
+    _upgrade_to(legacy, "0005")
+    before = _snapshot(legacy)
+    with legacy.connect() as conn:
+        answered = {sid: _utc(at) for sid, at in conn.exec_driver_sql(
+            "SELECT staff_id, completed_at FROM responses WHERE campaign = ?"
+            if conn.dialect.name == "sqlite" else "SELECT staff_id, completed_at FROM responses WHERE campaign = %s",
+            (CAMPAIGN,))}
+    done = upgrade(legacy)
+    assert done.before.revision == "0005" and done.after == HEAD
+    assert _snapshot(legacy) == before  # every baseline column of every row, numbers and deliveries too
+    with legacy.connect() as conn:
+        rows = {sid: _utc(at) for sid, at in conn.execute(sa.text(
+            "SELECT staff_id, answered_at FROM staff WHERE campaign = :c"), {"c": CAMPAIGN})}
+        assert len(rows) == LEGACY_COUNTS["staff"]
+        assert {sid: at for sid, at in rows.items() if at is not None} == {
+            sid: at for sid, at in answered.items() if sid in rows}
+        assert sum(at is None for at in rows.values()) == len(rows.keys() - answered.keys()) > 0
+        inspector = sa.inspect(conn)
+        indexes = {i["name"]: i["column_names"] for t in ("staff", "responses") for i in inspector.get_indexes(t)}
+        assert indexes["ix_staff_campaign_unit_answered_at"] == ["campaign", "unit", "answered_at"]
+        assert not {"ix_staff_campaign_unit_staff_id", "ix_staff_unit", "ix_responses_campaign"} & indexes.keys()
+        assert _differences(conn, Base.metadata) == []
+        if conn.dialect.name == "sqlite":
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT unit, count(*), count(CASE WHEN answered_at < ? THEN 1 END) FROM staff "
+                "WHERE campaign = ? GROUP BY unit", ("2023-03-01", CAMPAIGN)).fetchall()
+            details = " | ".join(str(row[-1]) for row in plan)
+            assert "COVERING INDEX ix_staff_campaign_unit_answered_at" in details, details
 
 
 def test_after_the_upgrade_a_rerun_sends_nothing_twice(legacy: Engine, db_url: str, tmp_path: Path,

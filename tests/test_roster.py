@@ -28,10 +28,13 @@ from congvan.roster import (
     import_responses,
     import_roster,
     parse_completed_at,
+    read_responses,
     read_roster,
     roster_path,
+    sources,
 )
 from congvan.simulate import simulate_responses, write_export
+from congvan.store.db import insert_many
 from congvan.store.models import Import, Response, Staff
 from tests.support import ROOT
 
@@ -372,6 +375,34 @@ def test_earliest_completion_wins(engine: Engine, lc: LoadedCampaign, tmp_path: 
                                    "TN-02": dt.datetime(2023, 2, 20, 9, 0, tzinfo=VN)}
 
 
+def answered_at(engine: Engine) -> dict[str, dt.datetime | None]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(Staff.staff_id, Staff.answered_at))
+        return {sid: at if at is None or at.tzinfo else at.replace(tzinfo=dt.UTC) for sid, at in rows}
+
+
+def test_the_roster_knows_who_answered_whichever_file_comes_first(engine: Engine, lc: LoadedCampaign,
+                                                                  tmp_path: Path) -> None:
+    """staff.answered_at (what status counts) follows the responses: an answer imported before the roster, one
+    moved earlier by a later export, and a roster imported again, each leave it equal to the response's time."""
+    header = ("Mã cán bộ", "Thời gian hoàn thành")
+    import_responses(engine, lc, write_csv(tmp_path / "1.csv", [header, ("TN-01", "20/02/2023 09:00")]))
+    import_roster(engine, lc, small_roster(tmp_path))
+    assert answered_at(engine) == {s[0]: dt.datetime(2023, 2, 20, 9, 0, tzinfo=VN) if s[0] == "TN-01" else None
+                                   for s in STAFF}
+    import_responses(engine, lc, write_csv(tmp_path / "2.csv", [header, ("TN-01", "16/02/2023 08:00"),
+                                                                ("KP-02", "17/02/2023 10:30")]))
+    expected = {**{s[0]: None for s in STAFF}, "TN-01": dt.datetime(2023, 2, 16, 8, 0, tzinfo=VN),
+                "KP-02": dt.datetime(2023, 2, 17, 10, 30, tzinfo=VN)}
+    assert answered_at(engine) == expected == {**{s[0]: None for s in STAFF}, **completions(engine)}
+    import_roster(engine, lc, write_xlsx(tmp_path / "again.xlsx", [HEADERS, *STAFF[1:]]))  # TN-01 leaves
+    assert answered_at(engine) == {k: v for k, v in expected.items() if k != "TN-01"}
+    state = compliance.compute(engine, lc, dt.date(2023, 2, 17))
+    assert {u.code: (u.required, u.responded) for u in state.units if u.required} == {
+        "STNMT": (2, 0), "EAHLEO": (2, 0), "KPAC": (2, 1)}
+    assert state.unknown_responses == 1  # TN-01's answer is kept, and names nobody on the roster now
+
+
 def test_blank_rows_and_blank_times(engine: Engine, lc: LoadedCampaign, tmp_path: Path) -> None:
     import_roster(engine, lc, small_roster(tmp_path))
     export = write_xlsx(tmp_path / "export.xlsx", [("Mã cán bộ", "Thời gian hoàn thành", "Ghi chú"), ("TN-01", None),
@@ -534,3 +565,60 @@ def test_simulated_exports_import_day_by_day(engine: Engine, lc: LoadedCampaign,
     final = compliance.compute(engine, lc, dt.date(2023, 2, 17))
     assert final.unit("STNMT").responded == 3 and final.unit("KPAC").responded == 1
     assert completions(engine) == {sid: at for _, answers in days for sid, at in answers}
+
+
+def test_the_same_workbook_read_twice_is_parsed_once_and_a_changed_one_again(
+        tmp_path: Path, lc: LoadedCampaign, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flow command validates its campaign twice (in the CLI, then in the flow): the second reading of the same
+    bytes does not parse the workbook again, and gives the same roster; other bytes, or another reading of them
+    (as responses, with other columns), are read as they are."""
+    opened: list[object] = []
+    real = openpyxl.load_workbook
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: opened.append(a) or real(*a, **k))
+    monkeypatch.setattr(sources, "_last_sheet", None)  # not what an earlier test read
+    path = small_roster(tmp_path)
+    first = read_roster(lc, path)
+    again = read_roster(lc, path)
+    assert len(opened) == 1
+    assert again == first and len(first.staff) == len(STAFF)
+    other = _campaign(name=["Tên"])  # other headers for the name: the same cells, mapped afresh
+    with pytest.raises(SourceDataError, match="missing column 'Tên'"):
+        read_roster(other, path)
+    with pytest.raises(SourceDataError, match="missing column 'Thời gian hoàn thành'"):
+        read_responses(lc, path)
+    assert len(opened) == 1
+    write_xlsx(path, [HEADERS, *STAFF[:-1], ("KP-02", "Võ Quốc Hùng", "Chuyên viên", "KPAC", "")])
+    changed = read_roster(lc, path)
+    assert len(opened) == 2
+    assert changed.staff[-1].position == "Chuyên viên" and first.staff[-1].position == "Trưởng phòng Nội vụ"
+
+
+def test_a_workbook_that_fails_is_not_remembered(tmp_path: Path, lc: LoadedCampaign,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[object] = []
+    real = openpyxl.load_workbook
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: opened.append(a) or real(*a, **k))
+    monkeypatch.setattr(sources, "_last_sheet", None)  # not what an earlier test read
+    path = write_xlsx(tmp_path / "roster.xlsx", [("Ghi chú",)] * 12)  # no header in the first ten rows
+    for _ in range(2):
+        with pytest.raises(SourceDataError, match="no header row"):
+            read_roster(lc, path)
+    assert len(opened) == 2
+
+
+def test_insert_many_writes_what_the_orm_reads_and_refuses_a_row_short_of_a_defaulted_column(engine: Engine) -> None:
+    """The imports' executemany on the driver's cursor (store.db.insert_many): values and datetimes read back as
+    written, on both databases; rows that leave out a column with a Python-side default are refused, not
+    written without it."""
+    table = Response.__table__
+    at = dt.datetime(2023, 2, 20, 9, 30, 15, 123456, tzinfo=VN).astimezone(dt.UTC)  # stored in UTC, as imported
+    with Session(engine) as session:
+        insert_many(session, table, [{"campaign": "c", "staff_id": "Ea H'leo-01", "completed_at": at,
+                                      "import_id": None}])
+        with pytest.raises(ValueError, match="position"):
+            insert_many(session, Staff.__table__, [{"campaign": "c", "staff_id": "X", "name": "Krông Pắc",
+                                                    "unit": "KPAC", "email": None, "import_id": None,
+                                                    "answered_at": None}])
+        session.commit()
+    assert completions(engine) == {"Ea H'leo-01": at}
+    assert count(engine, Staff) == 0

@@ -20,7 +20,7 @@ from congvan.errors import SourceDataError
 from congvan.i18n import _ as _t
 from congvan.roster.rows import ParsedResponses, StaffRecord, _parse_responses, _parse_roster
 from congvan.roster.sources import Kind, _name, _read_bytes, export_files
-from congvan.store.db import transaction
+from congvan.store.db import insert_many, transaction
 from congvan.store.models import Import, Response, Staff
 
 ERRORS_IN_MESSAGE = 3
@@ -178,11 +178,14 @@ def _replace_staff(session: Session, campaign: str, staff: Sequence[StaffRecord]
         Staff.staff_id, Staff.name, Staff.position, Staff.unit, Staff.email).where(Staff.campaign == campaign))}
     new = {s.staff_id: (s.name, s.position, s.unit, s.email) for s in staff}
     kept = new.keys() & old.keys()
+    # Who has answered already (the responses stay when the roster changes): each new row says so itself.
+    answered = {staff_id: at for staff_id, at in session.execute(
+        sa.select(Response.staff_id, Response.completed_at).where(Response.campaign == campaign))}
     session.execute(sa.delete(Staff).where(Staff.campaign == campaign))
     # The table, not the ORM entity: one executemany (see _merge_responses).
-    session.execute(sa.insert(cast(sa.Table, Staff.__table__)), [
+    insert_many(session, cast(sa.Table, Staff.__table__), [
         {"campaign": campaign, "staff_id": s.staff_id, "name": s.name, "position": s.position, "unit": s.unit,
-         "email": s.email, "import_id": import_id} for s in staff])
+         "email": s.email, "import_id": import_id, "answered_at": answered.get(s.staff_id)} for s in staff])
     return len(new.keys() - old.keys()), sum(new[k] != old[k] for k in kept), len(old.keys() - new.keys())
 
 
@@ -222,12 +225,18 @@ def _merge_responses(session: Session, campaign: str, completed: dict[str, tuple
     # Plain rows and the table, not ORM objects: one executemany each (the ORM's bulk insert runs a statement
     # per few rows), so an export of 100,000 lines loads in a second.
     table = cast(sa.Table, Response.__table__)
-    if new_rows:
-        session.execute(sa.insert(table), new_rows)
+    insert_many(session, table, new_rows)
     if earlier:
         session.execute(sa.update(table).where(table.c.id == sa.bindparam("row_id"))
                         .values(completed_at=sa.bindparam("completed_at"), import_id=sa.bindparam("import_id")),
                         earlier)
+    if new_rows or earlier:
+        # The officials these rows answer for: staff.answered_at follows responses (a join on this import's rows
+        # only, the new ones and those moved earlier).
+        staff = cast(sa.Table, Staff.__table__)
+        session.execute(sa.update(staff).values(answered_at=table.c.completed_at).where(
+            staff.c.campaign == campaign, table.c.campaign == campaign, table.c.staff_id == staff.c.staff_id,
+            table.c.import_id == import_id))
     updated = len(earlier)
     return len(new_rows), updated
 

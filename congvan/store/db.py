@@ -13,7 +13,7 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -151,6 +151,33 @@ def insert_ignoring_duplicates(session: Session, table: type[Any]) -> Any:
 
         return sqlite.insert(table).on_conflict_do_nothing()
     raise StoreError(_("congvan needs SQLite or PostgreSQL, not {dialect}").format(dialect=dialect))
+
+
+def insert_many(session: Session, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (each with the same keys: every column but the key) in one executemany on the driver's
+    cursor. SQLAlchemy's own executemany builds and converts each row's parameters in Python, about 14 µs a row
+    (a second for a province's 70,000 responses); here each column's converter runs once per value, no more."""
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    keys = list(rows[0])
+    compiled = sa.insert(table).compile(dialect=dialect, column_keys=keys)
+    if set(compiled.params) != set(keys):  # a column with a Python-side default would be left out
+        raise ValueError(f"insert_many into {table.name}: the rows give {sorted(keys)}, the INSERT takes "
+                         f"{sorted(compiled.params)}")
+    order = list(compiled.positiontup or ()) if compiled.positional else keys
+    # Only some columns need converting (SQLite's datetimes become text); the others pass as they are.
+    converters = [(i, convert) for i, k in enumerate(order)
+                  if (convert := table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+    params: list[Any] = []
+    for row in rows:
+        values = [row[k] for k in order]
+        for i, convert in converters:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        params.append(tuple(values) if compiled.positional else dict(zip(order, values, strict=True)))
+    conn.exec_driver_sql(str(compiled), params)
 
 
 @contextmanager

@@ -158,19 +158,24 @@ class Staff(Base):
     """An official on a campaign's roster: who must answer."""
 
     __tablename__ = "staff"
-    # (campaign, unit, staff_id) covers what `status` reads per official: the counts per unit come from the
-    # index alone, in unit order (revision 0005).
+    # (campaign, unit, answered_at) covers what `status` reads per official: the counts per unit come from the
+    # index alone, in unit order, with no look-up of the responses (revision 0006).
     __table_args__ = (sa.UniqueConstraint("campaign", "staff_id"),
-                      sa.Index("ix_staff_campaign_unit_staff_id", "campaign", "unit", "staff_id"))
+                      sa.Index("ix_staff_campaign_unit_answered_at", "campaign", "unit", "answered_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign: Mapped[str] = mapped_column(sa.String(128), index=True)
     staff_id: Mapped[str] = mapped_column(sa.String(64))
     name: Mapped[str] = mapped_column(sa.String(255))
     position: Mapped[str] = mapped_column(sa.String(255), default="", server_default="")
-    unit: Mapped[str] = mapped_column(sa.String(128), index=True)  # unit code from units.yaml
+    # The unit code from units.yaml. No index of its own: every query asks for a campaign first (revision 0006).
+    unit: Mapped[str] = mapped_column(sa.String(128))
     email: Mapped[str | None] = mapped_column(sa.String(320))
     import_id: Mapped[int | None] = mapped_column(sa.ForeignKey("imports.id"))
+    # When this official's response was completed (the earliest, as in `responses`), or None: derived from
+    # `responses`, kept by both imports (`congvan.roster.importing`), so that "who answered by then" reads one
+    # table (revision 0006).
+    answered_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class Response(Base):
@@ -184,7 +189,8 @@ class Response(Base):
                       sa.Index("ix_responses_campaign_staff_id_completed_at", "campaign", "staff_id", "completed_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campaign: Mapped[str] = mapped_column(sa.String(128), index=True)
+    # No index of its own: the unique constraint and the index below both begin with it (revision 0006).
+    campaign: Mapped[str] = mapped_column(sa.String(128))
     staff_id: Mapped[str] = mapped_column(sa.String(64))
     completed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
     import_id: Mapped[int | None] = mapped_column(sa.ForeignKey("imports.id"))

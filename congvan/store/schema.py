@@ -34,7 +34,7 @@ from congvan.store.db import SQLITE_BUSY_TIMEOUT_S, masked_url, translated
 from congvan.store.models import Base
 
 # Every revision in order, oldest first (tests/test_migrations.py checks this against the scripts).
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006")
 HEAD = REVISIONS[-1]
 BASELINE = REVISIONS[0]
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
