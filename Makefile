@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # (on 2 cores, 4 processes: 8 min 36 s for the suite; 3 processes took 10 min 17 s before the signing fork server).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 2 )))
 # Python's bytecode cache, which a machine may turn off (PYTHONDONTWRITEBYTECODE, as CI's does): the tests start
-# hundreds of Python processes, and each would compile congvan and the tests from source again (collecting the
+# about a hundred Python processes afresh, and each would compile congvan and the tests from source again (collecting the
 # suite: 10.9 s of CPU without the cache, 6.3 s with it); a user's `congvan` writes it on its first run.
 PYC := env -u PYTHONDONTWRITEBYTECODE
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,20 +38,16 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _launch(folder: Path, database_url: str, settings: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes],
                                                                                                str]:
     """Start a server on ``database_url`` (its home and log in ``folder``); return it and its URL at once."""
+    from support import free_port
+
     spec = importlib.util.find_spec("prefect")  # its folder, without importing it (1–2 s in the controller)
     assert spec is not None and spec.submodule_search_locations, "Prefect is not installed"
     site = Path(next(iter(spec.submodule_search_locations))).parent
     folder.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({
         "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",

@@ -567,15 +567,21 @@ def test_simulated_exports_import_day_by_day(engine: Engine, lc: LoadedCampaign,
     assert completions(engine) == {sid: at for _, answers in days for sid, at in answers}
 
 
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Each workbook openpyxl opens from now on (none kept from an earlier test)."""
+    found: list[object] = []
+    real = openpyxl.load_workbook
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: found.append(a) or real(*a, **k))
+    monkeypatch.setattr(sources, "_last_sheet", None)
+    return found
+
+
 def test_the_same_workbook_read_twice_is_parsed_once_and_a_changed_one_again(
-        tmp_path: Path, lc: LoadedCampaign, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, lc: LoadedCampaign, opened: list[object]) -> None:
     """A flow command validates its campaign twice (in the CLI, then in the flow): the second reading of the same
     bytes does not parse the workbook again, and gives the same roster; other bytes, or another reading of them
     (as responses, with other columns), are read as they are."""
-    opened: list[object] = []
-    real = openpyxl.load_workbook
-    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: opened.append(a) or real(*a, **k))
-    monkeypatch.setattr(sources, "_last_sheet", None)  # not what an earlier test read
     path = small_roster(tmp_path)
     first = read_roster(lc, path)
     again = read_roster(lc, path)
@@ -593,12 +599,7 @@ def test_the_same_workbook_read_twice_is_parsed_once_and_a_changed_one_again(
     assert changed.staff[-1].position == "Chuyên viên" and first.staff[-1].position == "Trưởng phòng Nội vụ"
 
 
-def test_a_workbook_that_fails_is_not_remembered(tmp_path: Path, lc: LoadedCampaign,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    opened: list[object] = []
-    real = openpyxl.load_workbook
-    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: opened.append(a) or real(*a, **k))
-    monkeypatch.setattr(sources, "_last_sheet", None)  # not what an earlier test read
+def test_a_workbook_that_fails_is_not_remembered(tmp_path: Path, lc: LoadedCampaign, opened: list[object]) -> None:
     path = write_xlsx(tmp_path / "roster.xlsx", [("Ghi chú",)] * 12)  # no header in the first ten rows
     for _ in range(2):
         with pytest.raises(SourceDataError, match="no header row"):
