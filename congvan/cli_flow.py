@@ -49,10 +49,10 @@ def run_flow(name: str, kind: type[R], *, progress: bool, **parameters: Any) -> 
             bar.__enter__()
         bar.update(done - bar.pos)
 
-    from flows.steps import progress_to
+    from flows.steps import progress_to, watched_here
 
     try:
-        with progress_to(show) if progress else contextlib.nullcontext():
+        with watched_here(), progress_to(show) if progress else contextlib.nullcontext():
             state = flows[name](return_state=True, **parameters)
     finally:
         if bar is not None and bar is not False:

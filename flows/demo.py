@@ -31,7 +31,7 @@ from congvan.vndate import VIETNAM, short_date, weekday_name
 from congvan.workdays import WorkCalendar
 from flows.dispatch import dispatch
 from flows.escalate import escalate
-from flows.steps import outcome_of
+from flows.steps import outcome_of, watched_here
 
 SEED = 2023
 # Units that answer only in part: their heads get the letters. STNMT catches up after the first letter.
@@ -54,7 +54,8 @@ class Story:
 
 def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -> Story:
     """Run it; the caller has pointed CONGVAN_* at ``demo_dir`` (database, outputs)."""
-    with engine_scope():  # one engine for the story and the runs it starts, disposed at the end
+    # One engine for the story and the runs it starts, disposed at the end; the runs are watched here.
+    with engine_scope(), watched_here():
         return _story(lc, demo_dir, echo)
 
 

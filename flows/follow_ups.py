@@ -214,18 +214,19 @@ def _finish_all(made: Sequence[tuple[escalation.Made, escalation.Context]], pdfs
 
 
 class _Converter:
-    """A PDF converter started in the background for a batch (when the campaign makes PDFs), so LibreOffice's
-    start-up (a second or more per worker) overlaps with recording, rendering and checking the letters."""
+    """The process's PDF converter (congvan.pdf.shared), borrowed in the background for a batch when the campaign
+    makes PDFs, so a LibreOffice's start-up (a second or more, if none is warm) overlaps with recording,
+    rendering and checking the letters."""
 
     def __init__(self, lc: LoadedCampaign, letters: int) -> None:
-        self._converter: Any = None
-        self._starting: Future[None] | None = None
+        self._stack = contextlib.ExitStack()
+        self._starting: Future[Any] | None = None
         if lc.campaign.pdf and letters:
-            from congvan.pdf import PdfConverter, default_workers
+            from congvan.pdf import default_workers, lent
 
-            self._converter = PdfConverter(workers=min(default_workers(), letters))
             self._starter = ThreadPoolExecutor(1, thread_name_prefix="congvan-pdf-start")
-            self._starting = self._starter.submit(self._converter.start)
+            self._starting = self._starter.submit(self._stack.enter_context, lent(first=min(default_workers(),
+                                                                                               letters)))
 
     def __enter__(self) -> _Converter:
         return self
@@ -235,13 +236,12 @@ class _Converter:
             with contextlib.suppress(Exception):  # a failed start was reported by ready(), or never needed
                 self._starting.result()
             self._starter.shutdown()
-            self._converter.close()
+            self._stack.close()
 
     def ready(self) -> Any:
         """The started ``PdfConverter``; its start's ``PdfError`` (LibreOffice missing, not answering) raised."""
         assert self._starting is not None, "the campaign makes no PDF"
-        self._starting.result()
-        return self._converter
+        return self._starting.result()
 
 
 def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made], converter: _Converter,

@@ -8,19 +8,24 @@ too), dropped afterwards: tests never see each other's rows, and concurrent test
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import sqlalchemy as sa
+from prefect_api import SHARED_API, SHARED_API_LOG
 from sqlalchemy.engine import Engine, make_url
 
 from congvan.store import init_db, make_engine, masked_url
 
 # The suite reads English output (msgids); tests/test_i18n.py runs commands in Vietnamese on purpose.
 os.environ["CONGVAN_LANG"] = "en"
+# Flows run in the test processes log as the CLI's do (congvan/cli_flow.py): Prefect's warnings and errors only.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # Every Prefect client loads its CA bundle (certifi's 140 certificates: about 0.1 s of CPU, once per flow run and
 # per command), though the tests' APIs are plain HTTP on 127.0.0.1: one throwaway certificate instead.
 os.environ.setdefault("PREFECT_API_SSL_CERT_FILE", str(Path(__file__).parent / "data" / "loopback-ca.pem"))
@@ -79,8 +84,6 @@ def _fresh_schema(server: Engine) -> Iterator[str]:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-SHARED_API = "CONGVAN_TEST_PREFECT_API_URL"  # a Prefect API every test process uses, if set
-SHARED_API_LOG = "CONGVAN_TEST_PREFECT_API_LOG"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -109,19 +112,32 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The Prefect API of this test process, for in-process flows and CLI runs (given as PREFECT_API_URL): the
-    run's shared one if the controller started it (``pytest_configure``), else one of its own on SQLite, so
-    neither a run nor a module starts a server of its own (tests/prefect_api.py). Tests must not rely on the API
-    being empty: each one filters by what it created."""
+    run's shared one if the controller started it (``pytest_configure``), else one of its own, on PostgreSQL if it
+    can, else on SQLite; neither a run nor a module starts a server of its own (tests/prefect_api.py). Tests must
+    not rely on the API being empty: each one filters by what it created."""
     import prefect_api as harness  # tests/prefect_api.py
 
-    shared = os.environ.get(SHARED_API)
-    if shared:
-        harness.wait_until_healthy(shared, log=os.environ.get(SHARED_API_LOG, "its log"))
-        with harness.using(shared) as url:
-            yield url
-        return
-    with harness.server(tmp_path_factory.getbasetemp() / "prefect-api") as url, harness.using(url):
-        yield url
+    with contextlib.ExitStack() as stack:
+        url = os.environ.get(SHARED_API)
+        if url:
+            harness.wait_until_healthy(url, log=os.environ.get(SHARED_API_LOG, "its log"))
+        else:
+            started = stack.enter_context(harness.on_postgres(_postgres_url()))
+            if started is not None:
+                url, log = started
+                stack.enter_context(mock.patch.dict(os.environ, {SHARED_API: url, SHARED_API_LOG: str(log)}))
+            else:
+                url = stack.enter_context(harness.server(tmp_path_factory.getbasetemp() / "prefect-api"))
+        yield stack.enter_context(harness.using(url))
+
+
+@pytest.fixture(scope="session")
+def prefect_api_on_postgres(prefect_api: str) -> str:
+    """The session's Prefect API, which must be on PostgreSQL (a server on SQLite answers 503 to several workers
+    at once): it is unless PostgreSQL is unreachable."""
+    if os.environ.get(SHARED_API) != prefect_api:
+        pytest.fail("the tests' Prefect API is on SQLite: PostgreSQL was unreachable when it started", pytrace=False)
+    return prefect_api
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@
 Starting one costs about 16 s of CPU (migrations on a fresh database) and it then serves every flow run, so a run
 of the suite starts one: under pytest-xdist the controller starts it on PostgreSQL (``shared_on_postgres``; a
 shared one on SQLite answered 503 while several workers wrote to it) before the workers start, and each worker
-waits for it to answer. A run without workers (or without PostgreSQL) starts one on SQLite in its session
-(``server``).
+waits for it to answer. A run without workers starts one on PostgreSQL in its session (``on_postgres``), or
+without PostgreSQL one on SQLite (``server``). It is the app `prefect server start` serves, with the services of
+Prefect's own ephemeral server (no scheduler, no late-run or zombie sweeps: tests/test_scaleout.py, whose workers
+use it, asks the API to schedule a deployment's runs as the scheduler would).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+SHARED_API = "CONGVAN_TEST_PREFECT_API_URL"  # a Prefect API every test process uses, if set
+SHARED_API_LOG = "CONGVAN_TEST_PREFECT_API_LOG"  # and its log
 STARTUP_TIMEOUT = 180.0  # seconds; on a loaded 2-core machine migrating a fresh database takes up to a minute
 
 
@@ -55,9 +59,16 @@ def _launch(folder: Path, database_url: str, settings: dict[str, str] | None = N
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url,
         # Nothing in the tests reads the event feed or sets automations: not storing every event, nor matching
         # each against triggers, is a fifth of what the server does per run (py-spy). Task runs are still
-        # recorded (test_hostile reads them), and tests/test_scaleout.py runs a full `prefect server start`.
+        # recorded (test_hostile and tests/test_scaleout.py read them).
         "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
         "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false", "PREFECT_SERVER_SERVICES_ACTIONS_ENABLED": "false",
+        # Task runs recorded a hundred to a transaction (one each by default), at most a second late.
+        "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+        "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
+        "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+        # For tests/test_scaleout.py, quicker than production so that it does not wait: a queued run retries its
+        # deployment's concurrency slot every second (30 s by default).
+        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "1",
     })
     env.update(settings or {})
     with (folder / "prefect-server.log").open("wb") as log:
@@ -129,6 +140,21 @@ def shared_on_postgres(postgres_url: str) -> tuple[str, Path, Callable[[], None]
             shutil.rmtree(folder, ignore_errors=True)
 
     return url, folder / "prefect-server.log", stop
+
+
+@contextmanager
+def on_postgres(postgres_url: str) -> Iterator[tuple[str, Path] | None]:
+    """``shared_on_postgres`` for as long as the context lasts, once it answers: its URL and log; None without
+    PostgreSQL."""
+    started = shared_on_postgres(postgres_url)
+    if started is None:
+        yield None
+        return
+    url, log, stop = started
+    try:
+        yield wait_until_healthy(url, log=log), log
+    finally:
+        stop()
 
 
 @contextmanager

@@ -107,10 +107,13 @@ def spring_world(tmp_path: Path, prefect_api: str, db_url: str, monkeypatch: Any
 
 
 def run_flow(flow: Any, **parameters: Any) -> Any:
-    """Run a Prefect flow in-process; it must end Completed, with its typed result (congvan.results)."""
+    """Run a Prefect flow in-process as the CLI does; it must end Completed, with its typed result
+    (congvan.results)."""
     from congvan import results
+    from flows.steps import watched_here
 
-    state = flow(return_state=True, **parameters)
+    with watched_here():
+        state = flow(return_state=True, **parameters)
     assert state.is_completed(), state.message
     result = state.result()
     assert isinstance(result, (results.DispatchResult, results.EscalationResult, results.ApprovalResult,

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import threading
 from pathlib import Path
 
 import pytest
 import yaml
-from prefect import Flow
+from prefect import Flow, flow
 
 from congvan.config import list_campaigns, load_campaign
 from congvan.settings import Settings
 from flows.serve import ESCALATION_CRON, TIMEZONE, deployments, prefect_yaml, specs
+from flows.steps import watched_here
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,3 +85,24 @@ def test_a_bad_setting_on_the_worker_ends_the_run_failed_with_one_line(flow_name
     state = getattr(module, flow_name)(campaign="par-index-2022", return_state=True)
     assert state.is_failed()
     assert state.message.startswith("CONGVAN_SMTP_PORT: ") and "\n" not in state.message, state.message
+
+
+def _heartbeat_threads() -> int:
+    """Threads running Prefect's flow-run heartbeat loop in this process (the loop is the function the thread runs
+    in a copy of the caller's context: ``Context.run(heartbeat_loop)``)."""
+    return sum(1 for t in threading.enumerate()
+               if any(getattr(a, "__name__", "") == "heartbeat_loop" for a in getattr(t, "_args", ())))
+
+
+@flow(name="heartbeat-probe")
+def _probe() -> int:
+    return _heartbeat_threads()
+
+
+def test_a_run_watched_here_sends_no_heartbeat_a_workers_run_does(prefect_api: str) -> None:
+    """Runs the CLI and the demo start (``watched_here``) skip the heartbeat and the wait for its thread at their
+    end; a run started otherwise, as a worker starts a deployment's, keeps it (the server's sign of life)."""
+    assert _probe() == 1
+    with watched_here():
+        assert _probe() == 0
+    assert _probe() == 1

@@ -18,6 +18,7 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docx
 import pytest
@@ -370,3 +371,48 @@ def test_workers_do_not_outlive_a_killed_program() -> None:
         os.killpg(group, signal.SIGKILL)  # do not leak them into the other tests
     shutil.rmtree(leftover)
     assert left == []
+
+
+# --- the process's converter (congvan.pdf.shared) -------------------------------------------------------------
+
+
+@pytest.fixture
+def shared() -> Iterator[Any]:
+    """congvan.pdf.shared with no converter running, closed again after the test."""
+    from congvan.pdf import shared
+
+    shared.close()
+    yield shared
+    shared.close()
+
+
+def test_runs_one_after_another_share_one_started_worker(shared: Any, letters: dict[int, Path],
+                                                          tmp_path: Path) -> None:
+    with shared.lent() as first:
+        groups = first.process_groups()
+        first.convert(letters[5], tmp_path / "a.pdf", expect_text=[so(5)])
+    assert len(groups) == 1  # one worker started for a run that asked for one
+    with shared.lent(first=2) as second:  # already warm: nothing starts, whatever the run asks for
+        assert second is first and second.process_groups() == groups
+        for n in NUMBERS[:3]:  # one at a time: the started worker does them all, no other starts
+            second.convert(letters[n], tmp_path / f"b-{n}.pdf", expect_text=[so(n)])
+        assert second.process_groups() == groups
+        results = second.convert_many([PdfJob(letters[n], tmp_path / f"c-{n}.pdf", (so(n),)) for n in NUMBERS[:6]])
+        assert all(r.ok for r in results)
+        assert len(second.process_groups()) == 2  # jobs at once: the second worker started for them
+    shared.close()
+    assert survivors(set(second.process_groups()) | set(groups)) == []
+
+
+def test_an_idle_converter_closes_and_the_next_run_starts_afresh(shared: Any, letters: dict[int, Path],
+                                                                tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shared, "IDLE_SECONDS", 0.2)
+    with shared.lent() as conv:
+        (group,) = conv.process_groups()
+        with shared.lent() as inner:  # while a run holds it, the idle clock does not run
+            assert inner is conv
+        time.sleep(0.5)
+        assert conv.process_groups() == [group]
+    assert survivors({group}) == []  # closed by the timer once nobody held it
+    assert make_pdf(Path(shutil.copy(letters[7], tmp_path / "d.docx")), [so(7)]).is_file()

@@ -1,5 +1,6 @@
-"""congvan scaled out, for real (docs/operations.md, docs/design.md §8.5): a ``prefect server start`` on a fresh
-PostgreSQL database, the process work pool ``congvan``, the deployments of ``prefect.yaml`` made with
+"""congvan scaled out, for real (docs/operations.md, docs/design.md §8.5): a Prefect server on PostgreSQL (the
+tests' shared one, tests/prefect_api.py: the app `prefect server start` serves), the process work pool
+``congvan``, the deployments of ``prefect.yaml`` made with
 ``prefect --no-prompt deploy --all``, and two ``prefect worker start --pool congvan`` processes (two
 "machines": each its own PREFECT_HOME and working folder, the same code, venv and CONGVAN_* settings),
 congvan's state in a PostgreSQL schema, and a mail catcher.
@@ -18,11 +19,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -47,6 +46,7 @@ from prefect.client.schemas.filters import (
     WorkPoolFilterName,
 )
 from prefect.client.schemas.objects import StateType
+from prefect_api import SHARED_API_LOG
 from sqlalchemy.engine import Engine
 from support import ROOT, edit_yaml, project_copy
 
@@ -78,8 +78,12 @@ class Proc:
     log: Path
 
     def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
-        return f"--- {self.name} ({self.log}) ---\n" + "\n".join(text.splitlines()[-lines:])
+        return _tail(self.name, self.log, lines)
+
+
+def _tail(name: str, log: Path, lines: int = 40) -> str:
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    return f"--- {name} ({log}) ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
 def _start(name: str, args: list[str], env: dict[str, str], cwd: Path, logs: Path) -> Proc:
@@ -107,12 +111,6 @@ def _stop(*procs: Proc, grace: float = 10.0) -> None:
             os.killpg(proc.popen.pid, signal.SIGKILL)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5,
               diagnose: Callable[[], str] = lambda: "") -> Any:
     deadline = time.monotonic() + timeout
@@ -136,13 +134,13 @@ class Cluster:
     db_url: str  # congvan's state
     catcher: MailCatcher
     slow_catcher: MailCatcher  # the same, answering each message after SLOW_SMTP seconds
-    server: Proc
+    server_log: Path
     workers: list[Proc]
     logs: Path
     measured: dict[str, Any] = field(default_factory=dict)
 
     def diagnose(self) -> str:
-        return "\n".join(p.tail() for p in (self.server, *self.workers))
+        return "\n".join([_tail("the Prefect server", self.server_log), *(p.tail() for p in self.workers)])
 
     def command(self, *args: str, timeout: float = 120, cwd: Path | None = None,
                 **env: str) -> subprocess.CompletedProcess[str]:
@@ -173,36 +171,26 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server: Engine) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server: Engine,
+            prefect_api_on_postgres: str) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("scaleout")
     logs = tmp / "logs"
     logs.mkdir()
-    suffix = uuid.uuid4().hex[:10]
-    prefect_db, schema = f"prefect_scaleout_{suffix}", f"scaleout_{suffix}"
+    schema = f"scaleout_{uuid.uuid4().hex[:10]}"
     base_url = postgres_server.url.set(query={})
     with contextlib.ExitStack() as stack:
-        # PostgreSQL: a database for the Prefect server (with pg_trgm), a schema for congvan's state.
-        with postgres_server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{prefect_db}"'))
-        stack.callback(_drop_database, postgres_server, prefect_db)
-        created = sa.create_engine(base_url.set(database=prefect_db), poolclass=sa.NullPool)
-        with created.begin() as conn:
-            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-        created.dispose()
+        # congvan's state in a PostgreSQL schema of its own.
         with postgres_server.begin() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         stack.callback(_drop_schema, postgres_server, schema)
         db_url = base_url.set(drivername="postgresql+psycopg").update_query_dict(
             {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-        prefect_url = base_url.set(drivername="postgresql+asyncpg", database=prefect_db).render_as_string(
-            hide_password=False)
 
         home = _checkout(tmp)
         catcher = stack.enter_context(MailCatcher(tmp / "mailbox"))
         slow_catcher = stack.enter_context(MailCatcher(tmp / "mailbox-slow",
                                                        options=CatcherOptions(delay_seconds=SLOW_SMTP)))
-        port = _free_port()
-        api_url = f"http://127.0.0.1:{port}/api"
+        api_url = prefect_api_on_postgres
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CONGVAN_"))}
         clean.update(PYTHONIOENCODING="utf-8", PREFECT_SERVER_ANALYTICS_ENABLED="false", CONGVAN_LANG="en",
                      PREFECT_HOME=str(tmp / "prefect-home-cli"))
@@ -211,33 +199,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server: Engine) -
                "CONGVAN_OUTPUT_DIR": str(tmp / "outputs"), "CONGVAN_DATABASE_URL": db_url,
                "CONGVAN_SMTP_HOST": "127.0.0.1", "CONGVAN_SMTP_PORT": str(catcher.port),
                "CONGVAN_SMTP_BATCH_SIZE": str(BATCH), "CONGVAN_SMTP_ATTEMPTS": "2", "CONGVAN_SMTP_BACKOFF": "0.1"}
+        measured: dict[str, Any] = {}
+        server_log = Path(os.environ.get(SHARED_API_LOG, logs / "no-server-log"))
 
-        t0 = time.monotonic()
-        server = _start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                                   "--port", str(port), "--no-ui"], {
-            **clean, "PREFECT_HOME": str(tmp / "prefect-home-server"),
-            "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_url,
-            "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
-            "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
-            # Quicker than production, so that the test does not wait: a queued run retries its
-            # deployment's concurrency slot every second (30 s by default), and the scheduler
-            # creates the escalation's scheduled runs within seconds of the deploy (60 s loop).
-            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "1",
-            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
-        }, tmp, logs)
-        stack.callback(_stop, server)
-        _wait_for("the Prefect server's health check", lambda: _healthy(api_url, server), 120,
-                  diagnose=server.tail)
-        measured: dict[str, Any] = {"server start (s)": time.monotonic() - t0}
-
-        cluster = Cluster(api_url, home, env, db_url, catcher, slow_catcher, server, [], logs, measured)
+        cluster = Cluster(api_url, home, env, db_url, catcher, slow_catcher, server_log, [], logs, measured)
         t0 = time.monotonic()
         cluster.prefect("work-pool", "create", POOL, "--type", "process")
         cluster.prefect("--no-prompt", "deploy", "--all", CONGVAN_HOME=str(home))
         measured["work pool + deploy --all (s)"] = time.monotonic() - t0
 
         t0 = time.monotonic()
-        # Stopped before the server (callbacks run last-in first-out); by then their runs are over.
+        # Stopped before the mail catchers (callbacks run last-in first-out); by then their runs are over.
         stack.callback(lambda: _stop(*cluster.workers, grace=3.0))
         for name in WORKERS:
             machine = tmp / name
@@ -286,27 +258,12 @@ def _checkout(tmp: Path) -> Path:
     return home
 
 
-def _healthy(api_url: str, server: Proc) -> bool:
-    if server.popen.poll() is not None:
-        pytest.fail(f"prefect server start exited {server.popen.returncode}\n{server.tail()}", pytrace=False)
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def _online(cluster: Cluster) -> set[str]:
     for worker in cluster.workers:
         if worker.popen.poll() is not None:
             pytest.fail(f"{worker.name} exited {worker.popen.returncode}\n{worker.tail()}", pytrace=False)
     with cluster.client() as client:
         return {w.name for w in client.read_workers_for_work_pool(POOL) if w.status.value == "ONLINE"}
-
-
-def _drop_database(server: Engine, name: str) -> None:
-    with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _drop_schema(server: Engine, name: str) -> None:
@@ -460,7 +417,11 @@ def test_the_escalation_is_scheduled_at_8_on_weekdays_in_vietnam(cluster: Cluste
                     flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
                         type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])))))
 
-        runs = _wait_for("the scheduler's escalation runs", scheduled, 60, interval=1, diagnose=cluster.diagnose)
+        # What the server's scheduler service does every minute (it does not run on the tests' API, a server of
+        # the ephemeral kind): the deployment's schedules turned into runs, through the API's own call for it.
+        client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment.id},
+                       json={"min_runs": 3})
+        runs = _wait_for("the scheduled escalation runs", scheduled, 60, interval=1, diagnose=cluster.diagnose)
         for run in runs:
             local = run.expected_start_time.astimezone(VN)
             assert (local.hour, local.minute, local.weekday() < 5) == (8, 0, True), local
@@ -531,8 +492,8 @@ def test_two_escalations_at_once_send_each_step_once(cluster: Cluster, dispatche
             key=ArtifactFilterKey(any_=[f"escalate-{CAMPAIGN}"])))
         everything = client.read_flow_runs(work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])))
     assert {a.flow_run_id for a in artifacts} >= set(ids)
-    # The scheduler's 08:00 runs (days ahead, their schedule switched off by the schedule test; on a loaded
-    # machine some are created after the switch) have not run: they wait, on no worker.
+    # The scheduled 08:00 runs (days ahead, their schedule switched off by the schedule test) have not run:
+    # they wait, on no worker.
     scheduled = [r for r in everything if "auto-scheduled" in r.tags]
     assert all(r.state_name == "Scheduled" and not r.labels.get("prefect.worker.name") for r in scheduled), scheduled
     ran = {(r.name, r.state_name, r.labels.get("prefect.worker.name")) for r in everything if r not in scheduled}

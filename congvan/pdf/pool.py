@@ -111,7 +111,9 @@ class PdfConverter:
         self._toolchain: Toolchain | None = None
         self._dir: Path | None = None
         self._slots: list[_Slot] = []
-        self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        # Last in, first out: a job takes the worker that finished last, so one used one job at a time stays the
+        # only one started, and a slot still empty starts its worker only when jobs run at once.
+        self._idle: queue.LifoQueue[_Slot] = queue.LifoQueue()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._restarts = 0
@@ -128,18 +130,20 @@ class PdfConverter:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def start(self) -> None:
-        """Start every worker at once and return when all of them have answered."""
+    def start(self, first: int | None = None) -> None:
+        """Start ``first`` workers at once (all by default) and return when they have answered; the others start
+        when jobs run at once."""
         if self._executor is not None:
             raise RuntimeError("PdfConverter already started")
         began = time.monotonic()
         self._toolchain = check_available(self._soffice, self._uno_python)
         self._dir = Path(tempfile.mkdtemp(prefix="congvan-pdf-"))
         self._slots = [_Slot(i) for i in range(self.workers)]
+        eager = self._slots[:max(1, min(first or self.workers, self.workers))]
         try:
-            for slot in self._slots:
+            for slot in eager:
                 slot.worker = Worker(self._toolchain, self._dir)
-            for slot in self._slots:
+            for slot in eager:
                 self._wait_ready(slot)
         except WorkerLost as exc:
             self._stop_all()
@@ -147,7 +151,7 @@ class PdfConverter:
         except BaseException:
             self._stop_all()
             raise
-        for slot in self._slots:
+        for slot in reversed(self._slots):  # the started ones on top
             self._idle.put(slot)
         # Twice the workers: a thread verifying its PDF leaves the worker free for the next document.
         self._executor = ThreadPoolExecutor(2 * self.workers, thread_name_prefix="congvan-pdf")
@@ -325,7 +329,7 @@ class PdfConverter:
                     self._restarts += 1
 
     def _stop_all(self) -> None:
-        self._idle = queue.SimpleQueue()
+        self._idle = queue.LifoQueue()
         for slot in self._slots:
             worker, slot.worker = slot.worker, None
             if worker is not None:
@@ -333,15 +337,6 @@ class PdfConverter:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-
-def make_pdf(docx: Path, expect_text: Sequence[str] = ()) -> Path:
-    """``x.docx`` -> verified ``x.pdf`` beside it, with a one-worker pool started for this document alone
-    (about 1.5 s). For more than one document keep a ``PdfConverter`` open instead."""
-    pdf = docx.with_suffix(".pdf")
-    with PdfConverter(workers=1) as conv:
-        conv.convert(docx, pdf, expect_text=expect_text)
-    return pdf
 
 
 def _as_job(job: PdfJob | tuple[StrPath, StrPath]) -> PdfJob:
