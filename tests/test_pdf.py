@@ -30,6 +30,7 @@ from congvan.errors import DocumentError, PdfError
 from congvan.pdf import (
     PdfConverter,
     PdfJob,
+    PdfResult,
     check_available,
     make_pdf,
     normalize_text,
@@ -232,7 +233,7 @@ def cpu_ticks(pid: int) -> int:
 def test_worker_killed_mid_batch_is_replaced(pool: PdfConverter, letters: dict[int, Path], tmp_path: Path) -> None:
     restarts, victim = pool.restarts, pool.process_groups()[0]
     pdfs = {n: tmp_path / f"cv-{n}.pdf" for n in NUMBERS}
-    results: list[object] = []
+    results: list[PdfResult] = []
     batch = threading.Thread(target=lambda: results.extend(
         pool.convert_many([PdfJob(letters[n], pdfs[n], (so(n),)) for n in NUMBERS])))
     batch.start()
@@ -243,7 +244,7 @@ def test_worker_killed_mid_batch_is_replaced(pool: PdfConverter, letters: dict[i
     batch.join(60)
     assert not batch.is_alive()
     assert len(results) == len(NUMBERS)
-    assert all(p.is_file() and so(n) in pdftotext(p) for n, p in pdfs.items())
+    assert all(p.is_file() and so(n) in pdftotext(p) for n, p in pdfs.items()), [str(r.error) for r in results]
     assert pool.restarts == restarts + 1
     assert victim not in pool.process_groups() and len(pool.process_groups()) == 2
     assert survivors({victim}) == []

@@ -4,6 +4,7 @@ taken (``Signing.preflight``), and no password or PIN ever appears in it."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,33 @@ def test_pdf_without_the_signature_block(ring: Keyring, tmp_path: Path) -> None:
     with pytest.raises(SigningError, match=r"x\.pdf: not a readable PDF"):
         signing.sign_issued(not_pdf, authority=AUTHORITY, signer=SIGNER, signer_title="CHỦ TỊCH",
                             signer_name=SIGNER_NAME, so_ky_hieu="1/UBND", signed_at=dt.datetime.now(VN))
+
+
+def test_a_pkcs12_file_is_opened_once_a_process_another_password_or_file_opens_again(
+        ring: Keyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process running flow after flow (the demo's days) decrypts each PKCS#12 file once; the cache never stands
+    in for the password check, nor for a file that changed."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from congvan.signing.keys import open_identity
+
+    opened: list[int] = []
+    real = pkcs12.load_key_and_certificates
+    monkeypatch.setattr(pkcs12, "load_key_and_certificates", lambda *a, **k: opened.append(1) or real(*a, **k))
+    p12 = tmp_path / "signer.p12"
+    source = ring.signers[WHO].pkcs12
+    assert source is not None
+    shutil.copyfile(source, p12)
+    ident = with_signer(ring, pkcs12=p12).signers[WHO]
+    first, second = open_identity(WHO, ident), open_identity("again", ident)
+    assert len(opened) == 1 and second.signer is first.signer and second.name == "again"
+    monkeypatch.setenv(PASSWORD_ENV, "sai-mật-khẩu")
+    with pytest.raises(SigningError, match="wrong password"):
+        open_identity(WHO, ident)
+    assert len(opened) == 2
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    organisation = ring.organisations[AUTHORITY].pkcs12
+    assert organisation is not None
+    shutil.copyfile(organisation, p12)  # another identity in the same file
+    third = open_identity(WHO, ident)
+    assert len(opened) == 3 and third.common_name == AUTHORITY_NAME != first.common_name
