@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
+import prefect_api as harness  # tests/prefect_api.py: the tests' Prefect API
 import pytest
 import sqlalchemy as sa
 from prefect_api import SHARED_API, SHARED_API_LOG
@@ -84,8 +85,6 @@ def _fresh_schema(server: Engine) -> Iterator[str]:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist, the controller starts the run's one Prefect API, on PostgreSQL (tests/prefect_api.py),
     and goes on: the workers inherit its URL and wait for it when a test first needs it. One server instead of
@@ -93,8 +92,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get(SHARED_API) or not getattr(
             config.option, "numprocesses", None):
         return
-    import prefect_api as harness  # tests/prefect_api.py
-
     started = harness.shared_on_postgres(_postgres_url())
     if started is None:
         return  # no PostgreSQL: each worker starts its own on SQLite (and its PostgreSQL tests skip or fail)
@@ -115,8 +112,6 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     run's shared one if the controller started it (``pytest_configure``), else one of its own, on PostgreSQL if it
     can, else on SQLite; neither a run nor a module starts a server of its own (tests/prefect_api.py). Tests must
     not rely on the API being empty: each one filters by what it created."""
-    import prefect_api as harness  # tests/prefect_api.py
-
     with contextlib.ExitStack() as stack:
         url = os.environ.get(SHARED_API)
         if url:

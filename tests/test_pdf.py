@@ -18,7 +18,7 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 import docx
 import pytest
@@ -378,7 +378,7 @@ def test_workers_do_not_outlive_a_killed_program() -> None:
 
 
 @pytest.fixture
-def shared() -> Iterator[Any]:
+def shared() -> Iterator[ModuleType]:
     """congvan.pdf.shared with no converter running, closed again after the test."""
     from congvan.pdf import shared
 
@@ -387,7 +387,7 @@ def shared() -> Iterator[Any]:
     shared.close()
 
 
-def test_runs_one_after_another_share_one_started_worker(shared: Any, letters: dict[int, Path],
+def test_runs_one_after_another_share_one_started_worker(shared: ModuleType, letters: dict[int, Path],
                                                           tmp_path: Path) -> None:
     with shared.lent() as first:
         groups = first.process_groups()
@@ -405,7 +405,7 @@ def test_runs_one_after_another_share_one_started_worker(shared: Any, letters: d
     assert survivors(set(second.process_groups()) | set(groups)) == []
 
 
-def test_an_idle_converter_closes_and_the_next_run_starts_afresh(shared: Any, letters: dict[int, Path],
+def test_an_idle_converter_closes_and_the_next_run_starts_afresh(shared: ModuleType, letters: dict[int, Path],
                                                                 tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shared, "IDLE_SECONDS", 0.2)
