@@ -151,7 +151,34 @@ def watched_here() -> Iterator[None]:
     from prefect.settings import temporary_settings
 
     with temporary_settings(updates={"flows.heartbeat_frequency": None}):
-        yield
+        try:
+            yield
+        finally:
+            _sent(timeout=SENT_TIMEOUT_S)
+
+
+# How long a run watched here waits for its events and logs to reach the API.
+SENT_TIMEOUT_S = 10.0
+
+
+def _sent(timeout: float) -> None:
+    """Wait up to ``timeout`` seconds until the events and logs this process queued for the API are sent. Without the
+    heartbeat's wait a command reached its exit with events still queued on a loaded machine, and Prefect's exit
+    drain then printed "EventsWorker - Still processing items" after the command's own last line. Prefect 3.9 has
+    no public way to list its running workers: ``_instances`` is read, and each worker's ``wait_until_empty``."""
+    import threading
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    running: dict[Any, Any] = getattr(EventsWorker, "_instances", {})
+    workers = [w for w in list(running.values()) if isinstance(w, (EventsWorker, APILogWorker))]
+    waits = [threading.Thread(target=w.wait_until_empty, daemon=True) for w in workers]  # no timeout of its own
+    deadline = time.monotonic() + timeout
+    for wait in waits:
+        wait.start()
+    for wait in waits:
+        wait.join(max(0.0, deadline - time.monotonic()))
 
 
 @contextmanager

@@ -106,3 +106,23 @@ def test_a_run_watched_here_sends_no_heartbeat_a_workers_run_does(prefect_api: s
     with watched_here():
         assert _probe() == 0
     assert _probe() == 1
+
+
+@flow(name="event-probe")
+def _emits(count: int) -> int:
+    from prefect.events import emit_event
+
+    for i in range(count):
+        emit_event(event="congvan.test.probe", resource={"prefect.resource.id": f"congvan.test.{i}"})
+    return count
+
+
+def test_what_a_watched_run_queued_for_the_api_is_sent_when_the_block_ends(prefect_api: str) -> None:
+    """Without the heartbeat's wait at the end of each run, a command could reach its exit with events still queued,
+    and Prefect's exit drain printed a warning after the command's last line: ``watched_here`` sends them first."""
+    from prefect.events.worker import EventsWorker
+
+    with watched_here():
+        assert _emits(300) == 300
+    pending = {type(w).__name__: w._queue.unfinished_tasks for w in list(EventsWorker._instances.values())}
+    assert pending and not any(pending.values()), pending
