@@ -49,11 +49,12 @@ def run_flow(name: str, kind: type[R], *, progress: bool, **parameters: Any) -> 
             bar.__enter__()
         bar.update(done - bar.pos)
 
-    from flows.steps import progress_to, watched_here
+    from flows.steps import progress_to, sent_before_exit, watched_here
 
     try:
         with watched_here(), progress_to(show) if progress else contextlib.nullcontext():
             state = flows[name](return_state=True, **parameters)
+        sent_before_exit()
     finally:
         if bar is not None and bar is not False:
             bar.__exit__(None, None, None)

@@ -31,7 +31,7 @@ from congvan.vndate import VIETNAM, short_date, weekday_name
 from congvan.workdays import WorkCalendar
 from flows.dispatch import dispatch
 from flows.escalate import escalate
-from flows.steps import outcome_of, watched_here
+from flows.steps import outcome_of, sent_before_exit, watched_here
 
 SEED = 2023
 # Units that answer only in part: their heads get the letters. STNMT catches up after the first letter.
@@ -56,7 +56,9 @@ def run_story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -
     """Run it; the caller has pointed CONGVAN_* at ``demo_dir`` (database, outputs)."""
     # One engine for the story and the runs it starts, disposed at the end; the runs are watched here.
     with engine_scope(), watched_here():
-        return _story(lc, demo_dir, echo)
+        story = _story(lc, demo_dir, echo)
+    sent_before_exit()
+    return story
 
 
 def _story(lc: LoadedCampaign, demo_dir: Path, echo: Callable[[str], None]) -> Story:

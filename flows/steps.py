@@ -151,21 +151,15 @@ def watched_here() -> Iterator[None]:
     from prefect.settings import temporary_settings
 
     with temporary_settings(updates={"flows.heartbeat_frequency": None}):
-        try:
-            yield
-        finally:
-            _sent(timeout=SENT_TIMEOUT_S)
+        yield
 
 
-# How long a run watched here waits for its events and logs to reach the API.
-SENT_TIMEOUT_S = 10.0
-
-
-def _sent(timeout: float) -> None:
-    """Wait up to ``timeout`` seconds until the events and logs this process queued for the API are sent. Without the
-    heartbeat's wait a command reached its exit with events still queued on a loaded machine, and Prefect's exit
-    drain then printed "EventsWorker - Still processing items" after the command's own last line. Prefect 3.9 has
-    no public way to list its running workers: ``_instances`` is read, and each worker's ``wait_until_empty``."""
+def sent_before_exit(timeout: float = 10.0) -> None:
+    """For a process about to exit after its runs (a command, the demo): wait up to ``timeout`` seconds until the
+    events and logs it queued for the API are sent. Without the heartbeat's wait a command reached its exit with
+    events still queued on a loaded machine, and Prefect's exit drain then printed "EventsWorker - Still processing
+    items" after the command's own last line. Prefect 3.9 has no public way to list its running workers:
+    ``_instances`` is read, and each worker's ``wait_until_empty``."""
     import threading
 
     from prefect.events.worker import EventsWorker

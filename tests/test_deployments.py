@@ -15,7 +15,7 @@ from prefect import Flow, flow
 from congvan.config import list_campaigns, load_campaign
 from congvan.settings import Settings
 from flows.serve import ESCALATION_CRON, TIMEZONE, deployments, prefect_yaml, specs
-from flows.steps import watched_here
+from flows.steps import sent_before_exit, watched_here
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,12 +117,14 @@ def _emits(count: int) -> int:
     return count
 
 
-def test_what_a_watched_run_queued_for_the_api_is_sent_when_the_block_ends(prefect_api: str) -> None:
+def test_what_a_watched_run_queued_for_the_api_is_sent_before_the_command_ends(prefect_api: str) -> None:
     """Without the heartbeat's wait at the end of each run, a command could reach its exit with events still queued,
-    and Prefect's exit drain printed a warning after the command's last line: ``watched_here`` sends them first."""
+    and Prefect's exit drain printed a warning after the command's last line: the CLI and the demo send them first
+    (``sent_before_exit``)."""
     from prefect.events.worker import EventsWorker
 
     with watched_here():
         assert _emits(300) == 300
+    sent_before_exit()
     pending = {type(w).__name__: w._queue.unfinished_tasks for w in list(EventsWorker._instances.values())}
     assert pending and not any(pending.values()), pending
