@@ -22,6 +22,7 @@ from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from congvan.content_cache import ContentCache
 from congvan.errors import TemplateError
 from congvan.i18n import _
 from congvan.text import one_line, sanitize
@@ -56,27 +57,38 @@ def _private_names(tree: nodes.Template) -> list[tuple[str, int]]:
     return found
 
 
-@lru_cache(maxsize=64)
-def _checked(folder: Path, file: str, html: bool, mtime_ns: int) -> jinja2.Template:
-    """The compiled template, once its source has been read for private names (per file version)."""
-    env = _environment(folder, html)
+# Compiled templates by their source (and whether HTML): each template compiled once per process, whichever copy
+# of the templates folder it comes from. One that loads others ({% include %}…) is bound to its own folder.
+_CHECKED: ContentCache[jinja2.Template] = ContentCache(64)
+_LOADS_OTHERS = re.compile(r"{%[-+]?\s*(?:include|extends|import|from)\b")
+
+
+def _checked(folder: Path, file: str, html: bool) -> jinja2.Template:
+    """The compiled template, once its source has been read for private names."""
     path = folder / file
     source = path.read_text(encoding="utf-8")
-    private = _private_names(env.parse(source, file))
+    where = str(folder) if _LOADS_OTHERS.search(source) else ""
+    key = "\0".join((where, "html" if html else "text", source)).encode("utf-8", "surrogatepass")
+    return _CHECKED.get(key, lambda _key: _compile(folder, file, source, html))
+
+
+def _compile(folder: Path, file: str, source: str, html: bool) -> jinja2.Template:
+    env = _environment(folder, html)
+    tree = env.parse(source, file)
+    private = _private_names(tree)
     if private:
         line = min(n for _, n in private)
         # find_all walks outside in ("x.__class__.__mro__" gives __mro__ first): reversed, names read as written.
         names = list(dict.fromkeys(name for name, n in reversed(private) if n == line))
         raise TemplateError(_("not allowed in a mail template: line {line} reaches into Python's internals "
-                              "({names})").format(line=line, names=", ".join(map(repr, names))), template=path)
-    return env.get_template(file)
+                              "({names})").format(line=line, names=", ".join(map(repr, names))), template=folder / file)
+    return env.from_string(tree)  # the tree just read: parsed once
 
 
 def _template(folder: Path, file: str, html: bool) -> jinja2.Template:
     path = folder / file
     try:
-        mtime_ns = path.stat().st_mtime_ns
-        return _checked(folder, file, html, mtime_ns)
+        return _checked(folder, file, html)
     except (FileNotFoundError, jinja2.TemplateNotFound):
         raise TemplateError(_("mail template not found"), template=path) from None
     except (OSError, UnicodeDecodeError) as exc:

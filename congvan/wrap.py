@@ -13,13 +13,15 @@ differ by a percent or two here and there), and says by how much.
 
 from __future__ import annotations
 
-import functools
+import io
 import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
+
+from congvan.content_cache import ContentCache
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 TOLERANCE = 1.03  # a line up to 3 % wider than the estimate of the room is given the benefit of the doubt
@@ -63,16 +65,19 @@ class SummaryCell:
 def summary_cell(template: Path) -> SummaryCell | None:
     """The header cell holding "V/v": its usable width and the line's font size; None if not found."""
     try:
-        stat = template.stat()
+        data = template.read_bytes()
     except OSError:
         return None
-    return _summary_cell(template, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
+    return _CELLS.get(data, _read_summary_cell)
 
 
-@functools.lru_cache(maxsize=32)  # a run validates its campaign more than once; a changed file is read again
-def _summary_cell(template: Path, version: tuple[int, int, int]) -> SummaryCell | None:
+# A run validates its campaign more than once, each time measuring its template.
+_CELLS: ContentCache[SummaryCell | None] = ContentCache()
+
+
+def _read_summary_cell(data: bytes) -> SummaryCell | None:
     try:
-        with zipfile.ZipFile(template) as z:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
             document = etree.fromstring(z.read("word/document.xml"))
             styles = etree.fromstring(z.read("word/styles.xml")) if "word/styles.xml" in z.namelist() else None
     except (OSError, KeyError, zipfile.BadZipFile, etree.XMLSyntaxError):

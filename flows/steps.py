@@ -147,10 +147,16 @@ def watched_here() -> Iterator[None]:
     Prefect sends a run's heartbeat every 180 s from a thread so that a server can tell a worker's run has died;
     a person sees a run in the foreground die, and the engine waits for that thread, which sleeps in one-second
     steps, at the end of every run: an empty flow took 1.17 s with it and 0.2 s without. Runs that workers start
-    from deployments keep theirs."""
-    from prefect.settings import temporary_settings
+    from deployments keep theirs.
 
-    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+    The settings are the current ones with that one field changed (``model_copy``: 0.06 ms), not validated again
+    from all their sources as ``temporary_settings`` does (80 ms, a command's and every in-process test run's)."""
+    import prefect.context
+
+    current = prefect.context.get_settings_context()
+    settings = current.settings
+    quiet = settings.model_copy(update={"flows": settings.flows.model_copy(update={"heartbeat_frequency": None})})
+    with prefect.context.SettingsContext(profile=current.profile, settings=quiet):
         yield
 
 

@@ -5,7 +5,8 @@ Why: the suite runs a few hundred commands, and a fresh process spends most of i
 for a command that runs a flow: Prefect, SQLAlchemy, pydantic, docxtpl), which was most of the suite's time.
 What stays true: each command is a process of its own, with its own arguments, environment, folder, stdin,
 stdout and stderr (the caller's, passed over the socket) and exit code; it starts from a state where nothing
-has run (the server only imports). What is skipped is only the import itself, so the tests about imports and
+has run but the imports and the sample campaign's validation, whose only trace is what congvan keeps by a
+file's content (``_warm_caches``). What is skipped is only the import itself, so the tests about imports and
 start-up run in a fresh interpreter (``Project.command(..., fresh=True)``), as does the SIGKILL test.
 
 The client is ``tests/forked_cli.py`` (a few milliseconds of Python with no site packages); if it dies, even by
@@ -57,6 +58,21 @@ def preload() -> None:
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if not info.name.startswith(SKIPPED):
                 importlib.import_module(info.name)
+    _warm_caches()
+
+
+def _warm_caches() -> None:
+    """Validate the sample campaigns once, here: what congvan keeps by a file's bytes (compiled templates, the
+    last roster sheet read, the template's measures) is then in every command forked, as in a process that read
+    those files before. A command given the sample's files (most tests copy them) skips that work, 2 to 3 s of
+    CPU per flow command; one given any other bytes reads them as a fresh process would."""
+    from congvan.errors import CongVanError
+    from congvan.validation import validate_campaign
+
+    root = Path(__file__).resolve().parent.parent
+    for campaign in sorted(p.stem for p in (root / "config" / "campaigns").glob("*.yaml")):
+        with contextlib.suppress(CongVanError):
+            validate_campaign(root / "config", root / "templates", campaign)
 
 
 def serve(path: str) -> tuple[dict[str, Any], list[int]]:

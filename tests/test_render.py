@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
 import shutil
 import unicodedata
@@ -376,6 +377,44 @@ def test_not_a_docx_is_a_template_error(tmp_path: Path) -> None:
         load_template(fake)
     with pytest.raises(TemplateError, match="not found"):
         load_template(tmp_path / "missing.docx")
+
+
+def test_a_copy_of_a_template_is_compiled_once_and_a_changed_one_again(tmp_path: Path) -> None:
+    """Compiled templates are kept by their bytes: a copy elsewhere shares the compiled parts yet names its own file
+    in errors; the same path with other bytes is compiled afresh, however its timestamps read."""
+    first, copy = tmp_path / "a" / "cong_van.docx", tmp_path / "b" / "cong_van.docx"
+    for path in (first, copy):
+        path.parent.mkdir()
+        shutil.copy2(TEMPLATES / "cong_van.docx", path)
+    a, b = load_template(first), load_template(copy)
+    assert b.parts is a.parts and (a.path, b.path) == (first, copy)
+    with pytest.raises(MissingFieldError) as missing:
+        b.render_bytes({})
+    assert missing.value.template == copy
+
+    changed = _template_with(tmp_path, "Nơi nhận:", "Nơi nhận: {{ han_chot }}")
+    stat = copy.stat()
+    shutil.copyfile(changed, copy)
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the same timestamps: only the bytes tell
+    again = load_template(copy)
+    assert again.parts is not a.parts and "han_chot" in again.fields and "han_chot" not in a.fields
+
+
+def test_mail_templates_are_compiled_once_per_source_and_an_include_stays_in_its_folder(tmp_path: Path) -> None:
+    from congvan.mail_bodies import _template as mail_template
+    from congvan.mail_bodies import render_bodies
+
+    one, two = project_copy(tmp_path / "one") / "templates", project_copy(tmp_path / "two") / "templates"
+    folder = lambda root: (root / "mail").resolve()  # noqa: E731
+    assert mail_template(folder(one), "nhac_nho.txt", False) is mail_template(folder(two), "nhac_nho.txt", False)
+    assert mail_template(folder(one), "nhac_nho.txt", False) is not mail_template(folder(one), "nhac_nho.html", True)
+
+    for root, who in ((one, "Sở Tài nguyên & Môi trường"), (two, "UBND huyện Ea H'leo")):
+        (root / "mail" / "ky_ten.txt").write_text(who, encoding="utf-8")
+        (root / "mail" / "hoi.txt").write_text("Kính gửi {% include 'ky_ten.txt' %}\n", encoding="utf-8")
+        (root / "mail" / "hoi.html").write_text("<p>{{ x }}</p>\n", encoding="utf-8")
+    assert render_bodies(one, "hoi", {"x": 1})[0] == "Kính gửi Sở Tài nguyên & Môi trường\n"
+    assert render_bodies(two, "hoi", {"x": 1})[0] == "Kính gửi UBND huyện Ea H'leo\n"
 
 
 def test_signature_never_stands_alone_on_a_page(sample_draft: Path) -> None:
