@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
+import forkserver
 import prefect_api as harness  # tests/prefect_api.py: the tests' Prefect API
 import pytest
 import sqlalchemy as sa
@@ -87,10 +88,19 @@ def _fresh_schema(server: Engine) -> Iterator[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist, the controller starts the run's one Prefect API, on PostgreSQL (tests/prefect_api.py),
-    and goes on: the workers inherit its URL and wait for it when a test first needs it. One server instead of
-    one per worker saves 16 s of CPU per worker at start and its services' upkeep afterwards."""
-    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get(SHARED_API) or not getattr(
-            config.option, "numprocesses", None):
+    and its one fork server (tests/forkserver.py), and goes on: the workers inherit their addresses and wait for
+    them when a test first needs them. One API instead of one per worker saves 16 s of CPU per worker at start and
+    its services' upkeep afterwards; one fork server, 6 s per worker."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", None):
+        return
+    if not os.environ.get(forkserver.SHARED):
+        os.environ[forkserver.SHARED] = str(forkserver._ForkServer.start())
+
+        def no_fork_server() -> None:
+            os.environ.pop(forkserver.SHARED, None)
+
+        config.add_cleanup(no_fork_server)
+    if os.environ.get(SHARED_API):
         return
     started = harness.shared_on_postgres(_postgres_url())
     if started is None:

@@ -80,7 +80,7 @@ def serve(path: str) -> tuple[dict[str, Any], list[int]]:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
-    print("ready", flush=True)
+    Path(f"{path}.ready").touch()  # for the clients, which wait for it (``_ready``)
     while True:
         conn, _ = listener.accept()
         request, fds = _receive(conn)
@@ -190,36 +190,61 @@ def end(code: int) -> None:
 
 # --- the client side, in the test process ---------------------------------------------------------
 
-class _ForkServer:
-    """One fork server per test process (each pytest-xdist worker), started on first use."""
+SHARED = "CONGVAN_TEST_FORK_SERVER"  # the socket of the run's one fork server, which the xdist controller starts
 
-    process: subprocess.Popen[str] | None = None
+
+class _ForkServer:
+    """This process's fork server, started on first use; under pytest-xdist the controller starts one for the
+    whole run (``conftest.pytest_configure``: its import, 6 s of CPU, once instead of once per worker), and the
+    workers use it."""
+
+    process: subprocess.Popen[bytes] | None = None
     socket: Path | None = None
 
     @classmethod
-    def path(cls) -> Path:
-        if cls.process is None or cls.process.poll() is not None:
-            import tempfile
+    def start(cls) -> Path:
+        """Start a fork server without waiting for it (it imports for a few seconds); returns its socket."""
+        import tempfile
 
-            folder = Path(tempfile.mkdtemp(prefix="congvan-fork-"))
-            cls.socket = folder / "socket"
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CONGVAN_")}
-            cls.process = subprocess.Popen([sys.executable, __file__, str(cls.socket)], cwd=folder, env=env,
-                                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-            assert cls.process.stdout is not None
-            ready = cls.process.stdout.readline()
-            assert ready == "ready\n", f"the fork server did not start ({ready!r})"
-            atexit.register(cls.stop, cls.process, folder)
-        assert cls.socket is not None
+        folder = Path(tempfile.mkdtemp(prefix="congvan-fork-"))
+        cls.socket = folder / "socket"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONGVAN_")}
+        cls.process = subprocess.Popen([sys.executable, __file__, str(cls.socket)], cwd=folder, env=env,
+                                       stdin=subprocess.DEVNULL)
+        atexit.register(cls.stop, cls.process, folder)
         return cls.socket
 
+    @classmethod
+    def path(cls) -> Path:
+        shared = os.environ.get(SHARED)
+        if shared:
+            return _ready(Path(shared), None)
+        if cls.process is None or cls.process.poll() is not None:
+            cls.start()
+        assert cls.socket is not None
+        return _ready(cls.socket, cls.process)
+
     @staticmethod
-    def stop(process: subprocess.Popen[str], folder: Path) -> None:
+    def stop(process: subprocess.Popen[bytes], folder: Path) -> None:
         import shutil
 
         process.kill()
         process.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ready(path: Path, process: subprocess.Popen[bytes] | None, timeout: float = 180.0) -> Path:
+    import time
+
+    marker = Path(f"{path}.ready")
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the fork server exited {process.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the fork server at {path} was not ready within {timeout:.0f} s")
+        time.sleep(0.05)
+    return path
 
 
 def cli_command(*args: str) -> list[str]:
