@@ -68,7 +68,7 @@ def bench_startup() -> list[dict[str, Any]]:
                      "python_alone_s": round(python_s, 3), "load_average": load,
                      "notes": f"`congvan {' '.join(commands[name])}` in a fresh process, best of {RUNS}, whole "
                               "run (start-up and the command's work); baseline: the same after main's eager "
-                              "imports. Bound: Python, typer and the pydantic it parses options with (every "
+                              "imports. Bound: Python, typer and Click (every "
                               "command); the config's pydantic models and importing SQLAlchemy and its ORM "
                               "(status); openpyxl reading the .xlsx roster and jinja/docxtpl compiling and "
                               "rendering the templates (validate); the checker's lxml (check)"})

@@ -1,9 +1,9 @@
 """The command line in the user's language: help texts, Typer's and Click's own words, usage errors.
 
 Help texts are written in English where the commands are declared (docstrings, ``help=``); they are the
-msgids, looked up in the catalogue when the command tree is built to run (``localised``). Typer's vendored
-Click writes a few words itself ("Usage:", "Error:", "Try … for help."): they are put in the user's language
-here too, so that ``congvan`` speaks one language from the first line to the last.
+msgids, looked up in the catalogue when the command tree is built to run (``localised``). Click writes a few
+words itself ("Usage:", "Error:", "Try … for help."): they are put in the user's language here too, so that
+``congvan`` speaks one language from the first line to the last.
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ def run(app: Any, argv: list[str]) -> None:
         return
     _patch_typer()
     _translate(command)
-    from typer._click.exceptions import ClickException
-    from typer.exceptions import Abort
+    from click.exceptions import Abort, ClickException
 
     try:
         code = command.main(args=argv, prog_name="congvan", standalone_mode=False)
@@ -103,10 +102,11 @@ def _patch_typer() -> None:
         return
     _patched = True
     import typer.core
-    from typer._click import core as click_core
-    from typer._click import formatting
+    from click import core as click_core
+    from click import formatting
 
     typer.core._ = _  # type: ignore[attr-defined]
+    click_core._ = _  # type: ignore[attr-defined]  # its section titles ("Commands")
     write_usage = formatting.HelpFormatter.write_usage
 
     def localised_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:

@@ -165,7 +165,7 @@ def test_help_in_english(english: Speaker) -> None:
 def test_usage_errors_in_vietnamese(vietnamese: Speaker) -> None:
     missing = vietnamese.run("render")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
-    assert "Lỗi: Thiếu tham số 'campaign'." in missing.stderr
+    assert "Lỗi: Thiếu tham số 'CAMPAIGN'." in missing.stderr  # named as the usage line shows it
     assert "Cách dùng: congvan render" in missing.stderr
     typo = vietnamese.run("statu")
     assert typo.returncode == 2
@@ -179,7 +179,7 @@ def test_usage_errors_in_vietnamese(vietnamese: Speaker) -> None:
 def test_usage_errors_in_english(english: Speaker) -> None:
     missing = english.run("render")
     assert missing.returncode == 2
-    assert "Error: Missing argument 'campaign'." in missing.stderr
+    assert "Error: Missing argument 'CAMPAIGN'." in missing.stderr
     bad_date = english.run("status", CAMPAIGN, "--as-of", "2023-02-30")
     assert bad_date.stderr.strip() == ("Error: Invalid value for '--as-of': '2023-02-30' is not a date "
                                        "(YYYY-MM-DD or dd/mm/yyyy)")

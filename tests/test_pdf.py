@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import unicodedata
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -228,6 +229,22 @@ def test_batch_spreads_over_both_workers(pool: PdfConverter, letters: dict[int, 
 def cpu_ticks(pid: int) -> int:
     fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_a_document_libreoffice_refuses_fails_alone_and_its_worker_stays(pool: PdfConverter, letters: dict[int, Path],
+                                                                        tmp_path: Path) -> None:
+    """A refusal from a LibreOffice still running is the document's fault: no retry, no restart, the next document
+    converts (a refusal from one that died meanwhile is a lost worker: the test below)."""
+    broken = tmp_path / "hong.docx"
+    with zipfile.ZipFile(broken, "w") as z:
+        z.writestr("[Content_Types].xml", "<bad")
+        z.writestr("word/document.xml", "<not xml")
+    restarts, groups = pool.restarts, pool.process_groups()
+    bad, good = pool.convert_many([PdfJob(broken, tmp_path / "hong.pdf"),
+                                   PdfJob(letters[NUMBERS[0]], tmp_path / "tot.pdf", (so(NUMBERS[0]),))])
+    assert isinstance(bad.error, PdfError) and "could not convert it" in str(bad.error)
+    assert good.error is None and (tmp_path / "tot.pdf").is_file() and not (tmp_path / "hong.pdf").exists()
+    assert (pool.restarts, pool.process_groups()) == (restarts, groups)
 
 
 def test_worker_killed_mid_batch_is_replaced(pool: PdfConverter, letters: dict[int, Path], tmp_path: Path) -> None:

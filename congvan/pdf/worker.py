@@ -30,6 +30,7 @@ SOFFICE_FLAGS = ("--headless", "--invisible", "--nocrashreport", "--nodefault", 
                  "--nofirststartwizard", "--norestore", "--nolockcheck")
 STOP_GRACE_S = 5.0  # a clean LibreOffice quits in well under a second
 REAP_TIMEOUT_S = 10.0
+REFUSAL_GRACE_S = 0.3  # after a refused conversion: time for a LibreOffice that was killed to be seen gone
 READY_POLL_S = 0.2
 
 
@@ -94,7 +95,16 @@ class Worker:
             return
         if reply.get("fatal"):
             raise WorkerLost(f"LibreOffice broke down ({reply.get('error')})")
+        if self._exits_within(REFUSAL_GRACE_S):  # a LibreOffice killed mid-store answers with a store error first
+            raise WorkerLost(f"LibreOffice died while converting ({reply.get('error')})")
         raise ConversionRefused(str(reply.get("error")))
+
+    def _exits_within(self, seconds: float) -> bool:
+        try:
+            self._soffice.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def stop(self) -> None:
         """Let the bridge quit LibreOffice (end of input), then remove whatever is left of the group."""
