@@ -148,7 +148,8 @@ def walk_guide(root: Path, prefect_api: str, text: str) -> Walk:
     env.update(PATH=f"{commands}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
                CONGVAN_LANG="vi",
                CONGVAN_SMTP_PORT=str(port), PYTHONIOENCODING="utf-8", PREFECT_API_URL=prefect_api,
-               PREFECT_HOME=str(root.parent / "prefect-home"), CONGVAN_SMTP_BACKOFF="0")
+               PREFECT_HOME=str(root.parent / "prefect-home"), CONGVAN_SMTP_BACKOFF="0",
+               PREFECT_API_SSL_CERT_FILE=os.environ["PREFECT_API_SSL_CERT_FILE"])  # tests/conftest.py: for speed
     walk = Walk(root)
     background: list[subprocess.Popen[str]] = []
     last: Ran | None = None

@@ -195,7 +195,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server: Engine,
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CONGVAN_"))}
         clean.update(PYTHONIOENCODING="utf-8", PREFECT_SERVER_ANALYTICS_ENABLED="false", CONGVAN_LANG="en",
                      PREFECT_HOME=str(tmp / "prefect-home-cli"))
+        # The API is plain HTTP on loopback: one certificate for Prefect's clients to load, not certifi's 150
+        # (tests/conftest.py; each worker, flow run and `prefect` command makes clients, 40 ms each).
         env = {**clean, "PREFECT_API_URL": api_url,
+               "PREFECT_API_SSL_CERT_FILE": os.environ["PREFECT_API_SSL_CERT_FILE"],
                "CONGVAN_CONFIG_DIR": str(home / "config"), "CONGVAN_TEMPLATES_DIR": str(home / "templates"),
                "CONGVAN_OUTPUT_DIR": str(tmp / "outputs"), "CONGVAN_DATABASE_URL": db_url,
                "CONGVAN_SMTP_HOST": "127.0.0.1", "CONGVAN_SMTP_PORT": str(catcher.port),
