@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Test processes (pytest-xdist): two more than the cores, as many tests wait on LibreOffice, servers or a child
-# (on 2 cores, 4 processes: 6 min 54 s for the suite in CI; 3 processes took 10 min 17 s before the signing fork server).
+# (on 2 cores, 4 processes: 6 min 00 s for the suite in CI; 3 processes took 10 min 17 s before the signing fork server).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 2 )))
 # Python's bytecode cache, which a machine may turn off (PYTHONDONTWRITEBYTECODE, as CI's does): the tests start
 # about a hundred Python processes afresh, and each would compile congvan and the tests from source again (collecting the
