@@ -35,7 +35,3 @@ class ContentCache(Generic[T]):
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return made
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
