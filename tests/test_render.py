@@ -427,3 +427,23 @@ def test_signature_never_stands_alone_on_a_page(sample_draft: Path) -> None:
     assert last_body.paragraph_format.keep_with_next or last_body.style.paragraph_format.keep_with_next
     ns = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
     assert document.tables[1].rows[0]._tr.find(f"{ns}trPr/{ns}cantSplit") is not None
+
+
+def test_the_content_cache_keeps_the_most_recently_used_and_never_a_failure() -> None:
+    from congvan.content_cache import ContentCache
+
+    cache: ContentCache[int] = ContentCache(2)
+    made: list[bytes] = []
+
+    def make(data: bytes) -> int:
+        made.append(data)
+        if data == b"hong":
+            raise TemplateError("broken", template=Path("hong.docx"))
+        return len(data)
+
+    assert [cache.get(d, make) for d in (b"a", b"bb", b"a", b"ccc", b"a", b"bb")] == [1, 2, 1, 3, 1, 2]
+    assert made == [b"a", b"bb", b"ccc", b"bb"]  # "a" used again before "ccc" came: "bb" was the one let go
+    for _ in range(2):
+        with pytest.raises(TemplateError):
+            cache.get(b"hong", make)
+    assert made[-2:] == [b"hong", b"hong"]  # tried again each time
