@@ -94,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", None):
         return
     if not os.environ.get(forkserver.SHARED):
-        os.environ[forkserver.SHARED] = str(forkserver._ForkServer.start())
+        os.environ[forkserver.SHARED] = str(forkserver.ForkServer.start())
 
         def no_fork_server() -> None:
             os.environ.pop(forkserver.SHARED, None)

@@ -6,8 +6,9 @@ for a command that runs a flow: Prefect, SQLAlchemy, pydantic, docxtpl), which w
 What stays true: each command is a process of its own, with its own arguments, environment, folder, stdin,
 stdout and stderr (the caller's, passed over the socket) and exit code; it starts from a state where nothing
 has run but the imports and the sample campaign's validation, whose only trace is what congvan keeps by a
-file's content (``_warm_caches``). What is skipped is only the import itself, so the tests about imports and
-start-up run in a fresh interpreter (``Project.command(..., fresh=True)``), as does the SIGKILL test.
+file's content (``_warm_caches``). What is skipped is the imports (and that work, for the sample's files), so the
+tests about imports and start-up run in a fresh interpreter (``Project.command(..., fresh=True)``), as does the
+SIGKILL test.
 
 The client is ``tests/forked_cli.py`` (a few milliseconds of Python with no site packages); if it dies, even by
 SIGKILL, the server kills its command, so killing the client is killing the command.
@@ -193,7 +194,7 @@ def end(code: int) -> None:
 SHARED = "CONGVAN_TEST_FORK_SERVER"  # the socket of the run's one fork server, which the xdist controller starts
 
 
-class _ForkServer:
+class ForkServer:
     """This process's fork server, started on first use; under pytest-xdist the controller starts one for the
     whole run (``conftest.pytest_configure``: its import, 6 s of CPU, once instead of once per worker), and the
     workers use it."""
@@ -252,7 +253,7 @@ def cli_command(*args: str) -> list[str]:
     ``CONGVAN_TEST_FRESH=1`` in the tests' environment, a fresh interpreter instead (to rule the fork out)."""
     if os.environ.get("CONGVAN_TEST_FRESH") == "1":
         return [sys.executable, "-m", "congvan", *args]
-    return [sys.executable, "-S", "-E", str(Path(__file__).with_name("forked_cli.py")), str(_ForkServer.path()),
+    return [sys.executable, "-S", "-E", str(Path(__file__).with_name("forked_cli.py")), str(ForkServer.path()),
             *args]
 
 

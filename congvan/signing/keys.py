@@ -10,13 +10,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
-import hashlib
-import threading
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from congvan.content_cache import ContentCache
 from congvan.errors import SigningError
 from congvan.i18n import N_, _
 from congvan.signing.keyring import Identity
@@ -90,13 +89,11 @@ def open_identity(name: str, ident: Identity) -> OpenKey:
     return _open_pkcs11(name, ident)
 
 
-# PKCS#12 identities this process has opened, by file and a digest of its bytes with the password. A PKCS#12 file
-# is encrypted under a deliberately slow key derivation, and a process that runs flows one after another (the
+# PKCS#12 identities this process has opened, by the file, its bytes and the password (content_cache.py). A PKCS#12
+# file is encrypted under a deliberately slow key derivation, and a process that runs flows one after another (the
 # demo's days, a session driving flows) opened the same files again for every run (the demo: 26.1 s of CPU with
 # this, 31.5 s without). A file changed, or another password, opens afresh; a PKCS#11 token is logged in to anew.
-_OPENED_MAX = 32
-_opened: dict[tuple[str, bytes], OpenKey] = {}
-_opened_lock = threading.Lock()
+_opened: ContentCache[OpenKey] = ContentCache()
 
 
 def _open_pkcs12(name: str, path: Path, password: str) -> OpenKey:
@@ -107,17 +104,9 @@ def _open_pkcs12(name: str, path: Path, password: str) -> OpenKey:
     except OSError as exc:
         raise SigningError(_("PKCS#12 file {path} cannot be read: {error}").format(path=path, error=exc.strerror),
                            subject=name) from None
-    seen = (str(path.resolve()), hashlib.sha256(password.encode("utf-8") + b"\0" + data).digest())
-    with _opened_lock:
-        known = _opened.get(seen)
-    if known is not None:
-        return replace(known, name=name)
-    key = _read_pkcs12(name, path, data, password)
-    with _opened_lock:
-        if len(_opened) >= _OPENED_MAX:
-            _opened.pop(next(iter(_opened)))
-        _opened[seen] = key
-    return key
+    seen = b"\0".join((str(path.resolve()).encode("utf-8", "surrogateescape"), password.encode("utf-8"), data))
+    key = _opened.get(seen, lambda _seen: _read_pkcs12(name, path, data, password))
+    return key if key.name == name else replace(key, name=name)
 
 
 def _read_pkcs12(name: str, path: Path, data: bytes, password: str) -> OpenKey:
