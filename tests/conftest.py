@@ -105,13 +105,12 @@ def pytest_configure(config: pytest.Config) -> None:
     started = harness.shared_on_postgres(_postgres_url())
     if started is None:
         return  # no PostgreSQL: each worker starts its own on SQLite (and its PostgreSQL tests skip or fail)
-    url, log, stop = started
-    os.environ[SHARED_API], os.environ[SHARED_API_LOG] = url, str(log)
+    os.environ.update(started.environ())
 
     def forget() -> None:
-        stop()
-        os.environ.pop(SHARED_API, None)
-        os.environ.pop(SHARED_API_LOG, None)
+        started.stop()
+        for name in started.environ():
+            os.environ.pop(name, None)
 
     config.add_cleanup(forget)
 
@@ -129,10 +128,12 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         else:
             started = stack.enter_context(harness.on_postgres(_postgres_url()))
             if started is not None:
-                url, log = started
-                stack.enter_context(mock.patch.dict(os.environ, {SHARED_API: url, SHARED_API_LOG: str(log)}))
-            else:
-                url = stack.enter_context(harness.server(tmp_path_factory.getbasetemp() / "prefect-api"))
+                stack.enter_context(mock.patch.dict(os.environ, started.environ()))
+            else:  # not shared (SHARED_API unset) for prefect_api_on_postgres to tell; found by its log and database
+                started = stack.enter_context(harness.server(tmp_path_factory.getbasetemp() / "prefect-api"))
+                stack.enter_context(mock.patch.dict(os.environ, {
+                    k: v for k, v in started.environ().items() if k != SHARED_API}))
+            url = started.url
         yield stack.enter_context(harness.using(url))
 
 

@@ -24,6 +24,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 SHARED_API = "CONGVAN_TEST_PREFECT_API_URL"  # a Prefect API every test process uses, if set
 SHARED_API_LOG = "CONGVAN_TEST_PREFECT_API_LOG"  # and its log
+SHARED_API_DATABASE = "CONGVAN_TEST_PREFECT_API_DATABASE"  # and its database (a synchronous SQLAlchemy URL)
 STARTUP_TIMEOUT = 180.0  # seconds; on a loaded 2-core machine migrating a fresh database takes up to a minute
 
 
@@ -99,19 +101,37 @@ def wait_until_healthy(url: str, *, log: Path | str, process: subprocess.Popen[b
     return url
 
 
+@dataclass(frozen=True)
+class Started:
+    """A server that was started: its API's URL, its log, where it keeps what it records (for tests that search
+    it), and what stops it."""
+
+    url: str
+    log: Path
+    database: str
+    stop: Callable[[], None]
+
+    def environ(self) -> dict[str, str]:
+        """The variables through which test processes find this server."""
+        return {SHARED_API: self.url, SHARED_API_LOG: str(self.log), SHARED_API_DATABASE: self.database}
+
+
 @contextmanager
-def server(folder: Path, *, settings: dict[str, str] | None = None) -> Iterator[str]:
-    """A server with its SQLite database in ``folder``, running while the context lasts; its URL."""
-    process, url = _launch(folder, f"sqlite+aiosqlite:///{folder / 'prefect.db'}", settings)
+def server(folder: Path, *, settings: dict[str, str] | None = None) -> Iterator[Started]:
+    """A server with its SQLite database in ``folder``, running while the context lasts, once it answers."""
+    database = folder / "prefect.db"
+    process, url = _launch(folder, f"sqlite+aiosqlite:///{database}", settings)
     try:
-        yield wait_until_healthy(url, log=folder / "prefect-server.log", process=process)
+        log = folder / "prefect-server.log"
+        yield Started(wait_until_healthy(url, log=log, process=process), log, f"sqlite:///{database}",
+                      lambda: _stop(process))
     finally:
         _stop(process)
 
 
-def shared_on_postgres(postgres_url: str) -> tuple[str, Path, Callable[[], None]] | None:
-    """Start a server on a new database of the PostgreSQL server at ``postgres_url`` and return at once: its URL,
-    its log, and what stops it and drops the database. None if PostgreSQL cannot be reached."""
+def shared_on_postgres(postgres_url: str) -> Started | None:
+    """Start a server on a new database of the PostgreSQL server at ``postgres_url`` and return at once (its
+    ``stop`` also drops the database). None if PostgreSQL cannot be reached."""
     admin = sa.create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg", query={}),
                              connect_args={"connect_timeout": 5}, poolclass=sa.NullPool,
                              isolation_level="AUTOCOMMIT")
@@ -139,22 +159,21 @@ def shared_on_postgres(postgres_url: str) -> tuple[str, Path, Callable[[], None]
         if not failed:
             shutil.rmtree(folder, ignore_errors=True)
 
-    return url, folder / "prefect-server.log", stop
+    return Started(url, folder / "prefect-server.log", database.render_as_string(hide_password=False), stop)
 
 
 @contextmanager
-def on_postgres(postgres_url: str) -> Iterator[tuple[str, Path] | None]:
-    """``shared_on_postgres`` for as long as the context lasts, once it answers: its URL and log; None without
-    PostgreSQL."""
+def on_postgres(postgres_url: str) -> Iterator[Started | None]:
+    """``shared_on_postgres`` for as long as the context lasts, once it answers; None without PostgreSQL."""
     started = shared_on_postgres(postgres_url)
     if started is None:
         yield None
         return
-    url, log, stop = started
     try:
-        yield wait_until_healthy(url, log=log), log
+        wait_until_healthy(started.url, log=started.log)
+        yield started
     finally:
-        stop()
+        started.stop()
 
 
 @contextmanager

@@ -36,6 +36,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 import yaml
+from prefect_api import SHARED_API_DATABASE, SHARED_API_LOG
 from support import ROOT, Project, error_lines, self_signed_tls
 from typer.testing import CliRunner
 
@@ -946,6 +947,17 @@ async def _prefect_records() -> list[tuple[str, str]]:
             + [("log", r.model_dump_json()) for r in logs] + [("artifact", r.model_dump_json()) for r in artifacts])
 
 
+def _database_dump(url: str) -> str:
+    """Every row of every table of the database at ``url``, as text."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            tables = sa.inspect(conn).get_table_names()
+            return "\n".join(repr(row) for table in tables for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')))
+    finally:
+        engine.dispose()
+
+
 def test_bad_smtp_password_appears_nowhere(project: Project, tmp_path: Path, prefect_api: str) -> None:
     """A dispatch and an escalation day (a numbered letter with its PDF, the report with its .xlsx) through the
     command line, with STARTTLS and AUTH and Prefect logging at DEBUG; then every output is searched."""
@@ -997,11 +1009,14 @@ def test_bad_smtp_password_appears_nowhere(project: Project, tmp_path: Path, pre
     assert any('"level":10' in text for kind, text in records if kind == "log")  # DEBUG lines reached the API
     leaks += [f"Prefect {kind}" for kind, text in records if _leaks(text.encode(), kind)]
 
-    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
-
-    server_db = Path(str(PREFECT_API_DATABASE_CONNECTION_URL.value()).partition(":///")[2])
-    assert server_db.is_file()
-    for path in files_under(server_db.parent):
+    # What the server itself keeps: every row of its database (SQLite or PostgreSQL), then its folder (log, home).
+    server_dump = _database_dump(os.environ[SHARED_API_DATABASE])
+    run_names = {name for result in outputs for name in re.findall(r"flow run '([\w-]+)'", result.stderr)}
+    assert len(run_names) == 2 and all(f"'{name}'" in server_dump for name in run_names)  # dispatch, escalate
+    leaks += _leaks(server_dump.encode(), "Prefect server database")
+    server_files = files_under(Path(os.environ[SHARED_API_LOG]).parent)
+    assert any(p.name == "prefect-server.log" for p in server_files)
+    for path in server_files:
         leaks += _leaks(path.read_bytes(), f"Prefect server {path.name}")
     assert leaks == []
 
