@@ -191,14 +191,16 @@ def read_workbook(path: Path) -> tuple[dict[str, Any], dict[str, str], list[str]
     """The workbook as the data ``units.yaml`` would hold, where each field path came from
     (``units[3].head.email`` → "file, sheet 'Đơn vị', row 5, column 'Email thủ trưởng'"), and the
     problems only the sheet shows (a group key given twice)."""
-    import openpyxl
+    from congvan.openpyxl_lean import openpyxl
+
+    xl = openpyxl()
     from openpyxl.utils.exceptions import InvalidFileException
 
     file = one_line(path.name)
     if path.suffix.lower() != ".xlsx":
         raise SourceDataError(_("{path}: not an Excel workbook (.xlsx)").format(path=one_line(str(path))))
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        workbook = xl.load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:
         raise SourceDataError(_("{path}: file not found").format(path=one_line(str(path)))) from None
     except (InvalidFileException, OSError, KeyError, ValueError) as exc:

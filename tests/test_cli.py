@@ -440,6 +440,24 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_the_command_line_collects_young_objects_seldom_and_nothing_at_exit() -> None:
+    """`python -m congvan` and the `congvan` script run ``congvan.__main__.main``, which tunes the collector for a
+    short-lived process (the gain is timed in bench/bench_startup.py): a young generation of 20,000, and what is left
+    at exit frozen (a handler registered before it runs after it, and sees it)."""
+    from importlib.metadata import entry_points
+
+    assert [e.value for e in entry_points(group="console_scripts", name="congvan")] == ["congvan.__main__:main"]
+    probe = ("import atexit, gc, sys\n"
+             "atexit.register(lambda: print('at exit:', gc.get_threshold()[0], gc.get_freeze_count() > 0))\n"
+             "from congvan.__main__ import main\n"
+             "sys.argv = ['congvan', '--help']\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "at exit: 20000 True"
+    assert "congvan" in result.stdout  # the help was printed
+
+
 def test_a_forked_command_answers_as_a_fresh_one(project: Project) -> None:
     """The suite's commands are forked from tests/forkserver.py: what a person sees (exit code, stdout, stderr,
     in the project's folder and environment) must be what a fresh `python -m congvan` prints."""
@@ -458,14 +476,14 @@ def test_a_forked_command_answers_as_a_fresh_one(project: Project) -> None:
 
 # What each command that runs no flow must not import (issue 13): Prefect, matplotlib, the LibreOffice glue and the
 # mail machinery never; status no documents or workbooks (its dispatch column reads the ledger), nor every country's
-# holidays; validate and check no database; check
+# holidays; validate and check no database, validate's openpyxl no numpy or Pillow (congvan/openpyxl_lean.py); check
 # no python-docx (the checker reads the package with zipfile and lxml).
 NOT_FOR = {
     "status": ("prefect", "matplotlib", "congvan.pdf", "docxtpl", "jinja2", "openpyxl", "numpy", "congvan.render",
                "congvan.imap", "congvan.mail_transport", "congvan.bounces", "alembic", "holidays.countries",
                "sqlalchemy.dialects.postgresql"),
     "validate": ("prefect", "matplotlib", "congvan.pdf", "sqlalchemy", "congvan.imap",
-                 "congvan.mail_transport", "alembic"),
+                 "congvan.mail_transport", "alembic", "numpy", "PIL"),
     "check": ("prefect", "matplotlib", "congvan.pdf", "sqlalchemy", "openpyxl", "numpy", "pydantic_settings", "docx",
               "alembic"),
 }

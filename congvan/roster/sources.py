@@ -121,7 +121,9 @@ def _table(data: bytes, path: Path, columns: Columns, kind: Kind, sheet: str | N
     headers = _Headers.of(columns)
     if path.suffix.lower() == ".csv":
         return _collect(_csv_records(data, _name(path), headers), _name(path), headers, kind)
-    import openpyxl as xl  # here, not at the top: only an .xlsx needs it, not `status` or a .csv; first, as
+    from congvan.openpyxl_lean import openpyxl
+
+    xl = openpyxl()  # here, not at the top: only an .xlsx needs it, not `status` or a .csv; first, as
     # _xlsx_errors imports openpyxl's exceptions
     key = (hashlib.sha256(data).digest(), sheet)
     if _last_sheet is not None and _last_sheet.key == key:
