@@ -233,11 +233,28 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, record: ConnectionP
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        _wal(cursor)
+        cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _wal(cursor: sqlite3.Cursor, wait: float = SQLITE_BUSY_TIMEOUT_S) -> None:
+    """Put the file in WAL mode, which it keeps. Switching takes the file's exclusive lock: when two processes
+    open a new database at once (two commands' first start), each holds a shared lock and wants it, and SQLite
+    fails one at once with "database is locked" instead of waiting. Retried within the busy timeout; a file
+    already in WAL mode is left alone."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
