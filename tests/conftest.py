@@ -73,6 +73,12 @@ def postgres_url(postgres_server: Engine) -> Iterator[str]:
     yield from _fresh_schema(postgres_server)
 
 
+@pytest.fixture
+def other_postgres_url(postgres_server: Engine) -> Iterator[str]:
+    """Another fresh schema of the same PostgreSQL database, beside ``postgres_url``'s."""
+    yield from _fresh_schema(postgres_server)
+
+
 def _fresh_schema(server: Engine) -> Iterator[str]:
     schema = f"test_{uuid.uuid4().hex[:12]}"
     with server.begin() as conn:

@@ -50,6 +50,23 @@ def test_a_second_run_waits_and_then_gives_a_clear_error(db_url: str, tmp_path: 
         holder.join()
 
 
+@pytest.mark.postgres
+def test_two_schemas_of_one_postgresql_database_do_not_hold_each_others_campaigns(postgres_url: str,
+                                                                                   other_postgres_url: str) -> None:
+    """Advisory locks belong to the database, congvan's tables to a schema (an installation each, or a test each):
+    a campaign held in one schema is free in another, and still held for its own schema's other sessions."""
+    mine, theirs, again = make_engine(postgres_url), make_engine(other_postgres_url), make_engine(postgres_url)
+    init_db(mine)
+    init_db(theirs)
+    with campaign_lock(mine, "par-index-2022", wait=0):
+        with campaign_lock(theirs, "par-index-2022", wait=0):
+            pass
+        with pytest.raises(StoreError), campaign_lock(again, "par-index-2022", wait=0):
+            pass
+    for engine in (mine, theirs, again):
+        engine.dispose()
+
+
 def test_the_lock_dies_with_its_holder(db_url: str, tmp_path: Path) -> None:
     init_db(make_engine(db_url))
     holder = _holder(db_url, "par-index-2022", tmp_path, 60)

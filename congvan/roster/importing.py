@@ -20,7 +20,7 @@ from congvan.errors import SourceDataError
 from congvan.i18n import _ as _t
 from congvan.roster.rows import ParsedResponses, StaffRecord, _parse_responses, _parse_roster
 from congvan.roster.sources import Kind, _name, _read_bytes, export_files
-from congvan.store.db import insert_many, transaction
+from congvan.store.db import advisory_key, insert_many, transaction
 from congvan.store.models import Import, Response, Staff
 
 ERRORS_IN_MESSAGE = 3
@@ -273,4 +273,5 @@ def _lock_campaign(session: Session, campaign: str) -> None:
     """Serialise imports of one campaign. SQLite already does (BEGIN IMMEDIATE); PostgreSQL takes an
     advisory lock until commit, so two runs cannot both insert the same person or the same file."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"congvan-import:{campaign}"))))
+        key = advisory_key(session.connection(), f"import:{campaign}")
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))

@@ -275,15 +275,19 @@ def campaign_lock(engine: Engine, campaign: str, *, wait: float = 600.0) -> Iter
             yield
 
 
-def _lock_key(campaign: str) -> int:
-    digest = hashlib.blake2b(f"congvan-campaign:{campaign}".encode(), digest_size=8).digest()
+def advisory_key(conn: Connection, name: str) -> int:
+    """The key of PostgreSQL advisory lock ``name`` for the connection's schema. Advisory locks belong to the
+    database, congvan's tables to a schema: two installations sharing a database in schemas of their own (or the
+    tests, a schema each) must not hold each other's campaigns."""
+    schema = conn.execute(sa.select(sa.func.current_schema())).scalar_one()
+    digest = hashlib.blake2b(f"congvan:{schema}:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
 @contextmanager
 def _pg_lock(engine: Engine, campaign: str, wait: float) -> Iterator[None]:
-    key = _lock_key(campaign)
     with translated(engine), engine.connect() as conn:
+        key = advisory_key(conn, f"campaign:{campaign}")
         deadline = time.monotonic() + wait
         # A session lock outlives the transaction: commit at once so the connection is not left idle in one.
         while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one():

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from congvan.errors import StoreError
 from congvan.i18n import _
 from congvan.store import baseline
-from congvan.store.db import SQLITE_BUSY_TIMEOUT_S, masked_url, translated
+from congvan.store.db import SQLITE_BUSY_TIMEOUT_S, advisory_key, masked_url, translated
 from congvan.store.models import Base
 
 # Every revision in order, oldest first (tests/test_migrations.py checks this against the scripts).
@@ -40,7 +40,6 @@ BASELINE = REVISIONS[0]
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
 TABLES = frozenset(Base.metadata.tables)
-_SCHEMA_LOCK_KEY = 0x636F6E67  # "cong": serialises schema changes on PostgreSQL
 UPGRADE_LOCK_WAIT_S = 10.0
 
 # Alembic's own version table, declared as Alembic creates it, so that stamping a new database does not
@@ -251,7 +250,8 @@ def _refuse_newer(engine: Engine, state: SchemaState) -> None:
 
 def _lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+        # serialises changes to this schema's tables
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(advisory_key(conn, "schema"))))
 
 
 @contextmanager
