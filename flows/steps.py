@@ -172,23 +172,13 @@ def sent_before_exit(timeout: float = 10.0) -> None:
     from prefect.logging.handlers import APILogWorker
 
     running: dict[Any, Any] = getattr(EventsWorker, "_instances", {})
+    workers = [w for w in list(running.values()) if isinstance(w, (EventsWorker, APILogWorker))]
+    waits = [threading.Thread(target=w.wait_until_empty, daemon=True) for w in workers]  # no timeout of its own
     deadline = time.monotonic() + timeout
-    while True:
-        workers = [w for w in list(running.values()) if isinstance(w, (EventsWorker, APILogWorker))]
-        waits = [threading.Thread(target=w.wait_until_empty, daemon=True) for w in workers]  # no timeout of its own
-        for wait in waits:
-            wait.start()
-        for wait in waits:
-            wait.join(max(0.0, deadline - time.monotonic()))
-        # An item can be queued while another worker drains (a log line of a run's last moments): done when all
-        # are empty at once, or at the deadline.
-        if time.monotonic() >= deadline or not any(_unfinished(w) for w in workers):
-            return
-
-
-def _unfinished(worker: Any) -> int:
-    queue = getattr(worker, "_queue", None)
-    return int(getattr(queue, "unfinished_tasks", 0))
+    for wait in waits:
+        wait.start()
+    for wait in waits:
+        wait.join(max(0.0, deadline - time.monotonic()))
 
 
 @contextmanager
