@@ -160,25 +160,30 @@ def watched_here() -> Iterator[None]:
         yield
 
 
-def sent_before_exit(timeout: float = 10.0) -> None:
-    """For a process about to exit after its runs (a command, the demo): wait up to ``timeout`` seconds until the
-    events and logs it queued for the API are sent. Without the heartbeat's wait a command reached its exit with
-    events still queued on a loaded machine, and Prefect's exit drain then printed "EventsWorker - Still processing
-    items" after the command's own last line. Prefect 3.9 has no public way to list its running workers:
-    ``_instances`` is read, and each worker's ``wait_until_empty``."""
+def sent_before_exit(timeout: float = 10.0) -> bool:
+    """For a process about to exit after its runs (a command, the demo): send what they queued for the API (events,
+    log lines), for up to ``timeout`` seconds; whether all was sent in time. Without the heartbeat's wait a command
+    reached its exit with events still queued on a loaded machine, and Prefect's exit drain then printed
+    "EventsWorker - Still processing items" after the command's own last line.
+
+    The events worker is waited for until it is empty (stopping it earlier prints that same line). The log worker
+    cannot be: a batched service, it never marks its items done in Prefect 3.9, so waiting for it lasted the whole
+    timeout. So then every service is drained (``drain_all``, public): each stops once what it holds is sent, and a
+    later run starts new ones. Prefect 3.9 has no public way to list its running services: ``_instances`` is read."""
     import threading
 
     from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
 
-    running: dict[Any, Any] = getattr(EventsWorker, "_instances", {})
-    workers = [w for w in list(running.values()) if isinstance(w, (EventsWorker, APILogWorker))]
-    waits = [threading.Thread(target=w.wait_until_empty, daemon=True) for w in workers]  # no timeout of its own
     deadline = time.monotonic() + timeout
+    running: dict[Any, Any] = getattr(EventsWorker, "_instances", {})  # every service's: the registry is shared
+    waits = [threading.Thread(target=w.wait_until_empty, daemon=True) for w in list(running.values())
+             if isinstance(w, EventsWorker)]  # no timeout of its own
     for wait in waits:
         wait.start()
     for wait in waits:
         wait.join(max(0.0, deadline - time.monotonic()))
+    waited = EventsWorker.drain_all(timeout=max(0.0, deadline - time.monotonic()), at_exit=False)
+    return not any(w.is_alive() for w in waits) and isinstance(waited, tuple) and not waited[1]
 
 
 @contextmanager
