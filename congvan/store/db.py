@@ -240,21 +240,17 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, record: ConnectionP
         cursor.close()
 
 
-def _wal(cursor: sqlite3.Cursor, wait: float = SQLITE_BUSY_TIMEOUT_S) -> None:
-    """Put the file in WAL mode, which it keeps. Switching takes the file's exclusive lock: when two processes
-    open a new database at once (two commands' first start), each holds a shared lock and wants it, and SQLite
-    fails one at once with "database is locked" instead of waiting. Retried within the busy timeout; a file
-    already in WAL mode is left alone."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+def _wal(cursor: sqlite3.Cursor) -> None:
+    """Put the file in WAL mode, which it keeps. Switching takes the file's exclusive lock, and SQLite refuses it at
+    once, without waiting, while another connection holds the file: two processes opening a new database at once
+    (each holding a shared lock, both wanting it), or a writer in a file not yet in WAL mode (a legacy database).
+    That is no error here: the mode belongs to the file, this connection works in whichever mode the file is in,
+    and the next connection switches it."""
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
