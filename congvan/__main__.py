@@ -1,17 +1,12 @@
 """``python -m congvan`` and the ``congvan`` script: the command line, in a process tuned for a short life."""
 
-import atexit
-import gc
+from congvan import gc_tuning
 
 
 def main() -> None:
-    # A command loads some 500 modules, works briefly and ends. With the default thresholds the cyclic collector
-    # walks the young objects every 700 allocations while they load, and at exit walks every object once more: a
-    # fifth of `status` or `validate` (bench/bench_startup.py). So: collect the young generation every 20,000
-    # allocations (a long flow run still collects its cycles), and at exit freeze what is left instead of
-    # collecting it (the atexit handlers still run; the memory goes back to the system with the process).
-    gc.set_threshold(20_000, 10, 10)
-    atexit.register(gc.freeze)
+    # Before the command's imports: they are most of what a command that runs no flow does (congvan/gc_tuning.py).
+    gc_tuning.tune()
+    gc_tuning.freeze_at_exit()
     from congvan.cli import main as run
 
     run()

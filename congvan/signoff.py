@@ -149,15 +149,18 @@ _worker: Signoff | None = None
 def _start_worker(environ: dict[str, str], cwd: str, config_dir: str, campaign: str) -> None:
     """In a signing process: the environment and folder of the process that started it, the settings from them,
     the campaign, the keys."""
+    from congvan import gc_tuning
     from congvan.config import load_campaign
     from congvan.settings import load_settings
 
     global _worker
+    gc_tuning.tune()
     os.environ.clear()
     os.environ.update(environ)
     os.chdir(cwd)
     settings = load_settings()
     _worker = signoff_for(settings, load_campaign(Path(config_dir), campaign))
+    gc_tuning.freeze_loaded()
 
 
 def _sign_chunk(jobs: Sequence[SignJob]) -> dict[int, SigningError]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from support import Project, run_flow
+from support import ROOT, Project, run_flow
 
 from congvan.mailcatcher import MailCatcher
 from congvan.signing import verify
@@ -213,3 +214,16 @@ def test_the_key_password_can_come_from_a_prefect_secret_block(signed_world: dic
     with pytest.raises(SigningError) as refused:
         again.preflight(signer_keys(lc))
     assert "not-the-password" not in str(refused.value) and "ubnd-daklak" in str(refused.value)
+
+
+def test_a_signing_process_collects_seldom_and_leaves_what_it_loaded_out() -> None:
+    """A signing process (``sign_many``'s pool) tunes the collector as a command does (congvan/gc_tuning.py): its
+    young generation is 20,000 allocations, and its modules and keys, loaded by its start, are frozen."""
+    probe = ("import gc, os\n"
+             "from congvan.signoff import _start_worker\n"
+             f"_start_worker(dict(os.environ), os.getcwd(), {str(ROOT / 'config')!r}, 'par-index-2022')\n"
+             "print(gc.get_threshold()[0], gc.get_freeze_count() > 0)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=120,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["20000", "True"]
