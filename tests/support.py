@@ -47,6 +47,14 @@ def project_copy(tmp_path: Path, *, approval: bool = False) -> Path:
 
 
 
+def fresh_python(code: str, **options: Any) -> list[str]:
+    """The lines ``code`` prints in a fresh interpreter (here, or where ``options`` say), which must end well."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8",
+                            check=False, timeout=120, **options)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on (yet)."""
     with socket.socket() as s:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Project, edit_yaml, error_lines
+from support import Project, edit_yaml, error_lines, fresh_python
 from typer.testing import CliRunner
 
 from congvan.cli import app
@@ -428,14 +428,6 @@ def test_a_letter_template_field_must_be_in_the_config(project: Project) -> None
     assert project.run("validate", CAMPAIGN).returncode == 0
 
 
-def _fresh_python(code: str, **options: Any) -> list[str]:
-    """The lines ``code`` prints in a fresh interpreter, which must end well."""
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8",
-                            check=False, timeout=120, **options)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()
-
-
 def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     """Start-up is a contract of the commands that run no flow (issue 13): `congvan --help` loads typer and
     congvan's command modules, not Prefect, SQLAlchemy, matplotlib, docxtpl or openpyxl (timed in bench/)."""
@@ -443,7 +435,7 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
              "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
              "heavy = ('prefect', 'sqlalchemy', 'matplotlib', 'docxtpl', 'openpyxl', 'congvan.pdf')\n"
              "print(sorted(m for m in heavy if m in sys.modules))")
-    assert _fresh_python(probe)[-1] == "[]"
+    assert fresh_python(probe)[-1] == "[]"
 
 
 def test_the_command_line_collects_young_objects_seldom_and_nothing_at_exit() -> None:
@@ -458,7 +450,7 @@ def test_the_command_line_collects_young_objects_seldom_and_nothing_at_exit() ->
              "from congvan.__main__ import main\n"
              "sys.argv = ['congvan', '--help']\n"
              "try:\n    main()\nexcept SystemExit:\n    pass\n")
-    printed = _fresh_python(probe)
+    printed = fresh_python(probe)
     assert printed[-1] == "at exit: 20000 True"
     assert any("congvan" in line for line in printed[:-1])  # the help was printed
 
@@ -504,7 +496,7 @@ def test_a_command_imports_only_what_it_needs(project: Project, name: str) -> No
     probe = (f"import sys; from congvan.cli import main\n"
              f"try:\n    main({args!r})\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
              f"print('imported:', sorted(m for m in {NOT_FOR[name]!r} if m in sys.modules))")
-    assert _fresh_python(probe, cwd=project.root, env=project.env)[-1] == "imported: []"
+    assert fresh_python(probe, cwd=project.root, env=project.env)[-1] == "imported: []"
 
 
 @pytest.mark.parametrize("command", [("status", CAMPAIGN), ("roster", "import", CAMPAIGN),

@@ -3,12 +3,10 @@ same, the two are hidden from the importing thread only, and they still import a
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 
 import pytest
-from support import ROOT
+from support import ROOT, fresh_python
 
 from congvan.openpyxl_lean import _Hidden
 
@@ -46,7 +44,4 @@ wb.save(buffer)
 sheet = openpyxl().load_workbook(buffer).active
 print(sheet["A1"].value, sheet["B1"].value)
 """
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, encoding="utf-8",
-                            check=False, timeout=120, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["rows 540 False False", "Sở Tài nguyên & Môi trường 3"]
+    assert fresh_python(probe, cwd=ROOT) == ["rows 540 False False", "Sở Tài nguyên & Môi trường 3"]

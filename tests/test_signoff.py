@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from support import ROOT, Project, run_flow
+from support import ROOT, Project, fresh_python, run_flow
 
 from congvan.mailcatcher import MailCatcher
 from congvan.signing import verify
@@ -223,7 +222,4 @@ def test_a_signing_process_collects_seldom_and_leaves_what_it_loaded_out() -> No
              "from congvan.signoff import _start_worker\n"
              f"_start_worker(dict(os.environ), os.getcwd(), {str(ROOT / 'config')!r}, 'par-index-2022')\n"
              "print(gc.get_threshold()[0], gc.get_freeze_count() > 0)")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=120,
-                            cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["20000", "True"]
+    assert fresh_python(probe, cwd=ROOT)[-1] == "20000 True"
