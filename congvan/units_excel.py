@@ -193,7 +193,7 @@ def read_workbook(path: Path) -> tuple[dict[str, Any], dict[str, str], list[str]
     problems only the sheet shows (a group key given twice)."""
     from congvan.openpyxl_lean import openpyxl
 
-    xl = openpyxl()
+    xl = openpyxl()  # first, so that openpyxl is imported the lean way
     from openpyxl.utils.exceptions import InvalidFileException
 
     file = one_line(path.name)

@@ -121,10 +121,11 @@ def _table(data: bytes, path: Path, columns: Columns, kind: Kind, sheet: str | N
     headers = _Headers.of(columns)
     if path.suffix.lower() == ".csv":
         return _collect(_csv_records(data, _name(path), headers), _name(path), headers, kind)
+    # openpyxl here, not at the top: only an .xlsx needs it, not `status` or a .csv; and before _xlsx_errors, which
+    # imports openpyxl's exceptions (so openpyxl is first imported the lean way).
     from congvan.openpyxl_lean import openpyxl
 
-    xl = openpyxl()  # here, not at the top: only an .xlsx needs it, not `status` or a .csv; first, as
-    # _xlsx_errors imports openpyxl's exceptions
+    xl = openpyxl()
     key = (hashlib.sha256(data).digest(), sheet)
     if _last_sheet is not None and _last_sheet.key == key:
         shown = _("{file}, sheet '{sheet}'").format(file=_name(path), sheet=_text(_last_sheet.title))
