@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages congvan needs on Debian/Ubuntu, and (for the tests) starts PostgreSQL.
 #   scripts/system-deps.sh demo   LibreOffice Writer, its Python-UNO bridge, poppler, Liberation fonts
-#   scripts/system-deps.sh test   the same, plus PostgreSQL started with the test database congvan_test, and
+#   scripts/system-deps.sh test   the same, plus LibreOffice Calc (workbooks it saves are read in the tests),
+#                                 PostgreSQL started with the test database congvan_test, and
 #                                 Postfix and Dovecot (IMAP) for the delivery-truth tests, which start their own
 #                                 instances on loopback ports (tests/mailservers.py); Postfix is installed
 #                                 unconfigured ("No configuration"), so nothing of the system's mail changes;
@@ -20,6 +21,8 @@ command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 fc-list 2>/dev/null | grep -q LiberationSerif-Regular || need+=(fonts-liberation2)
 if [ "$profile" = test ]; then
   compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
+  # LibreOffice Calc: tests/test_xlsx_reader.py has it save workbooks (formulas with values, shared strings)
+  [ -e /usr/lib/libreoffice/program/libsclo.so ] || need+=(libreoffice-calc-nogui)
   [ -x /usr/sbin/postfix ] || need+=(postfix)
   [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
   command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)  # tests/test_signing*.py: PKCS#11 keys
