@@ -17,7 +17,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -29,6 +29,9 @@ from congvan.errors import ConfigError, Problem, SourceDataError, human_field
 from congvan.i18n import _
 from congvan.render import write_atomically
 from congvan.text import clean, one_line
+
+if TYPE_CHECKING:
+    from congvan.xlsx_reader import Sheet
 
 UNITS_SHEET = "Đơn vị"
 GROUPS_SHEET = "Nhóm"
@@ -157,16 +160,16 @@ class _Sheet:
         return text
 
 
-def _find_sheet(workbook: Any, name: str, index: int) -> Any:
-    for ws in workbook.worksheets:
-        if _key(ws.title) == _key(name):
-            return ws
-    return workbook.worksheets[index] if len(workbook.worksheets) > index else None
+def _find_sheet(sheets: list[Sheet], name: str, index: int) -> Sheet | None:
+    for sheet in sheets:
+        if _key(sheet.title) == _key(name):
+            return sheet
+    return sheets[index] if len(sheets) > index else None
 
 
-def _read_sheet(ws: Any, headers: dict[str, tuple[str, ...]], required: str, file: str) -> _Sheet:
+def _read_sheet(ws: Sheet, rows: list[tuple[object, ...]], headers: dict[str, tuple[str, ...]], required: str,
+                file: str) -> _Sheet:
     wanted = {_key(h): field for field, names in headers.items() for h in names}
-    rows = list(ws.iter_rows(values_only=True))
     for number, cells in enumerate(rows[:HEADER_SCAN_ROWS], start=1):
         found: dict[str, int] = {}
         for i, cell in enumerate(cells):
@@ -191,33 +194,28 @@ def read_workbook(path: Path) -> tuple[dict[str, Any], dict[str, str], list[str]
     """The workbook as the data ``units.yaml`` would hold, where each field path came from
     (``units[3].head.email`` → "file, sheet 'Đơn vị', row 5, column 'Email thủ trưởng'"), and the
     problems only the sheet shows (a group key given twice)."""
-    from congvan.openpyxl_lean import openpyxl
-
-    xl = openpyxl()  # first, so that openpyxl is imported the lean way
-    from openpyxl.utils.exceptions import InvalidFileException
+    from congvan.xlsx_reader import XlsxBook
 
     file = one_line(path.name)
     if path.suffix.lower() != ".xlsx":
         raise SourceDataError(_("{path}: not an Excel workbook (.xlsx)").format(path=one_line(str(path))))
     try:
-        workbook = xl.load_workbook(path, read_only=True, data_only=True)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SourceDataError(_("{path}: file not found").format(path=one_line(str(path)))) from None
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except OSError as exc:
         raise SourceDataError(_("{path}: cannot be read as an Excel workbook ({error})").format(
             path=one_line(str(path)), error=exc)) from None
-    try:
-        units_ws = _find_sheet(workbook, UNITS_SHEET, 0)
-        if units_ws is None:
+    with XlsxBook(data, file) as book:
+        units_sheet = _find_sheet(book.sheets, UNITS_SHEET, 0)
+        if units_sheet is None:
             raise SourceDataError(_("{file}: the workbook has no worksheet").format(file=file))
-        units = _read_sheet(units_ws, UNIT_COLUMNS, "code", file)
-        groups_ws = _find_sheet(workbook, GROUPS_SHEET, 1)
-        if groups_ws is None or groups_ws is units_ws:
+        units = _read_sheet(units_sheet, list(book.rows(units_sheet)), UNIT_COLUMNS, "code", file)
+        groups_sheet = _find_sheet(book.sheets, GROUPS_SHEET, 1)
+        if groups_sheet is None or groups_sheet is units_sheet:
             raise SourceDataError(_("{file}: no sheet '{sheet}' (group key and label, one row per group)").format(
                 file=file, sheet=GROUPS_SHEET))
-        groups = _read_sheet(groups_ws, GROUP_COLUMNS, "key", file)
-    finally:
-        workbook.close()
+        groups = _read_sheet(groups_sheet, list(book.rows(groups_sheet)), GROUP_COLUMNS, "key", file)
 
     where: dict[str, str] = {}
     duplicates: list[str] = []

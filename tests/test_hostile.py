@@ -606,7 +606,7 @@ def write_xlsx(path: Path, sheet: str, strings: str = EMPTY_STRINGS) -> Path:
     return path
 
 
-BOMB_MB = 410  # past roster.MAX_UNPACKED_BYTES (400 MB)
+BOMB_MB = 410  # past xlsx_reader.MAX_UNPACKED_BYTES (400 MB)
 
 
 @pytest.fixture(scope="module")
@@ -706,14 +706,24 @@ def test_bad_xlsx_entity_bomb(project: Project, monkeypatch: pytest.MonkeyPatch,
     assert "root:" not in line
 
 
-def test_openpyxl_parses_through_defusedxml() -> None:
-    """What the entity-bomb row relies on: openpyxl uses defusedxml when it is installed (pyproject.toml)."""
-    import openpyxl.xml
-    from defusedxml.ElementTree import iterparse as defused_iterparse  # type: ignore[import-untyped]
-    from openpyxl.xml import functions
+@pytest.mark.parametrize("part", ["[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels",
+                                  "xl/sharedStrings.xml", "xl/worksheets/sheet1.xml"])
+def test_bad_xlsx_doctype_in_any_part_is_refused_unread(tmp_path: Path, part: str) -> None:
+    """What the entity-bomb row relies on: a DOCTYPE in any part the reader parses is refused by expat before the
+    element parser sees the part, even a harmless one, even in UTF-16 (a byte search would miss it)."""
+    path = write_xlsx(tmp_path / "roster.xlsx", sheet_xml(HEADER_ROW))
+    with zipfile.ZipFile(path) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    text = parts[part].decode().replace('<?xml version="1.0" encoding="UTF-8"?>', "")
+    parts[part] = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x []>' + text).encode("utf-16")
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    from congvan.xlsx_reader import XlsxBook
 
-    assert openpyxl.xml.DEFUSEDXML is True
-    assert functions.iterparse is defused_iterparse
+    with (pytest.raises(SourceDataError, match=r"^roster\.xlsx: refused: its XML declares entities"),
+          XlsxBook(path.read_bytes(), "roster.xlsx") as book):
+        list(book.rows(book.sheets[0]))
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])

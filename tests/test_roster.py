@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from congvan import compliance
+from congvan import compliance, xlsx_reader
 from congvan.config import FollowUp, LoadedCampaign, load_campaign
 from congvan.errors import SourceDataError
 from congvan.roster import (
@@ -569,10 +569,15 @@ def test_simulated_exports_import_day_by_day(engine: Engine, lc: LoadedCampaign,
 
 @pytest.fixture
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Each workbook openpyxl opens from now on (none kept from an earlier test)."""
+    """Each workbook opened from now on (none kept from an earlier test)."""
     found: list[object] = []
-    real = openpyxl.load_workbook
-    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: found.append(a) or real(*a, **k))
+    real = xlsx_reader.XlsxBook.__init__
+
+    def counted(book: xlsx_reader.XlsxBook, data: bytes, shown: str) -> None:
+        found.append(shown)
+        real(book, data, shown)
+
+    monkeypatch.setattr(xlsx_reader.XlsxBook, "__init__", counted)
     monkeypatch.setattr(sources, "_last_sheet", None)
     return found
 

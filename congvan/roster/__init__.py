@@ -21,7 +21,6 @@ from congvan.roster.rows import ParsedResponses, ParsedRoster, StaffRecord, chec
 from congvan.roster.sources import (
     MAX_FILE_BYTES,
     MAX_ROWS,
-    MAX_UNPACKED_BYTES,
     SUFFIXES,
     Kind,
     export_files,
@@ -51,7 +50,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "MAX_FILE_BYTES", "MAX_ROWS", "MAX_UNPACKED_BYTES", "SUFFIXES", "ImportRejected", "ImportReport", "Kind",
+    "MAX_FILE_BYTES", "MAX_ROWS", "SUFFIXES", "ImportRejected", "ImportReport", "Kind",
     "ParsedResponses", "ParsedRoster", "StaffRecord", "check_roster", "export_files", "header_key",
     "import_new_exports", "import_responses", "import_roster", "parse_completed_at", "read_responses", "read_roster",
     "responses_dir", "roster_path", "waiting_exports",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from congvan.excel_dates import from_excel
 from congvan.i18n import N_, _
 from congvan.text import clean, nfc
 from congvan.vndate import VIETNAM
@@ -52,9 +53,9 @@ def parse_completed_at(value: object) -> dt.datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not _SERIAL_RANGE[0] <= value < _SERIAL_RANGE[1]:
             raise ValueError(_("the number {value} is not a date and time").format(value=value))
-        from openpyxl.utils.datetime import from_excel  # numbers come from an .xlsx, which loaded it
-
-        return _aware_vn(from_excel(value))
+        moment = from_excel(value)
+        assert isinstance(moment, dt.datetime)  # a serial in the range is a day, never a time of day alone
+        return _aware_vn(moment)
     text = _text(value)
     if not text:
         return None

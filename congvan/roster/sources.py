@@ -1,5 +1,5 @@
 """Where rosters and exports are, and reading one (.xlsx or .csv) into rows: size limits, the header found
-under title rows and mapped to fields, CSV delimiters and encodings, openpyxl's failures as one line."""
+under title rows and mapped to fields, CSV delimiters and encodings (an .xlsx through congvan.xlsx_reader)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ import csv
 import hashlib
 import io
 import stat
-import warnings
-import zipfile
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Literal
 
 from congvan.config import Columns, LoadedCampaign
 from congvan.errors import SourceDataError
@@ -24,11 +18,13 @@ from congvan.i18n import N_, _
 from congvan.roster.cells import _text, header_key
 from congvan.text import one_line
 
+if TYPE_CHECKING:
+    from congvan.xlsx_reader import Sheet, XlsxBook
+
 Kind = Literal["roster", "responses"]
 
 SUFFIXES = (".xlsx", ".csv")
 MAX_FILE_BYTES = 50 * 1024 * 1024
-MAX_UNPACKED_BYTES = 400 * 1024 * 1024  # an .xlsx is a zip: refuse one that unpacks into a bomb
 MAX_ROWS = 100_000
 HEADER_SCAN_ROWS = 10  # title lines above the header are common in Vietnamese sheets
 CSV_DELIMITERS = (",", ";", "\t")  # Excel on a Vietnamese locale saves "CSV" with ';'
@@ -121,28 +117,19 @@ def _table(data: bytes, path: Path, columns: Columns, kind: Kind, sheet: str | N
     headers = _Headers.of(columns)
     if path.suffix.lower() == ".csv":
         return _collect(_csv_records(data, _name(path), headers), _name(path), headers, kind)
-    # openpyxl here, not at the top: only an .xlsx needs it, not `status` or a .csv; and before _xlsx_errors, which
-    # imports openpyxl's exceptions (so openpyxl is first imported the lean way).
-    from congvan.openpyxl_lean import openpyxl
-
-    xl = openpyxl()
     key = (hashlib.sha256(data).digest(), sheet)
     if _last_sheet is not None and _last_sheet.key == key:
         shown = _("{file}, sheet '{sheet}'").format(file=_name(path), sheet=_text(_last_sheet.title))
         return _collect(iter(_last_sheet.rows), shown, headers, kind)
-    with _xlsx_errors(_name(path)):
-        _check_unpacked_size(data, _name(path))
-        workbook = xl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        try:
-            ws = _worksheet(workbook, _name(path), sheet)
-            ws.reset_dimensions()  # a stated size can be wrong (or hostile): read the rows that exist
-            shown = _("{file}, sheet '{sheet}'").format(file=_name(path), sheet=_text(ws.title))
-            read: list[tuple[object, ...]] = []
-            table = _collect(_kept(ws.iter_rows(values_only=True), read), shown, headers, kind)
-            _remember(_Sheet(key, ws.title, read))
-            return table
-        finally:
-            workbook.close()
+    from congvan.xlsx_reader import XlsxBook  # here: a .csv, and `status`, need no XML parser
+
+    with XlsxBook(data, _name(path)) as book:
+        ws = _worksheet(book, _name(path), sheet)
+        shown = _("{file}, sheet '{sheet}'").format(file=_name(path), sheet=_text(ws.title))
+        read: list[tuple[object, ...]] = []
+        table = _collect(_kept(book.rows(ws), read), shown, headers, kind)
+        _remember(_Sheet(key, ws.title, read))
+        return table
 
 
 @dataclass(frozen=True)
@@ -301,56 +288,8 @@ def _decode(data: bytes, shown: str) -> str:
     return text
 
 
-
-
-@contextmanager
-def _xlsx_errors(shown: str) -> Iterator[None]:
-    """openpyxl's exceptions become one line naming the file; its warnings about styles are noise here."""
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    xlsx_errors = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, SyntaxError, EOFError,
-                   OSError, zlib.error)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-        try:
-            yield
-        except xlsx_errors as exc:
-            if _defused(exc):
-                raise SourceDataError(_("{where}: refused: its XML declares entities, which Excel never writes (a "
-                                        "possible XML bomb); open it in Excel and save it again as .xlsx").format(
-                    where=shown)) from exc
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SourceDataError(_("{where}: not a readable .xlsx workbook ({reason})").format(
-                where=shown, reason=reason)) from exc
-
-
-def _defused(exc: BaseException) -> bool:
-    """Whether defusedxml (which openpyxl parses through) refused a DTD or entity, maybe under openpyxl's own
-    wrapping ValueError."""
-    seen: BaseException | None = exc
-    for _attempt in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, DefusedXmlException):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _check_unpacked_size(data: bytes, shown: str) -> None:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile:
-        raise SourceDataError(_("{where}: not an .xlsx workbook (save it as an Excel Workbook .xlsx)").format(
-            where=shown)) from None
-    if unpacked > MAX_UNPACKED_BYTES:
-        raise SourceDataError(_("{where}: unpacks to {size} MB, over the {limit} MB limit").format(
-            where=shown, size=unpacked // 2**20, limit=MAX_UNPACKED_BYTES // 2**20))
-
-
-def _worksheet(workbook: Any, shown: str, sheet: str | None) -> Any:  # openpyxl is untyped
-    sheets = workbook.worksheets
+def _worksheet(book: XlsxBook, shown: str, sheet: str | None) -> Sheet:
+    sheets = book.sheets
     if sheet is None:
         if not sheets:
             raise SourceDataError(_("{file}: the workbook has no worksheet").format(file=shown))
