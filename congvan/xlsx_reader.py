@@ -270,24 +270,26 @@ class _Cells:
         self.strings, self.dates, self.durations, self.epoch = strings, dates, durations, epoch
 
     def of(self, row: Element) -> tuple[object, ...]:
-        found: list[tuple[int, object]] = []
+        values: list[object] = []
         column = 0
         for cell in row:
             if cell.tag != self.c:
                 continue
             ref = cell.get("r")
-            column = _column(ref) if ref else column + 1
-            found.append((column, self.value(cell, ref)))
-        if not found:
-            return ()
-        width = found[-1][0]  # as wide as its last cell: a cell out of order past it is dropped, as openpyxl does
-        values: list[object] = [None] * width
-        for column, value in found:
-            if column <= width:
-                values[column - 1] = value
+            if ref:
+                letters = ref.rstrip(_DIGITS)  # the usual cell, in a column met before: no call
+                column = (_COLUMNS.get(letters) if len(letters) < len(ref) else None) or _column(ref)
+            else:
+                column += 1
+            if column > len(values):
+                values += [None] * (column - len(values) - 1)
+                values.append(self.value(cell))
+            else:
+                values[column - 1] = self.value(cell)
+        del values[column:]  # as wide as its last cell: a cell out of order past it is dropped, as openpyxl does
         return tuple(values)
 
-    def value(self, cell: Element, ref: str | None) -> object:
+    def value(self, cell: Element) -> object:
         kind = cell.get("t", "n")
         if kind == "inlineStr":
             inline = cell.find(self.inline)
@@ -318,6 +320,9 @@ class _Cells:
 
 def _content(element: Element, t: str, run: str) -> str:
     """The text of a shared or inline string: its <t>, or its rich-text runs' (not the phonetic guide's <rPh>)."""
+    if len(element) == 1 and element[0].tag == t:  # the usual string: one <t>
+        text = element[0].text or ""
+        return _unescaped(text) if "_x" in text else text
     parts = []
     for child in element:
         if child.tag == t:
@@ -346,12 +351,13 @@ def _unescaped(text: str) -> str:
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+_DIGITS = "0123456789"
 _COLUMNS: dict[str, int] = {}  # "AB" -> 28, filled as columns are met
 
 
 def _column(ref: str) -> int:
     """The column of a cell reference ("AB12" -> 28; lower case too); ValueError for anything else."""
-    letters = ref.rstrip("0123456789")
+    letters = ref.rstrip(_DIGITS)
     if len(letters) == len(ref):
         raise ValueError(f"'{ref}' is not a cell reference")
     column = _COLUMNS.get(letters)
