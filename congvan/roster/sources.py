@@ -142,8 +142,8 @@ class _Sheet:
 
 
 # The last sheet read. A flow command validates its campaign in the CLI and again in the flow (the same check a
-# worker runs alone), and each reads the roster: the second reading of the same bytes is this (0.13 s for the
-# sample's 1,082 rows, seconds for a province's). One sheet only: a long-lived process keeps no more.
+# worker runs alone), and each reads the roster: the second reading of the same bytes is this (10 ms saved on the
+# sample's 541 rows, 2 s on 100,000). One sheet only: a long-lived process keeps no more.
 _last_sheet: _Sheet | None = None
 
 
