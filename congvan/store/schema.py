@@ -29,7 +29,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from congvan.errors import StoreError
 from congvan.i18n import _
-from congvan.store import baseline
 from congvan.store.db import SQLITE_BUSY_TIMEOUT_S, advisory_key, masked_url, translated
 from congvan.store.tables import metadata
 
@@ -190,6 +189,8 @@ def adopt_legacy(conn: Connection, state: SchemaState) -> None:
     and with the register columns NOT NULL (a reminder mail, recorded without a number, failed on it).
     Anything else is not congvan's, and is refused before a change.
     """
+    from congvan.store import baseline  # here: only a database made before migrations needs the old tables
+
     inspector = sa.inspect(conn)
     columns = {name: {c["name"]: c for c in inspector.get_columns(name)} for name in state.tables}
     for table in baseline.metadata.sorted_tables:
