@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from congvan.errors import SigningError
 from congvan.i18n import N_, _
 from congvan.render import write_atomically
-from congvan.signing import layout
+from congvan.signing import hexstrings, layout
 from congvan.signing.keyring import Keyring, Organisation, SignerKey, load_keyring
 from congvan.signing.keys import (
     OpenKey,
@@ -261,6 +261,7 @@ def _signed_fields(pdf: Path) -> set[str]:
 
     if not pdf.is_file():
         raise SigningError(_("file not found"), subject=str(pdf))
+    hexstrings.install()  # a signature's /Contents read in one slice
     try:
         with pdf.open("rb") as f:
             reader = PdfFileReader(f, strict=False)
