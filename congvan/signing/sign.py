@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from congvan.errors import SigningError
 from congvan.i18n import N_, _
 from congvan.render import write_atomically
-from congvan.signing import hexstrings, layout
+from congvan.signing import hexstrings, layout, xref
 from congvan.signing.keyring import Keyring, Organisation, SignerKey, load_keyring
 from congvan.signing.keys import (
     OpenKey,
@@ -171,7 +171,7 @@ class Signing:
         block = layout.find_signature_block(pdf, title=signer_title, name=signer_name)
         sig_box = layout.signature_box(block, _aspect(person.signature))
         org_box, _ = layout.seal_box(sig_box, org.seal_diameter_mm)
-        data = pdf.read_bytes() if done else _strictly_readable(pdf)
+        data = pdf.read_bytes() if done else xref.strictly_readable(pdf.read_bytes())
         if SIGNER_FIELD not in done:
             data = self._sign_bytes(
                 data, person_key, field_name=SIGNER_FIELD, page=block.page, box=sig_box,
@@ -198,8 +198,9 @@ class Signing:
         width = max(_text_width(line, 10) for line in text.splitlines()) + 2
         box = layout.attachment_box(size, width, 2 * 12 + 4)
         data = self._sign_bytes(
-            _strictly_readable(pdf), key, field_name=ORGANISATION_FIELD, page=0, box=box, style=_text_style(text),
-            signed_at=signed_at, reason=f"Văn bản kèm theo văn bản số {so_ky_hieu}", subject=str(pdf))
+            xref.strictly_readable(pdf.read_bytes()), key, field_name=ORGANISATION_FIELD, page=0, box=box,
+            style=_text_style(text), signed_at=signed_at, reason=f"Văn bản kèm theo văn bản số {so_ky_hieu}",
+            subject=str(pdf))
         write_atomically(pdf, data, durable=True)
         return pdf
 
@@ -268,25 +269,6 @@ def _signed_fields(pdf: Path) -> set[str]:
             return {sig.field_name for sig in reader.embedded_signatures}
     except (PdfError, ValueError, KeyError) as exc:
         raise SigningError(_("not a readable PDF: {error}").format(error=_short(exc)), subject=str(pdf)) from None
-
-
-def _strictly_readable(pdf: Path) -> bytes:
-    """The unsigned PDF as a file a strict reader accepts. ``pdfunite`` (a letter of several pages cut from a
-    joined conversion) writes a cross-reference table longer than its trailer's /Size; a signature appended
-    to that as an incremental update does not validate, so such a file is rewritten whole first."""
-    from pyhanko.pdf_utils.misc import PdfError
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.pdf_utils.writer import copy_into_new_writer
-
-    data = pdf.read_bytes()
-    try:
-        PdfFileReader(io.BytesIO(data), strict=True)
-        return data
-    except PdfError:
-        writer = copy_into_new_writer(PdfFileReader(io.BytesIO(data), strict=False))
-        out = io.BytesIO()
-        writer.write(out)
-        return out.getvalue()
 
 
 def _aspect(image: Path) -> float:
