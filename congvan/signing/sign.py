@@ -31,6 +31,7 @@ from congvan.signing.keys import (
     same_name,
     subject_field,
 )
+from congvan.textlayout import Box, LastPage
 
 if TYPE_CHECKING:
     from asn1crypto import x509
@@ -155,10 +156,11 @@ class Signing:
         self._open(authority, org, at)
 
     def sign_issued(self, pdf: Path, *, authority: str, signer: str, signer_title: str, signer_name: str,
-                    so_ky_hieu: str, signed_at: dt.datetime) -> Path:
+                    so_ky_hieu: str, signed_at: dt.datetime, last_page: LastPage | None = None) -> Path:
         """The signer's signature (image between title and name, on the last page), then the organisation's
         (the seal over the image's left third, with its name and the time). Written in place atomically; a PDF
-        already carrying both is left alone, one carrying only the signer's gets the organisation's."""
+        already carrying both is left alone, one carrying only the signer's gets the organisation's. The last
+        page's layout is ``last_page`` when it was read from these very bytes (the PDF stage's), else poppler's."""
         _aware(signed_at)
         done = _signed_fields(pdf)
         if {SIGNER_FIELD, ORGANISATION_FIELD} <= done:
@@ -168,10 +170,12 @@ class Signing:
         person = self._signer(authority, signer)
         org_key = self._open(authority, org, signed_at)
         person_key = self._open(f"{authority}/{signer}", person, signed_at)
-        block = layout.find_signature_block(pdf, title=signer_title, name=signer_name)
+        data = pdf.read_bytes()
+        block = layout.find_signature_block(pdf, title=signer_title, name=signer_name, known=last_page, data=data)
         sig_box = layout.signature_box(block, _aspect(person.signature))
         org_box, _ = layout.seal_box(sig_box, org.seal_diameter_mm)
-        data = pdf.read_bytes() if done else xref.strictly_readable(pdf.read_bytes())
+        if not done:
+            data = xref.strictly_readable(data)
         if SIGNER_FIELD not in done:
             data = self._sign_bytes(
                 data, person_key, field_name=SIGNER_FIELD, page=block.page, box=sig_box,
@@ -206,7 +210,7 @@ class Signing:
 
     # --- pyHanko ---------------------------------------------------------------------------------------
 
-    def _sign_bytes(self, data: bytes, key: OpenKey, *, field_name: str, page: int, box: layout.Box, style: Any,
+    def _sign_bytes(self, data: bytes, key: OpenKey, *, field_name: str, page: int, box: Box, style: Any,
                     signed_at: dt.datetime, reason: str, subject: str) -> bytes:
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
         from pyhanko.pdf_utils.misc import PdfError
