@@ -29,11 +29,10 @@ from congvan.config import LoadedCampaign, Unit
 from congvan.errors import UnreadableReport
 from congvan.i18n import N_, _, status_word
 from congvan.imap import Fetched, ImapConfig, read_new
-from congvan.ledger import address_key
 from congvan.mail_compose import Mailbox, Outgoing, compose, new_message_id
 from congvan.mail_labels import ALERT_KIND, MailLabels
 from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession
-from congvan.recipients import PlannedMessage, Recipient
+from congvan.recipients import PlannedMessage, Recipient, address_key
 from congvan.store.db import transaction
 from congvan.store.models import Delivery, DeliveryStatus, Document
 from congvan.unit_delivery import UnitDelivery, dispatch_rows, unit_deliveries, unreached

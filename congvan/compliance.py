@@ -84,44 +84,43 @@ def compute(engine: Engine, lc: LoadedCampaign, as_of: dt.date, *, names: bool =
     """
     import sqlalchemy as sa  # here: the dataclasses above serve `validate`, which reads no database
 
-    from congvan.store.db import transaction
-    from congvan.store.models import Response, Staff
+    from congvan.store.db import reading
+    from congvan.store.tables import responses, staff
 
     threshold = lc.campaign.follow_up.threshold if lc.campaign.follow_up else 1.0
     # Stored in UTC (SQLite keeps no offset, so compare with a UTC value on both databases).
     cutoff = end_of_day(as_of).astimezone(dt.UTC)
-    in_time = sa.and_(Response.campaign == lc.name, Response.completed_at < cutoff)
+    in_time = sa.and_(responses.c.campaign == lc.name, responses.c.completed_at < cutoff)
     # Who answered in time: the roster says when each official answered (staff.answered_at, kept by the imports
     # from the responses), so neither query looks anything up per official.
-    answered = Staff.answered_at < cutoff
-    not_answered = sa.or_(Staff.answered_at.is_(None), Staff.answered_at >= cutoff)
+    answered = staff.c.answered_at < cutoff
+    not_answered = sa.or_(staff.c.answered_at.is_(None), staff.c.answered_at >= cutoff)
     counts: dict[str, tuple[int, int]] = {}  # unit (upper case: codes compare in any case) -> required, responded
     missing_by_unit: dict[str, list[Official]] = {}  # the same, in roster order
-    with transaction(engine) as session:
-        conn = session.connection()  # plain rows through Core: the ORM's result machinery adds nothing here
+    with reading(engine) as conn:
         if names:
             by_spelling: dict[str, list[Official]] = {}  # the unit as the roster spells it -> its unit's list
             for staff_id, name, position, unit, email in conn.execute(
-                    sa.select(Staff.staff_id, Staff.name, Staff.position, Staff.unit, Staff.email)
-                    .where(Staff.campaign == lc.name, not_answered).order_by(Staff.id)).all():  # one fetchall
+                    sa.select(staff.c.staff_id, staff.c.name, staff.c.position, staff.c.unit, staff.c.email)
+                    .where(staff.c.campaign == lc.name, not_answered).order_by(staff.c.id)).all():  # one fetchall
                 found = by_spelling.get(unit)
                 if found is None:
                     found = by_spelling[unit] = missing_by_unit.setdefault(unit.upper(), [])
                 found.append(Official(staff_id, name, position, unit, email))  # unit: the code's spelling, below
             totals: dict[str, int] = {}
-            for unit, total in conn.execute(sa.select(Staff.unit, sa.func.count())
-                                            .where(Staff.campaign == lc.name).group_by(Staff.unit)):
+            for unit, total in conn.execute(sa.select(staff.c.unit, sa.func.count())
+                                            .where(staff.c.campaign == lc.name).group_by(staff.c.unit)):
                 totals[unit.upper()] = totals.get(unit.upper(), 0) + total
             counts = {u: (total, total - len(missing_by_unit.get(u, ()))) for u, total in totals.items()}
         else:
             for unit, total, responded in conn.execute(
-                    sa.select(Staff.unit, sa.func.count(), sa.func.count(sa.case((answered, 1))))
-                    .where(Staff.campaign == lc.name).group_by(Staff.unit)):
+                    sa.select(staff.c.unit, sa.func.count(), sa.func.count(sa.case((answered, 1))))
+                    .where(staff.c.campaign == lc.name).group_by(staff.c.unit)):
                 before = counts.get(unit.upper(), (0, 0))
                 counts[unit.upper()] = (before[0] + total, before[1] + responded)
         # (campaign, staff_id) is unique in both tables: a response in time either answers one official or
         # names nobody on the roster.
-        in_time_total = conn.scalar(sa.select(sa.func.count()).select_from(Response).where(in_time)) or 0
+        in_time_total = conn.scalar(sa.select(sa.func.count()).select_from(responses).where(in_time)) or 0
     unknown_responses = in_time_total - sum(responded for _, responded in counts.values())
     units = []
     for addressee in lc.addressees:

@@ -22,10 +22,9 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_typ
 import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings
 
 from congvan import config
-from congvan.settings import Settings
+from congvan.settings import PREFIX, Settings
 from congvan.signing import keyring
 
 REGENERATE = "python -m congvan.config_reference > docs/config-reference.md"
@@ -264,13 +263,13 @@ def render_model(model: type[BaseModel]) -> list[str]:
     return [*lines, ""]
 
 
-def env_name(settings: type[BaseSettings], field: str) -> str:
-    return f"{settings.model_config.get('env_prefix', '')}{field}".upper()
+def env_name(field: str) -> str:
+    return f"{PREFIX}{field}".upper()
 
 
 def setting_names() -> list[str]:
     """Every environment variable the settings read: CONGVAN_CONFIG_DIR, …"""
-    return [env_name(Settings, name) for name in Settings.model_fields]
+    return [env_name(name) for name in Settings.model_fields]
 
 
 def render_settings() -> list[str]:
@@ -286,7 +285,7 @@ def render_settings() -> list[str]:
             kind += f"; {', '.join(limits)}"
         default = default_text(info)
         default = "**bắt buộc**" if default is None else default or "không đặt"
-        lines.append(f"| `{env_name(Settings, name)}` | {_cell(kind)} | {_cell(default)} | "
+        lines.append(f"| `{env_name(name)}` | {_cell(kind)} | {_cell(default)} | "
                      f"{_cell(info.description or '')} |")
     return [*lines, ""]
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from congvan import ledger
 from congvan.ledger import DeliveryRow, LedgerMessage
 from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession, envelope_id
+from congvan.recipients import address_key
 from congvan.store.models import DeliveryStatus
 
 # Called after each message with (message, rows as now recorded).
@@ -103,7 +104,7 @@ def _send_one(engine: Engine, session: SmtpSession, message: LedgerMessage, rows
         _record_failures(engine, {r.id: failure.reason for r in rows}, permanent=not failure.temporary,
                          rows=rows, outcomes=outcomes)
         return rows if failure.temporary else ()
-    refused = {ledger.address_key(a): v for a, v in refused.items()}
+    refused = {address_key(a): v for a, v in refused.items()}
     accepted = [r for r in rows if r.address not in refused]
     ledger.mark_sent(engine, [r.id for r in accepted])
     for r in accepted:

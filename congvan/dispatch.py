@@ -28,7 +28,7 @@ from congvan.mail_bodies import render_bodies
 from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose
 from congvan.mail_labels import DISPATCH_KIND, MailLabels
 from congvan.mail_transport import SmtpConfig, SmtpFailure, SmtpSession, unreachable_error
-from congvan.recipients import PlannedMessage, dispatch_messages
+from congvan.recipients import PlannedMessage, address_key, dispatch_messages
 from congvan.register import Allocation
 from congvan.register_book import entry_for, register_name
 from congvan.results import Delivery as ReportedDelivery
@@ -186,7 +186,7 @@ def fallback_plan(engine: Engine, lc: LoadedCampaign, settings: Settings,
         return None
     planned = ledger.plan(engine, allocation.document_id, dispatch_messages(lc) + extra,
                           message_id_domain=message_id_domain(lc, settings))
-    wanted = {ledger.address_key(m.to[0].address) for m in extra}
+    wanted = {address_key(m.to[0].address) for m in extra}
     todo = [m for m in planned if m.unsent and any(r.address in wanted for r in m.rows)]
     if not todo:
         return None
@@ -244,7 +244,7 @@ def delivery_entry(row: DeliveryRow) -> ReportedDelivery:
 def dry_run(lc: LoadedCampaign, *, templates_dir: Path, out_dir: Path, planned_on: dt.date) -> DispatchResult:
     """Render the letter as it would be issued (without a number) and list who would get it."""
     path = check_draft(lc, templates_dir=templates_dir, out_dir=out_dir, planned_on=planned_on)
-    entries = [ReportedDelivery(unit=r.unit, name=r.name, address=ledger.address_key(r.address), role=r.role,
+    entries = [ReportedDelivery(unit=r.unit, name=r.name, address=address_key(r.address), role=r.role,
                                 status="planned")
                for message in dispatch_messages(lc) for r in message.recipients]
     return DispatchResult(campaign=lc.name, number=None, symbol=lc.symbol, issued_on=planned_on, path=path,

@@ -41,6 +41,7 @@ from congvan.mail_bodies import render_bodies
 from congvan.mail_compose import Attachment, Mailbox, Outgoing, compose
 from congvan.mail_labels import MailLabels
 from congvan.policy import Action
+from congvan.recipients import address_key
 from congvan.register_book import entry_for, register_name
 from congvan.render import load_template
 from congvan.store.db import transaction
@@ -125,7 +126,7 @@ def rerouted(engine: Engine, lc: LoadedCampaign) -> list[tuple[int, str | None, 
         if not 1 <= level <= len(ladder):
             continue
         unit_config = unit_of(lc, unit) if unit and any(u.code == unit for u in lc.units) else None
-        wanted = {ledger.address_key(r.address)
+        wanted = {address_key(r.address)
                   for m in step_messages(lc, ladder[level - 1], unit_config) for r in m.recipients}
         known = {d.address for d in ledger.deliveries(engine, document_id)}
         if wanted - known:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from congvan.mail_compose import new_message_id
-from congvan.recipients import PlannedMessage, Recipient
+from congvan.recipients import PlannedMessage, Recipient, address_key
 from congvan.store.db import insert_ignoring_duplicates, transaction, translated
 from congvan.store.models import Delivery, DeliveryStatus
 
@@ -50,11 +50,6 @@ class LedgerMessage:
     @property
     def unsent(self) -> tuple[DeliveryRow, ...]:
         return tuple(r for r in self.rows if r.status.retryable)
-
-
-def address_key(address: str) -> str:
-    """Mailbox identity for "one delivery per address": case-insensitive, as every real server treats it."""
-    return address.strip().lower()
 
 
 def plan(engine: Engine, document_id: int, messages: Sequence[PlannedMessage], *,

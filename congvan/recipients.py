@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from congvan.config import LoadedCampaign
 
 
+def address_key(address: str) -> str:
+    """Mailbox identity for "one delivery per address": case-insensitive, as every real server treats it."""
+    return address.strip().lower()
+
+
 @dataclass(frozen=True)
 class Recipient:
     name: str  # the display name in To/Cc

@@ -22,6 +22,7 @@ from congvan.errors import SigningError
 from congvan.i18n import _
 from congvan.settings import Settings
 from congvan.signing import Signing, load_signing, verify
+from congvan.textlayout import LastPage
 from congvan.vndate import VIETNAM
 
 
@@ -49,12 +50,13 @@ class Signoff:
             signer = self.lc.authority.signers[key]
             self.signing.preflight(authority=self.lc.authority_key, signer=key, signer_name=signer.name, at=now)
 
-    def sign_issued(self, pdf: Path, *, signer_key: str, so_ky_hieu: str) -> Path:
-        """The signer's signature, then the organisation's; then verified."""
+    def sign_issued(self, pdf: Path, *, signer_key: str, so_ky_hieu: str, last_page: LastPage | None = None) -> Path:
+        """The signer's signature, then the organisation's; then verified. ``last_page``: the PDF stage's layout
+        of its last page, used if it was read from these bytes."""
         signer = self.lc.authority.signers[signer_key]
         self.signing.sign_issued(pdf, authority=self.lc.authority_key, signer=signer_key,
                                  signer_title=signer.lines[-1], signer_name=signer.name, so_ky_hieu=so_ky_hieu,
-                                 signed_at=signing_time())
+                                 signed_at=signing_time(), last_page=last_page)
         self.check(pdf, signatures=2)
         return pdf
 
@@ -85,6 +87,7 @@ class SignJob:
     signer_key: str
     so_ky_hieu: str
     attachments: tuple[Path, ...] = ()
+    last_page: LastPage | None = None  # the PDF stage's layout of the PDF's last page, tied to its bytes
 
 
 # Below this many documents the pool's start (a process per core opening the keys and preparing the stamps,
@@ -135,7 +138,7 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def _sign_job(signoff: Signoff, job: SignJob) -> SigningError | None:
     try:
-        signoff.sign_issued(job.pdf, signer_key=job.signer_key, so_ky_hieu=job.so_ky_hieu)
+        signoff.sign_issued(job.pdf, signer_key=job.signer_key, so_ky_hieu=job.so_ky_hieu, last_page=job.last_page)
         for attachment in job.attachments:
             signoff.sign_attachment(attachment, so_ky_hieu=job.so_ky_hieu)
     except SigningError as exc:

@@ -8,8 +8,8 @@ from sqlalchemy.engine import Engine
 
 from congvan.config import LoadedCampaign
 from congvan.policy import Sent
-from congvan.store.db import transaction
-from congvan.store.models import Delivery, Document
+from congvan.store.db import reading
+from congvan.store.tables import deliveries, documents
 
 FOLLOW_UP_KINDS = ("mail", "letter", "report")
 
@@ -18,11 +18,12 @@ def history(engine: Engine, lc: LoadedCampaign) -> dict[str | None, Sent]:
     """The highest step taken per unit (None: the campaign's reports). A step counts once its
     deliveries are planned: one that failed before that was not taken, and is planned again."""
     ladder = lc.campaign.follow_up.ladder if lc.campaign.follow_up else []
-    with transaction(engine) as session:
-        rows = session.execute(
-            sa.select(Document.unit, Document.level, Document.issued_on).where(
-                Document.campaign == lc.name, Document.kind.in_(FOLLOW_UP_KINDS),
-                sa.exists().where(Delivery.document_id == Document.id)))
+    doc = documents.c
+    with reading(engine) as conn:
+        rows = conn.execute(
+            sa.select(doc.unit, doc.level, doc.issued_on).where(
+                doc.campaign == lc.name, doc.kind.in_(FOLLOW_UP_KINDS),
+                sa.exists().where(deliveries.c.document_id == doc.id)))
         taken: dict[str | None, Sent] = {}
         for unit, level, issued_on in rows:
             if 1 <= level <= len(ladder) and (unit not in taken or taken[unit].level < level):

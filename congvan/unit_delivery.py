@@ -13,24 +13,40 @@ from sqlalchemy.engine import Engine
 
 from congvan.config import LoadedCampaign
 from congvan.documents import dispatch_key
-from congvan.ledger import address_key
-from congvan.store.db import transaction
-from congvan.store.models import Delivery, DeliveryStatus, Document
+from congvan.recipients import address_key
+from congvan.store.db import reading
+from congvan.store.tables import DeliveryStatus, deliveries, documents
 
 S = DeliveryStatus
 
 
+@dataclass(frozen=True)
+class DeliveryState:
+    """What the ledger knows of one delivery of a document (a row of ``deliveries``), read without the ORM."""
+
+    id: int
+    unit: str | None
+    address: str
+    status: DeliveryStatus
+    last_error: str | None
+    report_code: str | None
+    report_detail: str | None
+
+
 def dispatch_document(engine: Engine, lc: LoadedCampaign) -> int | None:
     """The id of the campaign's issued dispatch, None before it is issued."""
-    with transaction(engine) as session:
-        return session.scalar(sa.select(Document.id).where(Document.key == dispatch_key(lc.name)))
+    with reading(engine) as conn:
+        found: int | None = conn.scalar(sa.select(documents.c.id).where(documents.c.key == dispatch_key(lc.name)))
+        return found
 
 
-def dispatch_rows(engine: Engine, document_id: int) -> list[Delivery]:
+def dispatch_rows(engine: Engine, document_id: int) -> list[DeliveryState]:
     """The ledger rows of a document, in the order they were planned."""
-    with transaction(engine) as session:
-        return list(session.scalars(sa.select(Delivery).where(Delivery.document_id == document_id)
-                                    .order_by(Delivery.id)))
+    d = deliveries.c
+    with reading(engine) as conn:
+        return [DeliveryState(*row) for row in conn.execute(
+            sa.select(d.id, d.unit, d.address, d.status, d.last_error, d.report_code, d.report_detail)
+            .where(d.document_id == document_id).order_by(d.id))]
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ def unit_deliveries(engine: Engine, lc: LoadedCampaign) -> dict[str, UnitDeliver
     (a letter that reached the fallback counts), with what happened at the others as detail."""
     document_id = dispatch_document(engine, lc)
     rows = dispatch_rows(engine, document_id) if document_id is not None else []
-    by_unit: dict[str, list[Delivery]] = {}
+    by_unit: dict[str, list[DeliveryState]] = {}
     for r in rows:
         if r.unit:
             by_unit.setdefault(r.unit, []).append(r)
@@ -77,7 +93,7 @@ def unit_deliveries(engine: Engine, lc: LoadedCampaign) -> dict[str, UnitDeliver
     return out
 
 
-def _note(row: Delivery) -> str:
+def _note(row: DeliveryState) -> str:
     why = row.report_detail or row.last_error or ""
     code = f" {row.report_code}" if row.report_code else ""
     return f"{row.status.value}{code} at {row.address}" + (f": {why}" if why else "")

@@ -157,10 +157,11 @@ def prepare(settings: Settings, lc: LoadedCampaign, assessment: Assessment, as_o
                 except CongVanError as exc:
                     failed.append(_not_sent(action, exc))
         with watch.stage("pdf"):
-            pdfs, errors = _convert(lc, [m for m, _ in made], converter, watch)
+            pdfs, errors, last_pages = _convert(lc, [m for m, _ in made], converter, watch,
+                                                for_signing=settings.signing_keys is not None)
             made = [(_with_annex(m, errors, converter), ctx) for m, ctx in made]
     with watch.stage("sign"):
-        _sign(settings, lc, [m for m, _ in made], pdfs, errors)
+        _sign(settings, lc, [m for m, _ in made], pdfs, errors, last_pages)
     out = failed
     with watch.stage("plan deliveries"):
         out += _finish_all(made, pdfs, errors)
@@ -183,16 +184,17 @@ def _with_annex(made: escalation.Made, errors: dict[int, CongVanError], converte
 
 
 def _sign(settings: Settings, lc: LoadedCampaign, made: Sequence[escalation.Made], pdfs: dict[int, Any],
-          errors: dict[int, CongVanError]) -> None:
+          errors: dict[int, CongVanError], last_pages: dict[int, Any]) -> None:
     """With signing on (CONGVAN_SIGNING_KEYS), each numbered letter's PDF gets its signer's signature and the
-    organisation's, a separate attachment the organisation's, each verified; one that fails is not sent."""
+    organisation's, a separate attachment the organisation's, each verified; one that fails is not sent. A
+    letter's last page laid out by the PDF stage goes with it (used only if the PDF's bytes are still those)."""
     from congvan.signoff import SignJob, sign_many, signoff_for
 
     signoff = signoff_for(settings, lc)
     if signoff is None:
         return
     jobs = [SignJob(m.document_id, pdf, m.action.step.signer or lc.campaign.signer, m.number,
-                    tuple(p for p in m.others if p.suffix == ".pdf"))
+                    tuple(p for p in m.others if p.suffix == ".pdf"), last_pages.get(m.document_id))
             for m in made if m.document_id not in errors and m.number is not None
             and (pdf := pdfs.get(m.document_id, m.pdf)) is not None]
     with signoff:
@@ -244,19 +246,21 @@ class _Converter:
         return self._starting.result()
 
 
-def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made], converter: _Converter,
-             watch: Stopwatch) -> tuple[dict[int, Any], dict[int, CongVanError]]:
-    """The PDFs of the documents that need one, converted together; and the errors, by document id."""
+def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made], converter: _Converter, watch: Stopwatch, *,
+             for_signing: bool) -> tuple[dict[int, Any], dict[int, CongVanError], dict[int, Any]]:
+    """The PDFs of the documents that need one, converted together; the errors; and, for signing, the last
+    pages laid out where the conversion read them anyway; each by document id."""
     todo = [m for m in made if m.docx is not None and m.pdf is None] if lc.campaign.pdf else []
     if not todo:
-        return {}, {}
+        return {}, {}, {}
     from congvan.pdf import PdfJob
 
     # Letters of one step share a template: joined in groups, converted once per group, split per letter
     # (congvan.pdf.joined); each letter's PDF is still verified. Kept in step order so groups do not mix.
     todo = sorted(todo, key=lambda m: m.action.level)
     jobs = [PdfJob(m.docx, m.docx.with_suffix(".pdf"), m.expected,
-                   first_page=f"Số: {m.number}" if m.number else None) for m in todo if m.docx is not None]
+                   first_page=f"Số: {m.number}" if m.number else None, last_page_layout=for_signing)
+            for m in todo if m.docx is not None]
     pool = converter.ready()
     joined, fallbacks = pool.joined_groups, pool.joined_fallbacks
     results = pool.convert_joined(jobs)
@@ -265,13 +269,16 @@ def _convert(lc: LoadedCampaign, made: Sequence[escalation.Made], converter: _Co
         watch.add(key, count)
     pdfs: dict[int, Any] = {}
     errors: dict[int, CongVanError] = {}
+    last_pages: dict[int, Any] = {}
     for m, result in zip(todo, results, strict=True):
         if result.ok:
             pdfs[m.document_id] = result.job.pdf
+            if result.last_page is not None:
+                last_pages[m.document_id] = result.last_page
         else:
             assert result.error is not None
             errors[m.document_id] = result.error
-    return pdfs, errors
+    return pdfs, errors, last_pages
 
 
 def _not_sent(action: Action, exc: CongVanError) -> escalation.ActionResult:

@@ -123,7 +123,7 @@ def rows_in(project: Project, *tables: type[Any], url: str | None = None) -> int
         with engine.connect() as conn:
             names = set(sa.inspect(conn).get_table_names())
             return sum(int(conn.scalar(sa.select(sa.func.count()).select_from(t)) or 0)
-                       for t in tables if t.__tablename__ in names)
+                       for t in tables if t.__table__.name in names)
     finally:
         engine.dispose()
 

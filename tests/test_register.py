@@ -22,7 +22,8 @@ from sqlalchemy.engine import Engine
 
 from congvan.errors import CongVanError, NotIssuedError, StoreError
 from congvan.register import Allocation, allocate, format_number, issued, lookup
-from congvan.store import Document, RegisterCounter, init_db, make_engine, transaction
+from congvan.store import init_db, make_engine, transaction
+from congvan.store.models import Document, RegisterCounter
 from congvan.store.schema import current_state
 
 REGISTER = "UBND-DI"

@@ -9,9 +9,10 @@ Reading is lenient where Excel gets in the way: header spelling (NFC, spaces, ca
 the header, staff IDs turned into numbers, ``;``-separated CSV, Vietnamese day/month order.
 
 ``sources`` finds and reads a file into rows, ``cells`` reads a cell's value, ``units`` matches a cell to a
-unit, ``rows`` checks the rows and makes them records, ``importing`` loads them into the store. The rest of
-congvan imports the names below from ``congvan.roster``; those of ``importing`` are loaded on first use, so
-that reading a roster (``validate``) does not import SQLAlchemy's ORM.
+unit, ``rows`` checks the rows and makes them records, ``importing`` loads them into the store, ``waiting`` finds
+the exports not imported yet. The rest of congvan imports the names below from ``congvan.roster``; those of
+``importing`` and ``waiting`` are loaded on first use, so that reading a roster (``validate``) imports no SQLAlchemy,
+and ``status`` no ORM.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -35,11 +36,10 @@ if TYPE_CHECKING:
         import_new_exports,
         import_responses,
         import_roster,
-        waiting_exports,
     )
+    from congvan.roster.waiting import waiting_exports
 
-_IMPORTING = frozenset({"ImportRejected", "ImportReport", "import_new_exports", "import_responses", "import_roster",
-                        "waiting_exports"})
+_IMPORTING = frozenset({"ImportRejected", "ImportReport", "import_new_exports", "import_responses", "import_roster"})
 
 
 def __getattr__(name: str) -> Any:
@@ -47,6 +47,10 @@ def __getattr__(name: str) -> Any:
         from congvan.roster import importing
 
         return getattr(importing, name)
+    if name == "waiting_exports":  # read by `status`, which imports no ORM
+        from congvan.roster.waiting import waiting_exports
+
+        return waiting_exports
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [

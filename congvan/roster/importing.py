@@ -9,7 +9,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -20,6 +19,7 @@ from congvan.errors import SourceDataError
 from congvan.i18n import _ as _t
 from congvan.roster.rows import ParsedResponses, StaffRecord, _parse_responses, _parse_roster
 from congvan.roster.sources import Kind, _name, _read_bytes, export_files
+from congvan.store import tables
 from congvan.store.db import advisory_key, insert_many, transaction
 from congvan.store.models import Import, Response, Staff
 
@@ -151,26 +151,6 @@ def import_new_exports(engine: Engine, lc: LoadedCampaign, folder: Path) -> list
     return reports
 
 
-def waiting_exports(engine: Engine, lc: LoadedCampaign, folder: Path) -> list[Path]:
-    """The exports in ``folder`` not imported yet: no import of the campaign's responses has their sha256 (a
-    file rejected before is still waiting). An absent folder holds none."""
-    if not folder.is_dir():
-        return []
-    files = export_files(folder)
-    with transaction(engine) as session:
-        known = set(session.scalars(sa.select(Import.sha256).where(Import.campaign == lc.name,
-                                                                   Import.kind == "responses")))
-    waiting = []
-    for path in files:
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            digest = ""
-        if digest not in known:
-            waiting.append(path)
-    return waiting
-
-
 def _replace_staff(session: Session, campaign: str, staff: Sequence[StaffRecord],
                    import_id: int) -> tuple[int, int, int]:
     """Replace the campaign's staff (kept in file order); return (added, updated, removed)."""
@@ -183,7 +163,7 @@ def _replace_staff(session: Session, campaign: str, staff: Sequence[StaffRecord]
         sa.select(Response.staff_id, Response.completed_at).where(Response.campaign == campaign))}
     session.execute(sa.delete(Staff).where(Staff.campaign == campaign))
     # The table, not the ORM entity: one executemany on the driver's cursor (store.db.insert_many).
-    insert_many(session, cast(sa.Table, Staff.__table__), [
+    insert_many(session, tables.staff, [
         {"campaign": campaign, "staff_id": s.staff_id, "name": s.name, "position": s.position, "unit": s.unit,
          "email": s.email, "import_id": import_id, "answered_at": answered.get(s.staff_id)} for s in staff])
     return len(new.keys() - old.keys()), sum(new[k] != old[k] for k in kept), len(old.keys() - new.keys())
@@ -224,7 +204,7 @@ def _merge_responses(session: Session, campaign: str, completed: dict[str, tuple
             earlier.append({"row_id": row[0], "completed_at": utc, "import_id": import_id})
     # Plain rows and the table, not ORM objects: one executemany each (the ORM's bulk insert runs a statement
     # per few rows; store.db.insert_many skips SQLAlchemy's per-row work too).
-    table = cast(sa.Table, Response.__table__)
+    table = tables.responses
     insert_many(session, table, new_rows)
     if earlier:
         session.execute(sa.update(table).where(table.c.id == sa.bindparam("row_id"))
@@ -233,7 +213,7 @@ def _merge_responses(session: Session, campaign: str, completed: dict[str, tuple
     if new_rows or earlier:
         # The officials these rows answer for: staff.answered_at follows responses (a join on this import's rows
         # only, the new ones and those moved earlier).
-        staff = cast(sa.Table, Staff.__table__)
+        staff = tables.staff
         session.execute(sa.update(staff).values(answered_at=table.c.completed_at).where(
             staff.c.campaign == campaign, table.c.campaign == campaign, table.c.staff_id == staff.c.staff_id,
             table.c.import_id == import_id))

@@ -15,25 +15,15 @@ from pathlib import Path
 
 from congvan.errors import SigningError
 from congvan.i18n import _
+from congvan.textlayout import Box, LastPage, Line, page_layout, parse_xml
 
 MM = 72 / 25.4
-Box = tuple[float, float, float, float]
 
 SIGNATURE_MAX_WIDTH = 60 * MM  # the image never spreads wider than a signature column
 SIGNATURE_MAX_HEIGHT = 30 * MM
 GAP_PAD = 2.0                  # points kept clear above the name and below the title
 SEAL_INFO_HEIGHT = 16        # two lines of 6 pt under the seal: the organisation and the signing time
 SEAL_OVERLAP = 1 / 3           # of the signer's image's width, from its left edge
-
-
-@dataclass(frozen=True)
-class Line:
-    text: str
-    box: Box  # PDF coordinates
-
-    @property
-    def centre_x(self) -> float:
-        return (self.box[0] + self.box[2]) / 2
 
 
 @dataclass(frozen=True)
@@ -52,8 +42,6 @@ def _norm(text: str) -> str:
 
 def page_lines(pdf: Path, page: int | None = None) -> tuple[int, tuple[float, float], list[Line]]:
     """The text lines of one page (the last when ``page`` is None): index, (width, height), lines."""
-    from lxml import etree
-
     args = ["pdftotext", "-bbox-layout"]
     if page is not None:
         args += ["-f", str(page + 1), "-l", str(page + 1)]
@@ -65,25 +53,23 @@ def page_lines(pdf: Path, page: int | None = None) -> tuple[int, tuple[float, fl
         detail = exc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["failed"]
         raise SigningError(_("the PDF's text cannot be read: {error}").format(error=detail[0]), subject=str(pdf)) \
             from None
-    root = etree.fromstring(out, parser=etree.XMLParser(recover=True, resolve_entities=False, no_network=True))
-    pages = root.findall(".//{*}page")
+    pages = parse_xml(out).findall(".//{*}page")
     if not pages:
         raise SigningError(_("the PDF has no page"), subject=str(pdf))
-    chosen = pages[-1]
     index = page if page is not None else len(pages) - 1
-    width, height = float(chosen.get("width", "0")), float(chosen.get("height", "0"))
-    lines = []
-    for line in chosen.iter("{*}line"):
-        words = [w.text or "" for w in line.iter("{*}word")]
-        x0, y0 = float(line.get("xMin", "0")), float(line.get("yMin", "0"))
-        x1, y1 = float(line.get("xMax", "0")), float(line.get("yMax", "0"))
-        lines.append(Line(unicodedata.normalize("NFC", " ".join(words)), (x0, height - y1, x1, height - y0)))
-    return index, (width, height), lines
+    size, lines = page_layout(pages[-1])
+    return index, size, lines
 
 
-def find_signature_block(pdf: Path, *, title: str, name: str) -> SignatureBlock:
-    """The last line reading ``title`` on the last page, with the line reading ``name`` under it."""
-    index, size, lines = page_lines(pdf)
+def find_signature_block(pdf: Path, *, title: str, name: str, known: LastPage | None = None,
+                         data: bytes | None = None) -> SignatureBlock:
+    """The last line reading ``title`` on the last page, with the line reading ``name`` under it. The last page
+    is ``known`` when it is the layout of ``data``, the PDF's bytes (handed over by the PDF stage); else read
+    from ``pdf`` by poppler."""
+    if known is not None and data is not None and known.describes(data):
+        index, size, lines = known.index, known.size, list(known.lines)
+    else:
+        index, size, lines = page_lines(pdf)
     want_title, want_name = _norm(title), _norm(name)
     for t in reversed([ln for ln in lines if _norm(ln.text) == want_title]):
         under = [ln for ln in lines if _norm(ln.text) == want_name and ln.box[3] <= t.box[1] + 1]

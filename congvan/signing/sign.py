@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from congvan.errors import SigningError
 from congvan.i18n import N_, _
 from congvan.render import write_atomically
-from congvan.signing import layout
+from congvan.signing import hexstrings, layout, xref
 from congvan.signing.keyring import Keyring, Organisation, SignerKey, load_keyring
 from congvan.signing.keys import (
     OpenKey,
@@ -31,6 +31,7 @@ from congvan.signing.keys import (
     same_name,
     subject_field,
 )
+from congvan.textlayout import Box, LastPage
 
 if TYPE_CHECKING:
     from asn1crypto import x509
@@ -155,10 +156,11 @@ class Signing:
         self._open(authority, org, at)
 
     def sign_issued(self, pdf: Path, *, authority: str, signer: str, signer_title: str, signer_name: str,
-                    so_ky_hieu: str, signed_at: dt.datetime) -> Path:
+                    so_ky_hieu: str, signed_at: dt.datetime, last_page: LastPage | None = None) -> Path:
         """The signer's signature (image between title and name, on the last page), then the organisation's
         (the seal over the image's left third, with its name and the time). Written in place atomically; a PDF
-        already carrying both is left alone, one carrying only the signer's gets the organisation's."""
+        already carrying both is left alone, one carrying only the signer's gets the organisation's. The last
+        page's layout is ``last_page`` when it was read from these very bytes (the PDF stage's), else poppler's."""
         _aware(signed_at)
         done = _signed_fields(pdf)
         if {SIGNER_FIELD, ORGANISATION_FIELD} <= done:
@@ -168,10 +170,12 @@ class Signing:
         person = self._signer(authority, signer)
         org_key = self._open(authority, org, signed_at)
         person_key = self._open(f"{authority}/{signer}", person, signed_at)
-        block = layout.find_signature_block(pdf, title=signer_title, name=signer_name)
+        data = pdf.read_bytes()
+        block = layout.find_signature_block(pdf, title=signer_title, name=signer_name, known=last_page, data=data)
         sig_box = layout.signature_box(block, _aspect(person.signature))
         org_box, _ = layout.seal_box(sig_box, org.seal_diameter_mm)
-        data = pdf.read_bytes() if done else _strictly_readable(pdf)
+        if not done:
+            data = xref.strictly_readable(data)
         if SIGNER_FIELD not in done:
             data = self._sign_bytes(
                 data, person_key, field_name=SIGNER_FIELD, page=block.page, box=sig_box,
@@ -198,14 +202,15 @@ class Signing:
         width = max(_text_width(line, 10) for line in text.splitlines()) + 2
         box = layout.attachment_box(size, width, 2 * 12 + 4)
         data = self._sign_bytes(
-            _strictly_readable(pdf), key, field_name=ORGANISATION_FIELD, page=0, box=box, style=_text_style(text),
-            signed_at=signed_at, reason=f"Văn bản kèm theo văn bản số {so_ky_hieu}", subject=str(pdf))
+            xref.strictly_readable(pdf.read_bytes()), key, field_name=ORGANISATION_FIELD, page=0, box=box,
+            style=_text_style(text), signed_at=signed_at, reason=f"Văn bản kèm theo văn bản số {so_ky_hieu}",
+            subject=str(pdf))
         write_atomically(pdf, data, durable=True)
         return pdf
 
     # --- pyHanko ---------------------------------------------------------------------------------------
 
-    def _sign_bytes(self, data: bytes, key: OpenKey, *, field_name: str, page: int, box: layout.Box, style: Any,
+    def _sign_bytes(self, data: bytes, key: OpenKey, *, field_name: str, page: int, box: Box, style: Any,
                     signed_at: dt.datetime, reason: str, subject: str) -> bytes:
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
         from pyhanko.pdf_utils.misc import PdfError
@@ -261,31 +266,13 @@ def _signed_fields(pdf: Path) -> set[str]:
 
     if not pdf.is_file():
         raise SigningError(_("file not found"), subject=str(pdf))
+    hexstrings.install()  # a signature's /Contents read in one slice
     try:
         with pdf.open("rb") as f:
             reader = PdfFileReader(f, strict=False)
             return {sig.field_name for sig in reader.embedded_signatures}
     except (PdfError, ValueError, KeyError) as exc:
         raise SigningError(_("not a readable PDF: {error}").format(error=_short(exc)), subject=str(pdf)) from None
-
-
-def _strictly_readable(pdf: Path) -> bytes:
-    """The unsigned PDF as a file a strict reader accepts. ``pdfunite`` (a letter of several pages cut from a
-    joined conversion) writes a cross-reference table longer than its trailer's /Size; a signature appended
-    to that as an incremental update does not validate, so such a file is rewritten whole first."""
-    from pyhanko.pdf_utils.misc import PdfError
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.pdf_utils.writer import copy_into_new_writer
-
-    data = pdf.read_bytes()
-    try:
-        PdfFileReader(io.BytesIO(data), strict=True)
-        return data
-    except PdfError:
-        writer = copy_into_new_writer(PdfFileReader(io.BytesIO(data), strict=False))
-        out = io.BytesIO()
-        writer.write(out)
-        return out.getvalue()
 
 
 def _aspect(image: Path) -> float:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from congvan.errors import SigningError
 from congvan.i18n import N_, _
+from congvan.signing import hexstrings
 from congvan.signing.keys import load_certs, same_name, subject_field
 
 Role = Literal["signer", "organisation"]
@@ -97,6 +98,7 @@ def _verify_file(path: Path, roots: list[Any]) -> FileVerdict:
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
 
+    hexstrings.install()  # the signatures' /Contents read in one slice each
     try:
         with path.open("rb") as f:
             reader = PdfFileReader(f, strict=False)

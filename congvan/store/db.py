@@ -17,17 +17,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from congvan.errors import StoreError
 from congvan.i18n import _
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 LOCK_POLL_S = 0.2
@@ -188,8 +190,18 @@ def transaction(engine: Engine) -> Iterator[Session]:
     An unreachable database or a refused operation becomes ``StoreError``; constraint
     violations (``sqlalchemy.exc.IntegrityError``) pass through for the caller to resolve.
     """
+    from sqlalchemy.orm import Session  # here: what only reads uses `reading`, and imports no ORM
+
     with translated(engine), Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """One unit of work on a Core connection, for code that reads rows and needs no ORM objects (``status``):
+    begun, committed and translated as ``transaction`` does."""
+    with translated(engine), engine.begin() as conn:
+        yield conn
 
 
 @contextmanager

@@ -29,9 +29,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from congvan.errors import StoreError
 from congvan.i18n import _
-from congvan.store import baseline
 from congvan.store.db import SQLITE_BUSY_TIMEOUT_S, advisory_key, masked_url, translated
-from congvan.store.models import Base
+from congvan.store.tables import metadata
 
 # Every revision in order, oldest first (tests/test_migrations.py checks this against the scripts).
 REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006")
@@ -39,7 +38,7 @@ HEAD = REVISIONS[-1]
 BASELINE = REVISIONS[0]
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
-TABLES = frozenset(Base.metadata.tables)
+TABLES = frozenset(metadata.tables)
 UPGRADE_LOCK_WAIT_S = 10.0
 
 # Alembic's own version table, declared as Alembic creates it, so that stamping a new database does not
@@ -151,7 +150,7 @@ def init_db(engine: Engine) -> None:
         with translated(engine), engine.begin() as conn:
             _lock(conn)
             if read_state(conn).empty:  # nobody created it while we waited for the lock
-                Base.metadata.create_all(conn)
+                metadata.create_all(conn)
                 _stamp(conn, HEAD)
                 return
         init_db(engine)
@@ -173,7 +172,7 @@ def upgrade(engine: Engine, *, lock_wait: float = UPGRADE_LOCK_WAIT_S) -> Upgrad
         if before.current:
             return Upgrade(before, HEAD)
         if before.empty:
-            Base.metadata.create_all(conn)
+            metadata.create_all(conn)
             _stamp(conn, HEAD)
             return Upgrade(before, HEAD)
         if before.legacy:
@@ -190,6 +189,8 @@ def adopt_legacy(conn: Connection, state: SchemaState) -> None:
     and with the register columns NOT NULL (a reminder mail, recorded without a number, failed on it).
     Anything else is not congvan's, and is refused before a change.
     """
+    from congvan.store import baseline  # here: only a database made before migrations needs the old tables
+
     inspector = sa.inspect(conn)
     columns = {name: {c["name"]: c for c in inspector.get_columns(name)} for name in state.tables}
     for table in baseline.metadata.sorted_tables:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from alembic import context
 
-from congvan.store.models import Base
+from congvan.store.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("congvan's migrations run through `congvan db upgrade`, not the alembic command")
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True, compare_type=True)
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
 with context.begin_transaction():
     context.run_migrations()
