@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from congvan.excel_dates import from_excel
 from congvan.i18n import N_, _
@@ -19,8 +20,11 @@ def _text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     text = value if isinstance(value, str) else str(value)
-    if text.isascii() and text.isprintable() and "  " not in text and text == text.strip():
-        return text  # already NFC, no control character, one space between words: most cells of a big file
+    # Most cells of a big file are already what the cleaning below makes of them: printable (no control character,
+    # no whitespace but the ASCII space), one space between words, and NFC (ASCII is), such as "Nguyễn Thị Hồng".
+    if text.isprintable() and "  " not in text and text == text.strip() and (
+            text.isascii() or unicodedata.is_normalized("NFC", text)):
+        return text
     return " ".join(clean(text).split())
 
 
