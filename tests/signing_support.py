@@ -17,10 +17,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support import ROOT, cli_command
+
+if TYPE_CHECKING:
+    from congvan.signing import Signing
 
 AUTHORITY = "ubnd-daklak"
 AUTHORITY_NAME = "Ủy ban nhân dân tỉnh Đắk Lắk"
@@ -60,6 +64,18 @@ def pki_folder() -> Path:
     folder = _workdir() / "pki"
     make_test_pki(folder, AUTHORITY_NAME, authority=AUTHORITY, signers={SIGNER: SIGNER_NAME}, password=PASSWORD)
     return folder
+
+
+def pki_signing(monkeypatch: pytest.MonkeyPatch) -> Signing:
+    """A ``Signing`` with the test PKI's keyring, its password in the environment as the keyring names it."""
+    from congvan.signing import Signing
+    from congvan.signing.keyring import load_keyring
+    from congvan.signing.testpki import PASSWORD_ENV
+
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    ring = load_keyring(pki_folder() / "keyring.yaml")
+    assert ring.trust_roots is not None
+    return Signing(ring, trust_roots=ring.trust_roots)
 
 
 def fresh_pdf(tmp_path: Path, name: str = "cong-van.pdf") -> Path:

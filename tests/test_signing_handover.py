@@ -13,10 +13,16 @@ from pathlib import Path
 import pytest
 
 from congvan.signing import Signing, layout, verify
-from congvan.signing.keyring import load_keyring
-from congvan.signing.testpki import PASSWORD_ENV
 from congvan.textlayout import LastPage, last_page, read_pages
-from tests.signing_support import AUTHORITY, PASSWORD, SIGNER, SIGNER_NAME, SIGNER_TITLE, fresh_pdf, pki_folder
+from tests.signing_support import (
+    AUTHORITY,
+    SIGNER,
+    SIGNER_NAME,
+    SIGNER_TITLE,
+    fresh_pdf,
+    pki_folder,
+    pki_signing,
+)
 
 VN = dt.timezone(dt.timedelta(hours=7))
 
@@ -49,10 +55,7 @@ def test_the_handed_over_page_is_what_poppler_reads_of_the_letter(tmp_path: Path
 
 @pytest.fixture
 def signing(monkeypatch: pytest.MonkeyPatch) -> Signing:
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    ring = load_keyring(pki_folder() / "keyring.yaml")
-    assert ring.trust_roots is not None
-    return Signing(ring, trust_roots=ring.trust_roots)
+    return pki_signing(monkeypatch)
 
 
 def sign(signing: Signing, pdf: Path, handed: LastPage | None) -> dict[str, tuple[float, ...]]:

@@ -12,10 +12,16 @@ from pathlib import Path
 import pytest
 
 from congvan.signing import Signing, verify
-from congvan.signing.keyring import load_keyring
-from congvan.signing.testpki import PASSWORD_ENV
 from congvan.signing.xref import with_table_size
-from tests.signing_support import AUTHORITY, PASSWORD, SIGNER, SIGNER_NAME, SIGNER_TITLE, fresh_pdf, pki_folder
+from tests.signing_support import (
+    AUTHORITY,
+    SIGNER,
+    SIGNER_NAME,
+    SIGNER_TITLE,
+    fresh_pdf,
+    pki_folder,
+    pki_signing,
+)
 
 VN = dt.timezone(dt.timedelta(hours=7))
 
@@ -56,10 +62,7 @@ def test_only_the_trailers_size_changes(tmp_path: Path) -> None:
 
 @pytest.fixture
 def signing(monkeypatch: pytest.MonkeyPatch) -> Signing:
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    ring = load_keyring(pki_folder() / "keyring.yaml")
-    assert ring.trust_roots is not None
-    return Signing(ring, trust_roots=ring.trust_roots)
+    return pki_signing(monkeypatch)
 
 
 def test_signed_as_poppler_wrote_it_and_verified(signing: Signing, tmp_path: Path) -> None:
