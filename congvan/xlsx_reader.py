@@ -112,7 +112,10 @@ class XlsxBook:
         self._archive = _opened_zip(data, shown)
         try:
             with self._errors():
-                self._names = set(self._archive.namelist())
+                # Part names compare in any case (OPC, ECMA-376 part 2, 9.1.1.1): 1C and others write
+                # xl/SharedStrings.xml where their content types say xl/sharedStrings.xml. Zips made by .NET
+                # before 4.6.1 separate folders with "\\". Excel reads both.
+                self._names = {_key(name): name for name in self._archive.namelist()}
                 types = self._xml("[Content_Types].xml")
                 workbook = _workbook_part(types)
                 root = self._xml(workbook)
@@ -151,10 +154,17 @@ class XlsxBook:
             raise SourceDataError(_("{where}: not a readable .xlsx workbook ({reason})").format(
                 where=self.shown, reason=reason)) from exc
 
-    def _xml(self, part: str) -> Element:
-        if part not in self._names:
+    def _has(self, part: str) -> bool:
+        return _key(part) in self._names
+
+    def _member(self, part: str) -> str:
+        """The zip's name of ``part``, in whatever case the zip writes it."""
+        if not self._has(part):
             raise _Unreadable(_("no part {part} in the zip").format(part=part))
-        return _parsed(self._archive.read(part))
+        return self._names[_key(part)]
+
+    def _xml(self, part: str) -> Element:
+        return _parsed(self._archive.read(self._member(part)))
 
     def _sheets(self, root: Element, workbook: str) -> list[Sheet]:
         """The worksheets the workbook lists, each with its part through the workbook's relationships."""
@@ -175,13 +185,13 @@ class XlsxBook:
                 raise _Unreadable(_("sheet '{sheet}' has no relationship {id}").format(sheet=sheet.get("name"),
                                                                                        id=rid))
             target, kind = targets[rid]
-            if target in self._names and "chartsheet" not in kind:
+            if self._has(target) and "chartsheet" not in kind:
                 sheets.append(Sheet(sheet.get("name", ""), target, sheet.get("state", "visible")))
         return sheets
 
     def _date_styles(self) -> tuple[frozenset[int], frozenset[int]]:
         """The cell styles (indexes into cellXfs) whose number format shows a date or time, and those a duration."""
-        if _STYLES not in self._names:
+        if not self._has(_STYLES):
             return frozenset(), frozenset()
         root = self._xml(_STYLES)
         ns = self._ns
@@ -214,13 +224,12 @@ class XlsxBook:
 
     def _batches(self, part: str) -> Iterator[Iterator[tuple[str, Element]]]:
         """The elements of a part as they end, in one batch per chunk of the part read and parsed."""
-        if part not in self._names:
-            raise _Unreadable(_("no part {part} in the zip").format(part=part))
+        member = self._member(part)
         guard = _PrologGuard()
         parser: XMLPullParser[Element] = XMLPullParser(("end",))
         # only "end" events asked for: each is ("end", element)
         ended = cast("Callable[[], Iterator[tuple[str, Element]]]", parser.read_events)
-        with self._archive.open(part) as stream:
+        with self._archive.open(member) as stream:
             while chunk := stream.read(CHUNK):
                 guard.check(chunk)
                 parser.feed(chunk)
@@ -252,6 +261,11 @@ class XlsxBook:
                     expected += 1
                     yield cells.of(element)
                 element.clear()
+
+
+def _key(part: str) -> str:
+    """A part's name as parts are compared: "/" between folders, in any case."""
+    return part.replace("\\", "/").lower()
 
 
 def _workbook_part(types: Element) -> str:

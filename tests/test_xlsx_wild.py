@@ -5,6 +5,8 @@ purpose, what the files themselves say."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,24 @@ def test_a_workbook_openpyxl_refuses_is_read() -> None:
     with XlsxBook((WILD / "self_evaluation_report_2014-05-19.xlsx").read_bytes(), "report.xlsx") as book:
         assert [(s.title, list(book.rows(s))) for s in book.sheets] == [("test1", [("one", "two")]),
                                                                          ("test2", [("three", "four")])]
+
+
+def test_part_names_in_another_case_are_found() -> None:
+    """1C:Enterprise's export names its shared strings xl/SharedStrings.xml, its content types
+    /xl/sharedStrings.xml (parts compare in any case; openpyxl finds no such part)."""
+    with XlsxBook((WILD / "elin.xlsx").read_bytes(), "elin.xlsx") as book:
+        assert [s.title for s in book.sheets] == ["TDSheet"]
+        rows = list(book.rows(book.sheets[0]))
+    assert rows == [(None, "Прайс-лист"), (None,) * 8]  # the second row: error cells without a value
+
+
+def test_a_zip_with_backslashes_and_lower_case_names_reads_as_the_original() -> None:
+    """What .NET before 4.6.1 wrote (folders separated by "\\"), and names in lower case."""
+    original = (WILD / "apachepoi_52348.xlsx").read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(original)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in source.infolist():
+            copy.writestr(info.filename.replace("/", "\\").lower(), source.read(info))
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as check:
+        assert "xl\\workbook.xml" in check.namelist() and "[content_types].xml" in check.namelist()
+    assert ours(out.getvalue()) == ours(original) == oracle(original)
