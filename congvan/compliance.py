@@ -84,7 +84,7 @@ def compute(engine: Engine, lc: LoadedCampaign, as_of: dt.date, *, names: bool =
     """
     import sqlalchemy as sa  # here: the dataclasses above serve `validate`, which reads no database
 
-    from congvan.store.db import reading
+    from congvan.store.db import core_transaction
     from congvan.store.tables import responses, staff
 
     threshold = lc.campaign.follow_up.threshold if lc.campaign.follow_up else 1.0
@@ -97,7 +97,7 @@ def compute(engine: Engine, lc: LoadedCampaign, as_of: dt.date, *, names: bool =
     not_answered = sa.or_(staff.c.answered_at.is_(None), staff.c.answered_at >= cutoff)
     counts: dict[str, tuple[int, int]] = {}  # unit (upper case: codes compare in any case) -> required, responded
     missing_by_unit: dict[str, list[Official]] = {}  # the same, in roster order
-    with reading(engine) as conn:
+    with core_transaction(engine) as conn:
         if names:
             by_spelling: dict[str, list[Official]] = {}  # the unit as the roster spells it -> its unit's list
             for staff_id, name, position, unit, email in conn.execute(

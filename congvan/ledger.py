@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from congvan.mail_compose import new_message_id
 from congvan.recipients import PlannedMessage, Recipient, address_key
-from congvan.store.db import insert_ignoring_duplicates, transaction, translated
+from congvan.store.db import core_transaction, insert_ignoring_duplicates, transaction
 from congvan.store.models import Delivery, DeliveryStatus
 
 
@@ -96,7 +96,7 @@ def mark_sent(engine: Engine, delivery_ids: Iterable[int], when: dt.datetime | N
         return
     # A Core statement on a plain connection, not an ORM session: this runs once per message sent and
     # is on the sending path (see bench/bench_mail.py).
-    with translated(engine), engine.begin() as conn:
+    with core_transaction(engine) as conn:
         conn.execute(sa.update(Delivery).where(Delivery.id.in_(ids)).values(
             status=DeliveryStatus.SENT, sent_at=when or dt.datetime.now(dt.UTC), last_error=None,
             attempts=Delivery.attempts + 1))

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 
 from congvan.config import LoadedCampaign
 from congvan.policy import Sent
-from congvan.store.db import reading
+from congvan.store.db import core_transaction
 from congvan.store.tables import deliveries, documents
 
 FOLLOW_UP_KINDS = ("mail", "letter", "report")
@@ -19,7 +19,7 @@ def history(engine: Engine, lc: LoadedCampaign) -> dict[str | None, Sent]:
     deliveries are planned: one that failed before that was not taken, and is planned again."""
     ladder = lc.campaign.follow_up.ladder if lc.campaign.follow_up else []
     doc = documents.c
-    with reading(engine) as conn:
+    with core_transaction(engine) as conn:
         rows = conn.execute(
             sa.select(doc.unit, doc.level, doc.issued_on).where(
                 doc.campaign == lc.name, doc.kind.in_(FOLLOW_UP_KINDS),

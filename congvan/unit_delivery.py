@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from congvan.config import LoadedCampaign
 from congvan.documents import dispatch_key
 from congvan.recipients import address_key
-from congvan.store.db import reading
+from congvan.store.db import core_transaction
 from congvan.store.tables import DeliveryStatus, deliveries, documents
 
 S = DeliveryStatus
@@ -35,7 +35,7 @@ class DeliveryState:
 
 def dispatch_document(engine: Engine, lc: LoadedCampaign) -> int | None:
     """The id of the campaign's issued dispatch, None before it is issued."""
-    with reading(engine) as conn:
+    with core_transaction(engine) as conn:
         found: int | None = conn.scalar(sa.select(documents.c.id).where(documents.c.key == dispatch_key(lc.name)))
         return found
 
@@ -43,7 +43,7 @@ def dispatch_document(engine: Engine, lc: LoadedCampaign) -> int | None:
 def dispatch_rows(engine: Engine, document_id: int) -> list[DeliveryState]:
     """The ledger rows of a document, in the order they were planned."""
     d = deliveries.c
-    with reading(engine) as conn:
+    with core_transaction(engine) as conn:
         return [DeliveryState(*row) for row in conn.execute(
             sa.select(d.id, d.unit, d.address, d.status, d.last_error, d.report_code, d.report_detail)
             .where(d.document_id == document_id).order_by(d.id))]

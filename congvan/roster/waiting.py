@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from congvan.config import LoadedCampaign
 from congvan.roster.sources import export_files
-from congvan.store.db import reading
+from congvan.store.db import core_transaction
 from congvan.store.tables import imports
 
 
@@ -24,7 +24,7 @@ def waiting_exports(engine: Engine, lc: LoadedCampaign, folder: Path) -> list[Pa
     if not folder.is_dir():
         return []
     files = export_files(folder)
-    with reading(engine) as conn:
+    with core_transaction(engine) as conn:
         known = set(conn.scalars(sa.select(imports.c.sha256).where(imports.c.campaign == lc.name,
                                                                    imports.c.kind == "responses")))
     waiting = []

@@ -190,16 +190,16 @@ def transaction(engine: Engine) -> Iterator[Session]:
     An unreachable database or a refused operation becomes ``StoreError``; constraint
     violations (``sqlalchemy.exc.IntegrityError``) pass through for the caller to resolve.
     """
-    from sqlalchemy.orm import Session  # here: what only reads uses `reading`, and imports no ORM
+    from sqlalchemy.orm import Session  # here: what only reads uses `core_transaction`, and imports no ORM
 
     with translated(engine), Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
 
 
 @contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """One unit of work on a Core connection, for code that reads rows and needs no ORM objects (``status``):
-    begun, committed and translated as ``transaction`` does."""
+def core_transaction(engine: Engine) -> Iterator[Connection]:
+    """One unit of work on a Core connection, begun, committed and translated as ``transaction`` does, for code that
+    needs no ORM objects: what ``status`` reads (it then imports no ORM), a message marked sent (the sending path)."""
     with translated(engine), engine.begin() as conn:
         yield conn
 
